@@ -1,0 +1,555 @@
+//! `config.json` (+ `generation_config.json`) of Hugging Face decoder models.
+//!
+//! Llama, Qwen2 and Mistral share one decoder shape; they differ in QKV bias, tied
+//! embeddings, RoPE scaling and sliding windows, which this config records. Both the
+//! transformers v4 layout (`rope_theta` + `rope_scaling`) and the v5 layout
+//! (`rope_parameters`) are read.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+use crate::error::{ModelError, Result};
+
+/// The architectures Tandem runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Architecture {
+    Llama,
+    Qwen2,
+    Mistral,
+}
+
+impl Architecture {
+    pub fn hf_name(self) -> &'static str {
+        match self {
+            Self::Llama => "LlamaForCausalLM",
+            Self::Qwen2 => "Qwen2ForCausalLM",
+            Self::Mistral => "MistralForCausalLM",
+        }
+    }
+}
+
+/// How RoPE frequencies are rescaled for long contexts.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RopeScaling {
+    None,
+    /// Positions divided by `factor` (equivalently, every frequency divided by it).
+    Linear {
+        factor: f64,
+    },
+    /// Llama 3.1's frequency-dependent scaling.
+    Llama3 {
+        factor: f64,
+        low_freq_factor: f64,
+        high_freq_factor: f64,
+        original_max_position_embeddings: f64,
+    },
+}
+
+/// Everything the decoder needs from `config.json`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelConfig {
+    pub architecture: Architecture,
+    pub hidden_size: usize,
+    pub intermediate_size: usize,
+    pub num_layers: usize,
+    pub num_heads: usize,
+    pub num_kv_heads: usize,
+    pub head_dim: usize,
+    pub vocab_size: usize,
+    pub rope_theta: f64,
+    pub rope_scaling: RopeScaling,
+    pub rms_norm_eps: f64,
+    pub tie_word_embeddings: bool,
+    /// Q, K and V projections carry a bias (always for Qwen2; `attention_bias` for Llama).
+    pub qkv_bias: bool,
+    /// Mistral's sliding attention window, when enabled.
+    pub sliding_window: Option<usize>,
+    pub max_position_embeddings: usize,
+    pub bos_token_id: Option<u32>,
+    pub eos_token_ids: Vec<u32>,
+    /// `torch_dtype` (v4) or `dtype` (v5), as written.
+    pub torch_dtype: Option<String>,
+}
+
+/// Reads typed fields out of a JSON object, naming the file and field on error.
+struct Fields<'a> {
+    path: &'a Path,
+    map: &'a Map<String, Value>,
+}
+
+impl<'a> Fields<'a> {
+    fn get(&self, key: &str) -> Option<&'a Value> {
+        self.map.get(key).filter(|v| !v.is_null())
+    }
+
+    fn usize_req(&self, key: &str) -> Result<usize> {
+        let v = self
+            .get(key)
+            .ok_or_else(|| ModelError::field(self.path, key, "missing"))?;
+        as_usize(v).ok_or_else(|| {
+            ModelError::field(
+                self.path,
+                key,
+                format!("expected a positive integer, got {v}"),
+            )
+        })
+    }
+
+    fn usize_opt(&self, key: &str) -> Result<Option<usize>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => as_usize(v).map(Some).ok_or_else(|| {
+                ModelError::field(
+                    self.path,
+                    key,
+                    format!("expected a positive integer, got {v}"),
+                )
+            }),
+        }
+    }
+
+    fn f64_opt(&self, key: &str) -> Result<Option<f64>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => v.as_f64().map(Some).ok_or_else(|| {
+                ModelError::field(self.path, key, format!("expected a number, got {v}"))
+            }),
+        }
+    }
+
+    fn bool_opt(&self, key: &str) -> Result<Option<bool>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => v.as_bool().map(Some).ok_or_else(|| {
+                ModelError::field(self.path, key, format!("expected true or false, got {v}"))
+            }),
+        }
+    }
+
+    /// A token id given as a number or a list of numbers.
+    fn token_ids(&self, key: &str) -> Result<Option<Vec<u32>>> {
+        let bad = |v: &Value| {
+            ModelError::field(
+                self.path,
+                key,
+                format!("expected a token id or a list of token ids, got {v}"),
+            )
+        };
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| as_u32(v).ok_or_else(|| bad(v)))
+                .collect::<Result<Vec<_>>>()
+                .map(Some),
+            Some(v) => as_u32(v).map(|id| Some(vec![id])).ok_or_else(|| bad(v)),
+        }
+    }
+}
+
+fn as_usize(v: &Value) -> Option<usize> {
+    v.as_u64().and_then(|n| usize::try_from(n).ok())
+}
+
+fn as_u32(v: &Value) -> Option<u32> {
+    v.as_u64().and_then(|n| u32::try_from(n).ok())
+}
+
+fn read_json_object(path: &Path) -> Result<Map<String, Value>> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            ModelError::MissingFile {
+                path: path.to_path_buf(),
+                what: "model configuration",
+            }
+        } else {
+            ModelError::io(path, e)
+        }
+    })?;
+    match serde_json::from_str::<Value>(&text).map_err(|source| ModelError::Json {
+        path: path.to_path_buf(),
+        source,
+    })? {
+        Value::Object(map) => Ok(map),
+        _ => Err(ModelError::field(path, "(root)", "expected a JSON object")),
+    }
+}
+
+impl ModelConfig {
+    /// Reads `config.json` from a model folder, with `generation_config.json` (if present)
+    /// overriding the BOS/EOS ids, as transformers' `generate` does.
+    pub fn from_dir(dir: &Path) -> Result<Self> {
+        if !dir.is_dir() {
+            return Err(ModelError::MissingFolder(dir.to_path_buf()));
+        }
+        let mut config = Self::from_file(&dir.join("config.json"))?;
+        let gen_path = dir.join("generation_config.json");
+        if gen_path.exists() {
+            let map = read_json_object(&gen_path)?;
+            let f = Fields {
+                path: &gen_path,
+                map: &map,
+            };
+            if let Some(ids) = f.token_ids("bos_token_id")? {
+                config.bos_token_id = ids.first().copied();
+            }
+            if let Some(ids) = f.token_ids("eos_token_id")? {
+                config.eos_token_ids = ids;
+            }
+        }
+        Ok(config)
+    }
+
+    /// Parses one `config.json`.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let map = read_json_object(path)?;
+        Self::from_map(path, &map)
+    }
+
+    fn from_map(path: &Path, map: &Map<String, Value>) -> Result<Self> {
+        let f = Fields { path, map };
+        let architecture = parse_architecture(&f)?;
+
+        let hidden_size = f.usize_req("hidden_size")?;
+        let num_heads = f.usize_req("num_attention_heads")?;
+        let num_kv_heads = f.usize_opt("num_key_value_heads")?.unwrap_or(num_heads);
+        if num_heads == 0 || num_kv_heads == 0 || num_heads % num_kv_heads != 0 {
+            return Err(ModelError::field(
+                path,
+                "num_key_value_heads",
+                format!("{num_kv_heads} does not divide num_attention_heads = {num_heads}"),
+            ));
+        }
+        let head_dim = match f.usize_opt("head_dim")? {
+            Some(d) => d,
+            None if hidden_size % num_heads == 0 => hidden_size / num_heads,
+            None => {
+                return Err(ModelError::field(
+                    path,
+                    "head_dim",
+                    format!("missing, and hidden_size {hidden_size} is not divisible by num_attention_heads {num_heads}"),
+                ))
+            }
+        };
+        if head_dim % 2 != 0 {
+            return Err(ModelError::field(
+                path,
+                "head_dim",
+                format!("{head_dim} is odd; rotary embeddings need an even head size"),
+            ));
+        }
+        if let Some(act) = f.get("hidden_act").or_else(|| f.get("hidden_activation")) {
+            if act.as_str() != Some("silu") {
+                return Err(ModelError::field(
+                    path,
+                    "hidden_act",
+                    format!("{act} is not supported (only silu)"),
+                ));
+            }
+        }
+        if f.bool_opt("mlp_bias")?.unwrap_or(false) {
+            return Err(ModelError::field(path, "mlp_bias", "true is not supported"));
+        }
+
+        let (rope_theta, rope_scaling) = parse_rope(&f)?;
+        let qkv_bias = match architecture {
+            Architecture::Qwen2 => true,
+            _ => f.bool_opt("attention_bias")?.unwrap_or(false),
+        };
+        let sliding_window = match architecture {
+            Architecture::Mistral => f.usize_opt("sliding_window")?,
+            Architecture::Qwen2 if f.bool_opt("use_sliding_window")?.unwrap_or(false) => {
+                return Err(ModelError::field(
+                    path,
+                    "use_sliding_window",
+                    "true is not supported for Qwen2",
+                ))
+            }
+            _ => None,
+        };
+        let eos_token_ids = f.token_ids("eos_token_id")?.unwrap_or_default();
+        let bos_token_id = f
+            .token_ids("bos_token_id")?
+            .and_then(|v| v.first().copied());
+        let torch_dtype = f
+            .get("torch_dtype")
+            .or_else(|| f.get("dtype"))
+            .and_then(Value::as_str)
+            .map(str::to_string);
+
+        let config = Self {
+            architecture,
+            hidden_size,
+            intermediate_size: f.usize_req("intermediate_size")?,
+            num_layers: f.usize_req("num_hidden_layers")?,
+            num_heads,
+            num_kv_heads,
+            head_dim,
+            vocab_size: f.usize_req("vocab_size")?,
+            rope_theta,
+            rope_scaling,
+            rms_norm_eps: f.f64_opt("rms_norm_eps")?.unwrap_or(1e-6),
+            tie_word_embeddings: f.bool_opt("tie_word_embeddings")?.unwrap_or(false),
+            qkv_bias,
+            sliding_window,
+            max_position_embeddings: f.usize_opt("max_position_embeddings")?.unwrap_or(2048),
+            bos_token_id,
+            eos_token_ids,
+            torch_dtype,
+        };
+        for (field, value) in [
+            ("hidden_size", config.hidden_size),
+            ("intermediate_size", config.intermediate_size),
+            ("num_hidden_layers", config.num_layers),
+            ("vocab_size", config.vocab_size),
+        ] {
+            if value == 0 {
+                return Err(ModelError::field(path, field, "must be positive"));
+            }
+        }
+        Ok(config)
+    }
+
+    /// Number of query heads sharing one KV head.
+    pub fn group_size(&self) -> usize {
+        self.num_heads / self.num_kv_heads
+    }
+
+    /// Parameters in the decoder, counting a tied head once.
+    pub fn parameter_count(&self) -> usize {
+        let d = self.hidden_size;
+        let q = self.num_heads * self.head_dim;
+        let kv = self.num_kv_heads * self.head_dim;
+        let bias = if self.qkv_bias { q + 2 * kv } else { 0 };
+        let attn = d * q + 2 * d * kv + q * d + bias;
+        let mlp = 3 * d * self.intermediate_size;
+        let layer = attn + mlp + 2 * d;
+        let head = if self.tie_word_embeddings {
+            0
+        } else {
+            self.vocab_size * d
+        };
+        self.vocab_size * d + self.num_layers * layer + d + head
+    }
+}
+
+fn parse_architecture(f: &Fields) -> Result<Architecture> {
+    let name = match f.get("architectures") {
+        Some(Value::Array(a)) if !a.is_empty() => a[0].as_str().unwrap_or_default().to_string(),
+        _ => match f.get("model_type").and_then(Value::as_str) {
+            Some("llama") => "LlamaForCausalLM".into(),
+            Some("qwen2") => "Qwen2ForCausalLM".into(),
+            Some("mistral") => "MistralForCausalLM".into(),
+            Some(other) => other.to_string(),
+            None => return Err(ModelError::field(f.path, "architectures", "missing")),
+        },
+    };
+    match name.as_str() {
+        "LlamaForCausalLM" => Ok(Architecture::Llama),
+        "Qwen2ForCausalLM" => Ok(Architecture::Qwen2),
+        "MistralForCausalLM" => Ok(Architecture::Mistral),
+        _ => Err(ModelError::UnsupportedArchitecture {
+            path: f.path.to_path_buf(),
+            architecture: name,
+        }),
+    }
+}
+
+/// Reads `rope_theta` and the scaling from `rope_scaling` (v4) or `rope_parameters` (v5).
+fn parse_rope(f: &Fields) -> Result<(f64, RopeScaling)> {
+    let params = f.get("rope_parameters").and_then(Value::as_object);
+    let theta = match params
+        .and_then(|p| p.get("rope_theta"))
+        .and_then(Value::as_f64)
+    {
+        Some(t) => t,
+        None => f.f64_opt("rope_theta")?.unwrap_or(10_000.0),
+    };
+    let (scaling, field) = match f.get("rope_scaling").and_then(Value::as_object) {
+        Some(s) => (Some(s), "rope_scaling"),
+        None => (params, "rope_parameters"),
+    };
+    let Some(scaling) = scaling else {
+        return Ok((theta, RopeScaling::None));
+    };
+    let sf = Fields {
+        path: f.path,
+        map: scaling,
+    };
+    let rope_type = scaling
+        .get("rope_type")
+        .or_else(|| scaling.get("type"))
+        .and_then(Value::as_str)
+        .unwrap_or("default");
+    let num = |key: &str| -> Result<f64> {
+        sf.f64_opt(key)?
+            .ok_or_else(|| ModelError::field(f.path, format!("{field}.{key}"), "missing"))
+    };
+    let rope = match rope_type {
+        "default" => RopeScaling::None,
+        "linear" => RopeScaling::Linear {
+            factor: num("factor")?,
+        },
+        "llama3" => RopeScaling::Llama3 {
+            factor: num("factor")?,
+            low_freq_factor: num("low_freq_factor")?,
+            high_freq_factor: num("high_freq_factor")?,
+            original_max_position_embeddings: num("original_max_position_embeddings")?,
+        },
+        other => {
+            return Err(ModelError::UnsupportedRope {
+                path: f.path.to_path_buf(),
+                rope_type: other.to_string(),
+            })
+        }
+    };
+    Ok((theta, rope))
+}
+
+/// Path of `config.json` inside a model folder.
+pub fn config_path(dir: &Path) -> PathBuf {
+    dir.join("config.json")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::safetensors::tests::tempdir;
+    use serde_json::json;
+
+    fn parse(v: Value) -> Result<ModelConfig> {
+        ModelConfig::from_map(Path::new("config.json"), v.as_object().unwrap())
+    }
+
+    fn base() -> Value {
+        json!({
+            "architectures": ["LlamaForCausalLM"],
+            "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+            "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 100,
+            "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "bos_token_id": 1, "eos_token_id": 2,
+            "max_position_embeddings": 256, "torch_dtype": "bfloat16"
+        })
+    }
+
+    #[test]
+    fn llama_with_derived_head_dim() {
+        let c = parse(base()).unwrap();
+        assert_eq!(c.architecture, Architecture::Llama);
+        assert_eq!(c.head_dim, 16);
+        assert_eq!(c.group_size(), 2);
+        assert_eq!(c.eos_token_ids, vec![2]);
+        assert_eq!(c.bos_token_id, Some(1));
+        assert_eq!(c.rope_scaling, RopeScaling::None);
+        assert!(!c.qkv_bias && !c.tie_word_embeddings);
+        assert_eq!(c.torch_dtype.as_deref(), Some("bfloat16"));
+    }
+
+    #[test]
+    fn explicit_head_dim_eos_list_and_mqa() {
+        let mut v = base();
+        v["head_dim"] = json!(32);
+        v["num_key_value_heads"] = json!(1);
+        v["eos_token_id"] = json!([2, 7]);
+        let c = parse(v).unwrap();
+        assert_eq!((c.head_dim, c.num_kv_heads, c.group_size()), (32, 1, 4));
+        assert_eq!(c.eos_token_ids, vec![2, 7]);
+    }
+
+    #[test]
+    fn rope_scaling_v4_and_v5_layouts() {
+        let mut v = base();
+        v["rope_scaling"] = json!({"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+            "high_freq_factor": 4.0, "original_max_position_embeddings": 8192});
+        let c = parse(v).unwrap();
+        assert!(matches!(c.rope_scaling, RopeScaling::Llama3 { factor, .. } if factor == 8.0));
+
+        let mut v = base();
+        v.as_object_mut().unwrap().remove("rope_theta");
+        v["rope_parameters"] = json!({"rope_type": "linear", "factor": 2.0, "rope_theta": 5e5});
+        let c = parse(v).unwrap();
+        assert_eq!(c.rope_theta, 5e5);
+        assert_eq!(c.rope_scaling, RopeScaling::Linear { factor: 2.0 });
+
+        let mut v = base();
+        v["rope_parameters"] = json!({"rope_type": "default", "rope_theta": 1e6});
+        let c = parse(v).unwrap();
+        assert_eq!((c.rope_theta, c.rope_scaling), (1e6, RopeScaling::None));
+    }
+
+    #[test]
+    fn unsupported_rope_and_architecture_are_named() {
+        let mut v = base();
+        v["rope_scaling"] = json!({"type": "yarn", "factor": 4.0});
+        let err = parse(v).unwrap_err();
+        assert!(
+            matches!(&err, ModelError::UnsupportedRope { rope_type, .. } if rope_type == "yarn")
+        );
+        assert!(err.to_string().contains("config.json"));
+
+        let mut v = base();
+        v["architectures"] = json!(["GPT2LMHeadModel"]);
+        let err = parse(v).unwrap_err();
+        assert!(
+            matches!(&err, ModelError::UnsupportedArchitecture { architecture, .. } if architecture == "GPT2LMHeadModel")
+        );
+    }
+
+    #[test]
+    fn missing_and_bad_fields_are_named() {
+        let mut v = base();
+        v.as_object_mut().unwrap().remove("hidden_size");
+        let err = parse(v).unwrap_err().to_string();
+        assert!(
+            err.contains("`hidden_size`") && err.contains("missing"),
+            "{err}"
+        );
+
+        let mut v = base();
+        v["num_key_value_heads"] = json!(3);
+        let err = parse(v).unwrap_err().to_string();
+        assert!(err.contains("num_key_value_heads"), "{err}");
+
+        let mut v = base();
+        v["vocab_size"] = json!("lots");
+        let err = parse(v).unwrap_err().to_string();
+        assert!(err.contains("`vocab_size`"), "{err}");
+
+        let mut v = base();
+        v["rope_scaling"] = json!({"rope_type": "linear"});
+        let err = parse(v).unwrap_err().to_string();
+        assert!(err.contains("rope_scaling.factor"), "{err}");
+    }
+
+    #[test]
+    fn qwen2_has_bias_and_generation_config_overrides() {
+        let dir = tempdir();
+        let mut v = base();
+        v["architectures"] = json!(["Qwen2ForCausalLM"]);
+        v["use_sliding_window"] = json!(false);
+        v["sliding_window"] = json!(4096);
+        std::fs::write(dir.join("config.json"), v.to_string()).unwrap();
+        std::fs::write(
+            dir.join("generation_config.json"),
+            r#"{"bos_token_id": 5, "eos_token_id": [2, 9]}"#,
+        )
+        .unwrap();
+        let c = ModelConfig::from_dir(&dir).unwrap();
+        assert!(c.qkv_bias);
+        assert_eq!(c.sliding_window, None);
+        assert_eq!(c.bos_token_id, Some(5));
+        assert_eq!(c.eos_token_ids, vec![2, 9]);
+    }
+
+    #[test]
+    fn missing_folder_and_file() {
+        let err = ModelConfig::from_dir(Path::new("/nonexistent/tandem")).unwrap_err();
+        assert!(matches!(err, ModelError::MissingFolder(_)));
+        let dir = tempdir();
+        let err = ModelConfig::from_dir(&dir).unwrap_err();
+        assert!(matches!(err, ModelError::MissingFile { .. }), "{err}");
+        std::fs::write(dir.join("config.json"), "{not json").unwrap();
+        let err = ModelConfig::from_dir(&dir).unwrap_err();
+        assert!(matches!(err, ModelError::Json { .. }), "{err}");
+    }
+}

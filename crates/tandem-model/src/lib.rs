@@ -1,0 +1,19 @@
+//! Tandem's model core: Hugging Face decoder models (Llama, Qwen2, Mistral) on burn,
+//! with a rollback KV cache, a tokenizer and chat templates.
+
+pub mod backend;
+pub mod bench;
+pub mod config;
+pub mod error;
+pub mod kv_cache;
+pub mod layers;
+pub mod llama;
+pub mod rope;
+pub mod safetensors;
+pub mod tokenizer;
+
+pub use backend::{Flex, TandemBackend};
+pub use config::{Architecture, ModelConfig, RopeScaling};
+pub use error::{ModelError, Result};
+pub use llama::{Llama, LoadOptions};
+pub use tokenizer::{ChatMessage, ChatTemplate, Tokenizer};

@@ -1,0 +1,118 @@
+//! Rotary position embeddings in Hugging Face's rotate-half convention.
+//!
+//! HF pairs dimension `i` with `i + head_dim/2` (not adjacent dimensions), so
+//! `rope(x) = x * cos + rotate_half(x) * sin` with `rotate_half(x) = [-x2, x1]` and the
+//! cos/sin rows being `[cos(pos * f), cos(pos * f)]` over the half-size frequency vector.
+
+use crate::config::RopeScaling;
+
+/// Inverse frequencies `1 / theta^(2i/d)`, rescaled as the config asks.
+pub fn inverse_frequencies(head_dim: usize, theta: f64, scaling: &RopeScaling) -> Vec<f64> {
+    // transformers computes these in f32; rounding through f32 keeps us bit-close to it.
+    let base: Vec<f64> = (0..head_dim / 2)
+        .map(|i| {
+            let exponent = (2 * i) as f32 / head_dim as f32;
+            (1.0f32 / (theta as f32).powf(exponent)) as f64
+        })
+        .collect();
+    match *scaling {
+        RopeScaling::None => base,
+        RopeScaling::Linear { factor } => base.iter().map(|f| f / factor).collect(),
+        RopeScaling::Llama3 {
+            factor,
+            low_freq_factor,
+            high_freq_factor,
+            original_max_position_embeddings: old_ctx,
+        } => {
+            // Long wavelengths (low frequencies) are slowed by `factor`, short ones kept,
+            // and the band between them interpolated smoothly (Llama 3.1's recipe).
+            let low_freq_wavelen = old_ctx / low_freq_factor;
+            let high_freq_wavelen = old_ctx / high_freq_factor;
+            base.iter()
+                .map(|&f| {
+                    let wavelen = 2.0 * std::f64::consts::PI / f;
+                    if wavelen < high_freq_wavelen {
+                        f
+                    } else if wavelen > low_freq_wavelen {
+                        f / factor
+                    } else {
+                        let smooth = (old_ctx / wavelen - low_freq_factor)
+                            / (high_freq_factor - low_freq_factor);
+                        (1.0 - smooth) * f / factor + smooth * f
+                    }
+                })
+                .collect()
+        }
+    }
+}
+
+/// cos and sin tables, `[positions, head_dim]` each, row-major.
+pub fn cos_sin_tables(inv_freq: &[f64], positions: usize) -> (Vec<f32>, Vec<f32>) {
+    let half = inv_freq.len();
+    let dim = 2 * half;
+    let mut cos = vec![0.0f32; positions * dim];
+    let mut sin = vec![0.0f32; positions * dim];
+    for pos in 0..positions {
+        for (i, &f) in inv_freq.iter().enumerate() {
+            // f32 product as in transformers (position_ids.float() @ inv_freq.float()).
+            let angle = (pos as f32 * f as f32) as f64;
+            let (s, c) = angle.sin_cos();
+            let row = pos * dim;
+            cos[row + i] = c as f32;
+            cos[row + i + half] = c as f32;
+            sin[row + i] = s as f32;
+            sin[row + i + half] = s as f32;
+        }
+    }
+    (cos, sin)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_frequencies() {
+        let f = inverse_frequencies(4, 10_000.0, &RopeScaling::None);
+        assert!((f[0] - 1.0).abs() < 1e-7);
+        assert!((f[1] - 0.01).abs() < 1e-7);
+    }
+
+    #[test]
+    fn linear_divides_every_frequency() {
+        let a = inverse_frequencies(8, 10_000.0, &RopeScaling::None);
+        let b = inverse_frequencies(8, 10_000.0, &RopeScaling::Linear { factor: 2.0 });
+        for (x, y) in a.iter().zip(&b) {
+            assert!((x / 2.0 - y).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn llama3_keeps_high_and_slows_low_frequencies() {
+        let scaling = RopeScaling::Llama3 {
+            factor: 8.0,
+            low_freq_factor: 1.0,
+            high_freq_factor: 4.0,
+            original_max_position_embeddings: 8192.0,
+        };
+        let a = inverse_frequencies(128, 500_000.0, &RopeScaling::None);
+        let b = inverse_frequencies(128, 500_000.0, &scaling);
+        assert_eq!(a[0], b[0], "highest frequency untouched");
+        assert!(
+            (a[63] / 8.0 - b[63]).abs() < 1e-15,
+            "lowest frequency divided"
+        );
+        let mid = (0..64).filter(|&i| b[i] != a[i] && (a[i] / 8.0 - b[i]).abs() > 1e-15);
+        assert!(mid.count() > 0, "a smoothed band exists");
+    }
+
+    #[test]
+    fn tables_are_rotate_half_layout() {
+        let (cos, sin) = cos_sin_tables(&[1.0, 0.5], 3);
+        // position 2: angles 2.0 and 1.0, repeated in both halves.
+        assert!((cos[2 * 4] - 2.0f32.cos()).abs() < 1e-6);
+        assert!((cos[2 * 4 + 2] - 2.0f32.cos()).abs() < 1e-6);
+        assert!((sin[2 * 4 + 1] - 1.0f32.sin()).abs() < 1e-6);
+        assert!((sin[2 * 4 + 3] - 1.0f32.sin()).abs() < 1e-6);
+    }
+}

@@ -1,0 +1,452 @@
+//! A small safetensors reader: header parsing with precise errors, and tensors read as f32.
+//!
+//! The format is an 8-byte little-endian header length, a JSON header mapping tensor
+//! names to `{dtype, shape, data_offsets}`, then the raw little-endian data. We parse it
+//! ourselves (rather than through a crate) so every failure names the file and the tensor.
+//! Sharded checkpoints list their files in `model.safetensors.index.json`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use memmap2::Mmap;
+use serde::Deserialize;
+
+use crate::error::{ModelError, Result};
+
+/// Headers larger than this are refused: a real header is a few hundred kilobytes.
+const MAX_HEADER_BYTES: u64 = 100 * 1024 * 1024;
+
+/// Element type of a stored tensor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoredDtype {
+    F32,
+    F16,
+    BF16,
+    /// Anything else (ints, f64, fp8): readable as metadata, refused as weights.
+    Other,
+}
+
+impl StoredDtype {
+    fn parse(s: &str) -> Self {
+        match s {
+            "F32" => Self::F32,
+            "F16" => Self::F16,
+            "BF16" => Self::BF16,
+            _ => Self::Other,
+        }
+    }
+
+    fn size(self) -> Option<usize> {
+        match self {
+            Self::F32 => Some(4),
+            Self::F16 | Self::BF16 => Some(2),
+            Self::Other => None,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct RawEntry {
+    dtype: String,
+    shape: Vec<usize>,
+    data_offsets: [usize; 2],
+}
+
+/// One tensor's place in a file.
+#[derive(Debug, Clone)]
+pub struct TensorInfo {
+    pub dtype: StoredDtype,
+    pub dtype_name: String,
+    pub shape: Vec<usize>,
+    /// Byte range inside the data section.
+    pub start: usize,
+    pub end: usize,
+}
+
+/// One memory-mapped safetensors file.
+pub struct SafetensorsFile {
+    path: PathBuf,
+    mmap: Mmap,
+    data_start: usize,
+    tensors: HashMap<String, TensorInfo>,
+}
+
+impl SafetensorsFile {
+    /// Opens and validates the header (offsets inside the file, sizes matching shapes).
+    pub fn open(path: &Path) -> Result<Self> {
+        let file = File::open(path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                ModelError::MissingFile {
+                    path: path.to_path_buf(),
+                    what: "safetensors weights",
+                }
+            } else {
+                ModelError::io(path, e)
+            }
+        })?;
+        // SAFETY: the map is read-only; a file changed under us would give wrong
+        // numbers, not memory unsafety in practice, and model files are not rewritten.
+        let mmap = unsafe { Mmap::map(&file) }.map_err(|e| ModelError::io(path, e))?;
+        let corrupt = |reason: String| ModelError::CorruptSafetensors {
+            path: path.to_path_buf(),
+            reason,
+        };
+        if mmap.len() < 8 {
+            return Err(corrupt(format!(
+                "file is {} bytes, too short for the 8-byte header length",
+                mmap.len()
+            )));
+        }
+        let header_len = u64::from_le_bytes(mmap[..8].try_into().expect("8 bytes"));
+        if header_len > MAX_HEADER_BYTES || 8 + header_len > mmap.len() as u64 {
+            return Err(corrupt(format!(
+                "header length {header_len} exceeds the file size {} (truncated or not a safetensors file)",
+                mmap.len()
+            )));
+        }
+        let data_start = 8 + header_len as usize;
+        let header: BTreeMap<String, serde_json::Value> =
+            serde_json::from_slice(&mmap[8..data_start])
+                .map_err(|e| corrupt(format!("header is not valid JSON: {e}")))?;
+        let data_len = mmap.len() - data_start;
+        let mut tensors = HashMap::with_capacity(header.len());
+        for (name, value) in header {
+            if name == "__metadata__" {
+                continue;
+            }
+            let raw: RawEntry = serde_json::from_value(value)
+                .map_err(|e| corrupt(format!("entry for tensor `{name}`: {e}")))?;
+            let dtype = StoredDtype::parse(&raw.dtype);
+            let [start, end] = raw.data_offsets;
+            if start > end || end > data_len {
+                return Err(corrupt(format!(
+                    "tensor `{name}` spans bytes {start}..{end} but the data section has {data_len} bytes (truncated file?)"
+                )));
+            }
+            if let Some(size) = dtype.size() {
+                let expected = raw.shape.iter().product::<usize>() * size;
+                if end - start != expected {
+                    return Err(corrupt(format!(
+                        "tensor `{name}` has shape {:?} ({expected} bytes) but {} bytes of data",
+                        raw.shape,
+                        end - start
+                    )));
+                }
+            }
+            tensors.insert(
+                name,
+                TensorInfo {
+                    dtype,
+                    dtype_name: raw.dtype,
+                    shape: raw.shape,
+                    start,
+                    end,
+                },
+            );
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+            mmap,
+            data_start,
+            tensors,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn info(&self, name: &str) -> Option<&TensorInfo> {
+        self.tensors.get(name)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.tensors.keys().map(String::as_str)
+    }
+
+    /// Reads a tensor as f32 (bf16 and f16 widened exactly).
+    pub fn read_f32(&self, name: &str) -> Result<(Vec<usize>, Vec<f32>)> {
+        let info = self.info(name).ok_or_else(|| ModelError::MissingTensor {
+            path: self.path.clone(),
+            name: name.to_string(),
+        })?;
+        let bytes = &self.mmap[self.data_start + info.start..self.data_start + info.end];
+        let values = match info.dtype {
+            StoredDtype::F32 => bytes
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+            StoredDtype::F16 => bytes
+                .chunks_exact(2)
+                .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+                .collect(),
+            StoredDtype::BF16 => bytes
+                .chunks_exact(2)
+                .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
+                .collect(),
+            StoredDtype::Other => {
+                return Err(ModelError::TensorDtype {
+                    path: self.path.clone(),
+                    name: name.to_string(),
+                    dtype: info.dtype_name.clone(),
+                })
+            }
+        };
+        Ok((info.shape.clone(), values))
+    }
+}
+
+/// All weight files of a model: one `model.safetensors`, or the shards of an index.
+pub struct WeightFiles {
+    files: Vec<SafetensorsFile>,
+    /// Tensor name → index into `files`.
+    owner: HashMap<String, usize>,
+}
+
+#[derive(Deserialize)]
+struct ShardIndex {
+    weight_map: BTreeMap<String, String>,
+}
+
+impl WeightFiles {
+    /// Opens `model.safetensors`, or the shards listed in `model.safetensors.index.json`.
+    pub fn open(dir: &Path) -> Result<Self> {
+        let single = dir.join("model.safetensors");
+        let index_path = dir.join("model.safetensors.index.json");
+        let files = if single.exists() {
+            vec![SafetensorsFile::open(&single)?]
+        } else if index_path.exists() {
+            let text =
+                std::fs::read_to_string(&index_path).map_err(|e| ModelError::io(&index_path, e))?;
+            let index: ShardIndex =
+                serde_json::from_str(&text).map_err(|source| ModelError::Json {
+                    path: index_path.clone(),
+                    source,
+                })?;
+            let mut shard_names: Vec<&String> = index.weight_map.values().collect();
+            shard_names.sort();
+            shard_names.dedup();
+            let mut files = Vec::with_capacity(shard_names.len());
+            for shard in shard_names {
+                let path = dir.join(shard);
+                if !path.exists() {
+                    return Err(ModelError::MissingFile {
+                        path,
+                        what: "weight shard listed in model.safetensors.index.json",
+                    });
+                }
+                files.push(SafetensorsFile::open(&path)?);
+            }
+            files
+        } else {
+            return Err(ModelError::MissingFile {
+                path: single,
+                what: "model weights (model.safetensors or model.safetensors.index.json)",
+            });
+        };
+        let mut owner = HashMap::new();
+        for (i, file) in files.iter().enumerate() {
+            for name in file.names() {
+                owner.insert(name.to_string(), i);
+            }
+        }
+        Ok(Self { files, owner })
+    }
+
+    /// The file a tensor lives in, or a `MissingTensor` error naming the checkpoint.
+    fn file_of(&self, name: &str) -> Result<&SafetensorsFile> {
+        match self.owner.get(name) {
+            Some(&i) => Ok(&self.files[i]),
+            None => Err(ModelError::MissingTensor {
+                path: self.description(),
+                name: name.to_string(),
+            }),
+        }
+    }
+
+    fn description(&self) -> PathBuf {
+        if self.files.len() == 1 {
+            self.files[0].path().to_path_buf()
+        } else {
+            self.files[0]
+                .path()
+                .with_file_name("model.safetensors.index.json")
+        }
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.owner.contains_key(name)
+    }
+
+    /// Reads a tensor as f32 and checks its shape.
+    pub fn read(&self, name: &str, expected_shape: &[usize]) -> Result<Vec<f32>> {
+        let file = self.file_of(name)?;
+        let info = file
+            .info(name)
+            .expect("owner map is built from the headers");
+        if info.shape != expected_shape {
+            return Err(ModelError::TensorShape {
+                path: file.path().to_path_buf(),
+                name: name.to_string(),
+                expected: expected_shape.to_vec(),
+                actual: info.shape.clone(),
+            });
+        }
+        Ok(file.read_f32(name)?.1)
+    }
+
+    /// Dtype of the first float weight, for reporting what is on disk.
+    pub fn stored_dtype(&self) -> Option<StoredDtype> {
+        self.files
+            .iter()
+            .flat_map(|f| f.tensors.values())
+            .map(|t| t.dtype)
+            .find(|d| *d != StoredDtype::Other)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Writes a safetensors file from (name, dtype, shape, bytes) entries.
+    pub(crate) fn write_safetensors(path: &Path, entries: &[(&str, &str, Vec<usize>, Vec<u8>)]) {
+        let mut header = serde_json::Map::new();
+        let mut data = Vec::new();
+        for (name, dtype, shape, bytes) in entries {
+            let start = data.len();
+            data.extend_from_slice(bytes);
+            header.insert(
+                name.to_string(),
+                serde_json::json!({"dtype": dtype, "shape": shape, "data_offsets": [start, data.len()]}),
+            );
+        }
+        let header = serde_json::to_vec(&header).unwrap();
+        let mut out = (header.len() as u64).to_le_bytes().to_vec();
+        out.extend_from_slice(&header);
+        out.extend_from_slice(&data);
+        std::fs::write(path, out).unwrap();
+    }
+
+    fn f32_bytes(values: &[f32]) -> Vec<u8> {
+        values.iter().flat_map(|v| v.to_le_bytes()).collect()
+    }
+
+    #[test]
+    fn reads_f32_bf16_and_f16() {
+        let dir = tempdir();
+        let path = dir.join("model.safetensors");
+        let bf: Vec<u8> = [1.5f32, -2.0]
+            .iter()
+            .flat_map(|v| half::bf16::from_f32(*v).to_le_bytes())
+            .collect();
+        let hf: Vec<u8> = [0.25f32, 3.0]
+            .iter()
+            .flat_map(|v| half::f16::from_f32(*v).to_le_bytes())
+            .collect();
+        write_safetensors(
+            &path,
+            &[
+                ("a", "F32", vec![2], f32_bytes(&[1.0, 2.0])),
+                ("b", "BF16", vec![2], bf),
+                ("c", "F16", vec![1, 2], hf),
+            ],
+        );
+        let w = WeightFiles::open(&dir).unwrap();
+        assert_eq!(w.read("a", &[2]).unwrap(), vec![1.0, 2.0]);
+        assert_eq!(w.read("b", &[2]).unwrap(), vec![1.5, -2.0]);
+        assert_eq!(w.read("c", &[1, 2]).unwrap(), vec![0.25, 3.0]);
+    }
+
+    #[test]
+    fn missing_tensor_and_wrong_shape_name_the_tensor() {
+        let dir = tempdir();
+        write_safetensors(
+            &dir.join("model.safetensors"),
+            &[("w", "F32", vec![2], f32_bytes(&[1.0, 2.0]))],
+        );
+        let w = WeightFiles::open(&dir).unwrap();
+        let err = w.read("nope", &[2]).unwrap_err().to_string();
+        assert!(
+            err.contains("`nope`") && err.contains("model.safetensors"),
+            "{err}"
+        );
+        let err = w.read("w", &[3]).unwrap_err();
+        assert!(
+            matches!(&err, ModelError::TensorShape { name, expected, actual, .. }
+                if name == "w" && expected == &[3] && actual == &[2]),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn truncated_and_corrupt_headers_are_clear_errors() {
+        let dir = tempdir();
+        let path = dir.join("model.safetensors");
+        write_safetensors(&path, &[("w", "F32", vec![4], f32_bytes(&[1.0; 4]))]);
+        let full = std::fs::read(&path).unwrap();
+
+        // Cut inside the data section.
+        std::fs::write(&path, &full[..full.len() - 3]).unwrap();
+        let err = SafetensorsFile::open(&path).err().unwrap().to_string();
+        assert!(err.contains("truncated") && err.contains("`w`"), "{err}");
+
+        // Cut inside the header.
+        std::fs::write(&path, &full[..12]).unwrap();
+        let err = SafetensorsFile::open(&path).err().unwrap().to_string();
+        assert!(err.contains("header length"), "{err}");
+
+        // Too short for the length prefix.
+        std::fs::write(&path, [1u8, 2, 3]).unwrap();
+        let err = SafetensorsFile::open(&path).err().unwrap().to_string();
+        assert!(err.contains("too short"), "{err}");
+
+        // Garbage JSON.
+        let mut bad = 4u64.to_le_bytes().to_vec();
+        bad.extend_from_slice(b"{{{{");
+        std::fs::write(&path, bad).unwrap();
+        let err = SafetensorsFile::open(&path).err().unwrap();
+        assert!(matches!(err, ModelError::CorruptSafetensors { .. }));
+        assert!(err.to_string().contains("not valid JSON"), "{err}");
+    }
+
+    #[test]
+    fn missing_weights_and_missing_shard() {
+        let dir = tempdir();
+        let err = WeightFiles::open(&dir).err().unwrap();
+        assert!(matches!(err, ModelError::MissingFile { .. }), "{err}");
+        std::fs::write(
+            dir.join("model.safetensors.index.json"),
+            r#"{"weight_map": {"w": "model-00001-of-00002.safetensors"}}"#,
+        )
+        .unwrap();
+        let err = WeightFiles::open(&dir).err().unwrap().to_string();
+        assert!(err.contains("model-00001-of-00002.safetensors"), "{err}");
+    }
+
+    #[test]
+    fn integer_tensor_is_refused_as_weight() {
+        let dir = tempdir();
+        write_safetensors(
+            &dir.join("model.safetensors"),
+            &[("w", "I32", vec![1], vec![0, 0, 0, 0])],
+        );
+        let w = WeightFiles::open(&dir).unwrap();
+        let err = w.read("w", &[1]).unwrap_err().to_string();
+        assert!(err.contains("I32") && err.contains("`w`"), "{err}");
+    }
+
+    pub(crate) fn tempdir() -> PathBuf {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "tandem-model-test-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+}

@@ -1,0 +1,208 @@
+//! The model core against Hugging Face transformers: logits of tiny random-weight models
+//! written by `tests/fixtures/make_fixtures.py` must match to 1e-4, and the KV cache must
+//! give the same numbers however a sequence is fed.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use tandem_model::{Flex, Llama, LoadOptions, Tokenizer};
+
+const FIXTURES: [&str; 4] = ["llama-gqa", "llama3-tied", "qwen2-bias", "mistral-linear"];
+const TOLERANCE: f32 = 1e-4;
+
+#[derive(Deserialize)]
+struct Reference {
+    text: String,
+    tokens: Vec<u32>,
+    logits: Vec<Vec<f32>>,
+    greedy_prompt_len: usize,
+    greedy: Vec<u32>,
+}
+
+fn fixture_dir(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures")
+        .join(name)
+}
+
+fn reference(name: &str) -> Reference {
+    let text = std::fs::read_to_string(fixture_dir(name).join("reference.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn load(dir: &Path) -> Llama<Flex> {
+    Llama::load(dir, &LoadOptions::default(), &Default::default()).unwrap()
+}
+
+fn rows(model: &mut Llama<Flex>, tokens: &[u32]) -> Vec<Vec<f32>> {
+    let vocab = model.config().vocab_size;
+    let values = model
+        .forward(tokens)
+        .unwrap()
+        .into_data()
+        .to_vec::<f32>()
+        .unwrap();
+    values.chunks(vocab).map(<[f32]>::to_vec).collect()
+}
+
+fn max_diff(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .flat_map(|(x, y)| {
+            assert_eq!(x.len(), y.len());
+            x.iter().zip(y).map(|(p, q)| (p - q).abs())
+        })
+        .fold(0.0, f32::max)
+}
+
+fn argmax(row: &[f32]) -> u32 {
+    (0..row.len())
+        .max_by(|&a, &b| row[a].total_cmp(&row[b]))
+        .unwrap() as u32
+}
+
+#[test]
+fn logits_match_transformers() {
+    for name in FIXTURES {
+        let reference = reference(name);
+        let mut model = load(&fixture_dir(name));
+        let ours = rows(&mut model, &reference.tokens);
+        let diff = max_diff(&ours, &reference.logits);
+        println!("{name}: max |logit difference| = {diff:e}");
+        assert!(
+            diff <= TOLERANCE,
+            "{name}: max |logit difference| {diff} > {TOLERANCE}"
+        );
+    }
+}
+
+#[test]
+fn legacy_config_layout_gives_the_same_logits() {
+    // transformers v4 wrote rope_theta + rope_scaling + torch_dtype; v5 writes rope_parameters + dtype.
+    let src = fixture_dir("llama-gqa");
+    let dir = std::env::temp_dir().join(format!("tandem-legacy-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for file in ["model.safetensors", "generation_config.json"] {
+        std::fs::copy(src.join(file), dir.join(file)).unwrap();
+    }
+    std::fs::copy(src.join("config.legacy.json"), dir.join("config.json")).unwrap();
+    let reference = reference("llama-gqa");
+    let mut model = load(&dir);
+    assert_eq!(model.config().torch_dtype.as_deref(), Some("float32"));
+    let diff = max_diff(&rows(&mut model, &reference.tokens), &reference.logits);
+    assert!(diff <= TOLERANCE, "legacy config: {diff}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn prefill_then_single_tokens_equals_one_full_forward() {
+    for name in FIXTURES {
+        let reference = reference(name);
+        let tokens = &reference.tokens;
+        let mut model = load(&fixture_dir(name));
+        let full = rows(&mut model, tokens);
+        model.reset();
+        let split = 7;
+        let mut stepwise = rows(&mut model, &tokens[..split]);
+        for &t in &tokens[split..] {
+            stepwise.extend(rows(&mut model, &[t]));
+        }
+        assert_eq!(model.cached_len(), tokens.len());
+        let diff = max_diff(&stepwise, &full);
+        assert!(diff <= 1e-5, "{name}: stepwise vs full {diff}");
+    }
+}
+
+#[test]
+fn truncate_then_reforward_equals_a_fresh_run() {
+    for name in FIXTURES {
+        let reference = reference(name);
+        let tokens = &reference.tokens;
+        let mut model = load(&fixture_dir(name));
+        let fresh = rows(&mut model, tokens);
+
+        // Feed a prefix, then wrong "draft" tokens, roll back, and feed the true suffix.
+        model.reset();
+        rows(&mut model, &tokens[..10]);
+        rows(&mut model, &[5, 6, 7, 8, 9]);
+        model.truncate(10);
+        assert_eq!(model.cached_len(), 10);
+        let after = rows(&mut model, &tokens[10..]);
+        let diff = max_diff(&after, &fresh[10..]);
+        assert!(
+            diff <= 1e-5,
+            "{name}: truncate + re-forward differs by {diff}"
+        );
+    }
+}
+
+#[test]
+fn greedy_continuation_matches_transformers_generate() {
+    for name in FIXTURES {
+        let reference = reference(name);
+        let mut model = load(&fixture_dir(name));
+        let prompt = &reference.tokens[..reference.greedy_prompt_len];
+        let mut last = rows(&mut model, prompt).pop().unwrap();
+        let mut generated = Vec::new();
+        for _ in 0..reference.greedy.len() {
+            let next = argmax(&last);
+            generated.push(next);
+            last = rows(&mut model, &[next]).pop().unwrap();
+        }
+        assert_eq!(generated, reference.greedy, "{name}");
+    }
+}
+
+#[test]
+fn tokenizer_encodes_the_reference_text() {
+    for name in FIXTURES {
+        let reference = reference(name);
+        let tokenizer = Tokenizer::from_dir(&fixture_dir(name)).unwrap();
+        assert_eq!(
+            tokenizer.encode(&reference.text).unwrap(),
+            reference.tokens,
+            "{name}"
+        );
+        assert_eq!(
+            tokenizer.decode(&reference.tokens).unwrap(),
+            reference.text,
+            "{name}"
+        );
+    }
+}
+
+#[derive(Deserialize)]
+struct TemplateCase {
+    name: String,
+    template: String,
+    messages: Vec<tandem_model::ChatMessage>,
+    add_generation_prompt: bool,
+    bos_token: Option<String>,
+    eos_token: Option<String>,
+    expected: String,
+    #[serde(default)]
+    raises: bool,
+}
+
+#[test]
+fn chat_templates_render_as_transformers_does() {
+    let path = fixture_dir("chat_templates.json");
+    let cases: Vec<TemplateCase> =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert!(cases.len() >= 4);
+    for case in cases {
+        let template = tandem_model::ChatTemplate::new(
+            case.template,
+            case.bos_token.unwrap_or_default(),
+            case.eos_token.unwrap_or_default(),
+        );
+        let result = template.render(&case.messages, case.add_generation_prompt);
+        if case.raises {
+            let err = result.unwrap_err().to_string();
+            assert!(err.contains(&case.expected), "{}: {err}", case.name);
+        } else {
+            assert_eq!(result.unwrap(), case.expected, "{}", case.name);
+        }
+    }
+}
