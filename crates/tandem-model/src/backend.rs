@@ -20,8 +20,23 @@ pub trait TandemBackend: Backend {
     /// - rows: `[n, heads, head_dim]`, `start + n <= capacity`
     fn write_rows(buffer: Tensor<Self, 3>, start: usize, rows: Tensor<Self, 3>) -> Tensor<Self, 3>;
 
+    /// `x · weight` for a `[in, out]` weight matrix. Backends override this where their
+    /// general matmul is slow for the few-row products of decoding.
+    ///
+    /// # Shapes
+    /// - x: `[n, in]`, weight: `[in, out]` → `[n, out]`
+    fn project(x: Tensor<Self, 2>, weight: &Tensor<Self, 2>) -> Tensor<Self, 2> {
+        x.matmul(weight.clone())
+    }
+
     /// A short name for logs ("flex", "cuda").
     fn backend_name() -> &'static str;
+}
+
+/// The f32 values of a flex tensor, contiguous (copied only if it is a strided view).
+pub(crate) fn flex_values(t: Tensor<Flex, 2>) -> (Vec<usize>, burn::backend::flex::FlexTensor) {
+    let shape = t.dims().to_vec();
+    (shape, t.into_primitive().tensor().to_contiguous())
 }
 
 pub type Flex = burn::backend::Flex;
@@ -43,6 +58,25 @@ impl TandemBackend for Flex {
             None => dst.storage_mut::<f32>()[region].copy_from_slice(src_values),
         }
         Tensor::from_primitive(TensorPrimitive::Float(dst))
+    }
+
+    fn project(x: Tensor<Self, 2>, weight: &Tensor<Self, 2>) -> Tensor<Self, 2> {
+        let [n, k] = x.dims();
+        if n > crate::kernels::SKINNY_MAX_ROWS {
+            return x.matmul(weight.clone());
+        }
+        let m = weight.dims()[1];
+        let device = x.device();
+        let (_, x) = flex_values(x);
+        let (_, w) = flex_values(weight.clone());
+        let y = crate::kernels::matmul_f32(
+            &x.storage::<f32>()[..n * k],
+            n,
+            k,
+            &w.storage::<f32>()[..k * m],
+            m,
+        );
+        Tensor::from_data(burn::tensor::TensorData::new(y, [n, m]), &device)
     }
 
     fn backend_name() -> &'static str {

@@ -1,6 +1,8 @@
 //! The building blocks of the decoder: a linear layer with `[in, out]` weights and RMSNorm.
 
 use burn::tensor::backend::Backend;
+
+use crate::backend::TandemBackend;
 use burn::tensor::{Tensor, TensorData};
 
 /// `y = x W + b` with `W` stored `[in, out]`, contiguous.
@@ -9,16 +11,16 @@ use burn::tensor::{Tensor, TensorData};
 /// matmul is fastest on flex, and on CUDA a transposed weight view can select a wrong
 /// fused kernel (burn#5264). Inputs are always 2-D (`[tokens, in]`): a 3-D input to a
 /// linear layer is 25× slower on flex 0.21.
-pub struct Linear<B: Backend> {
+pub struct Linear<B: TandemBackend> {
     pub weight: Tensor<B, 2>,
     pub bias: Option<Tensor<B, 1>>,
 }
 
-impl<B: Backend> Linear<B> {
+impl<B: TandemBackend> Linear<B> {
     /// # Shapes
     /// - x: `[n, in]` → `[n, out]`
     pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
-        let y = x.matmul(self.weight.clone());
+        let y = B::project(x, &self.weight);
         match &self.bias {
             Some(b) => y + b.clone().unsqueeze::<2>(),
             None => y,
