@@ -1,0 +1,420 @@
+//! Choosing γ, the number of tokens drafted per step.
+
+use serde::{Deserialize, Serialize};
+
+/// How γ is chosen for each step.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum GammaPolicy {
+    /// Always draft `k` tokens.
+    Fixed(usize),
+    /// Hugging Face's heuristic: +2 after a step whose drafts were all
+    /// accepted, −1 otherwise, kept within `min..=max`.
+    Heuristic {
+        start: usize,
+        min: usize,
+        max: usize,
+    },
+    /// The γ in `1..=max` that maximizes [`expected_speedup`] at the running
+    /// acceptance rate and measured draft/target cost ratio.
+    Goodput { max: usize },
+}
+
+impl GammaPolicy {
+    pub fn validate(&self) -> Result<(), String> {
+        match *self {
+            GammaPolicy::Fixed(_) => Ok(()),
+            GammaPolicy::Heuristic { start, min, max } => {
+                if min == 0 || min > start || start > max {
+                    Err(format!(
+                        "heuristic γ needs 1 <= min <= start <= max, got min {min}, start {start}, max {max}"
+                    ))
+                } else {
+                    Ok(())
+                }
+            }
+            GammaPolicy::Goodput { max: 0 } => Err("goodput γ needs max >= 1".into()),
+            GammaPolicy::Goodput { .. } => Ok(()),
+        }
+    }
+}
+
+/// Which rule set a step's γ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GammaRule {
+    /// Plain decoding: nothing is drafted.
+    Plain,
+    Fixed,
+    Heuristic,
+    /// The goodput rule while α or the cost ratio still came from a prior.
+    GoodputPrior,
+    Goodput,
+    /// The policy wanted more, but only `remaining budget − 1` drafts can be
+    /// used (the bonus token fills the last slot).
+    Budget,
+}
+
+/// The γ of one step and how it was chosen.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GammaChoice {
+    /// γ used.
+    pub gamma: usize,
+    /// γ the policy asked for, before the budget clamp.
+    pub policy_gamma: usize,
+    pub rule: GammaRule,
+    /// α the goodput rule used (prior or measured); `None` for other rules.
+    pub alpha_estimate: Option<f64>,
+    /// Draft/target cost ratio the goodput rule used; `None` for other rules.
+    pub cost_ratio: Option<f64>,
+}
+
+impl GammaChoice {
+    pub fn plain() -> Self {
+        Self {
+            gamma: 0,
+            policy_gamma: 0,
+            rule: GammaRule::Plain,
+            alpha_estimate: None,
+            cost_ratio: None,
+        }
+    }
+
+    /// Caps γ at `max`, recording the budget as the rule when it bites.
+    pub fn clamped(mut self, max: usize) -> Self {
+        if self.gamma > max {
+            self.gamma = max;
+            self.rule = GammaRule::Budget;
+        }
+        self
+    }
+}
+
+/// α assumed by the goodput rule until [`MIN_DRAFTS_FOR_ALPHA`] drafts were judged.
+pub const ALPHA_PRIOR: f64 = 0.6;
+/// Judged drafts needed before the running α replaces [`ALPHA_PRIOR`].
+pub const MIN_DRAFTS_FOR_ALPHA: usize = 16;
+/// Cost ratio assumed for a draft model until a step after the first has
+/// been timed (the first includes both prefills and would skew the ratio).
+pub const MODEL_COST_RATIO_PRIOR: f64 = 0.1;
+
+/// Expected tokens per unit of target time for one step relative to plain
+/// decoding: `(1 − α^{γ+1}) / ((1 − α)(γc + 1))`, where α is the per-draft
+/// acceptance probability, γ the drafts per step and c the cost of one draft
+/// token relative to one target forward.
+///
+/// The numerator is evaluated as the geometric sum `Σ_{i=0..=γ} α^i`, which
+/// equals the closed form for α < 1, gives the limit γ + 1 at α = 1, and has
+/// no 0/0 cancellation near 1.
+pub fn expected_speedup(alpha: f64, gamma: usize, c: f64) -> f64 {
+    let alpha = alpha.clamp(0.0, 1.0);
+    let mut expected_tokens = 0.0;
+    let mut power = 1.0;
+    for _ in 0..=gamma {
+        expected_tokens += power;
+        power *= alpha;
+    }
+    expected_tokens / (gamma as f64 * c + 1.0)
+}
+
+/// The γ in `1..=max` with the highest [`expected_speedup`] (smallest γ on ties).
+///
+/// γ = 0 is never chosen: a step without drafts would stop α from being
+/// measured, so a run could never recover from a pessimistic estimate.
+pub fn goodput_gamma(alpha: f64, c: f64, max: usize) -> usize {
+    let mut best = (1, expected_speedup(alpha, 1, c));
+    for gamma in 2..=max {
+        let speedup = expected_speedup(alpha, gamma, c);
+        if speedup > best.1 {
+            best = (gamma, speedup);
+        }
+    }
+    best.0
+}
+
+/// What the controller learns from a finished step.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct StepObservation {
+    /// Drafts proposed.
+    pub drafted: usize,
+    /// Drafts the target ruled on.
+    pub judged: usize,
+    pub accepted: usize,
+    pub draft_ms: f64,
+    pub verify_ms: f64,
+    pub target_forwards: usize,
+}
+
+/// Keeps the state a [`GammaPolicy`] needs across steps.
+#[derive(Clone, Debug)]
+pub struct GammaController {
+    policy: GammaPolicy,
+    heuristic_gamma: usize,
+    judged: usize,
+    accepted: usize,
+    steps_seen: usize,
+    cost_prior: f64,
+    timed_draft_ms: f64,
+    timed_drafts: usize,
+    timed_verify_ms: f64,
+    timed_target_forwards: usize,
+}
+
+impl GammaController {
+    /// `cost_prior`: the cost ratio assumed before one is measured
+    /// ([`MODEL_COST_RATIO_PRIOR`] for a draft model, 0 for n-gram drafts).
+    pub fn new(policy: GammaPolicy, cost_prior: f64) -> Self {
+        let heuristic_gamma = match policy {
+            GammaPolicy::Heuristic { start, .. } => start,
+            _ => 0,
+        };
+        Self {
+            policy,
+            heuristic_gamma,
+            judged: 0,
+            accepted: 0,
+            steps_seen: 0,
+            cost_prior,
+            timed_draft_ms: 0.0,
+            timed_drafts: 0,
+            timed_verify_ms: 0.0,
+            timed_target_forwards: 0,
+        }
+    }
+
+    /// γ for the next step.
+    pub fn choose(&self) -> GammaChoice {
+        match self.policy {
+            GammaPolicy::Fixed(k) => GammaChoice {
+                gamma: k,
+                policy_gamma: k,
+                rule: GammaRule::Fixed,
+                alpha_estimate: None,
+                cost_ratio: None,
+            },
+            GammaPolicy::Heuristic { .. } => GammaChoice {
+                gamma: self.heuristic_gamma,
+                policy_gamma: self.heuristic_gamma,
+                rule: GammaRule::Heuristic,
+                alpha_estimate: None,
+                cost_ratio: None,
+            },
+            GammaPolicy::Goodput { max } => {
+                let (alpha, alpha_measured) = self.alpha_estimate();
+                let (c, c_measured) = self.cost_ratio();
+                let gamma = goodput_gamma(alpha, c, max);
+                GammaChoice {
+                    gamma,
+                    policy_gamma: gamma,
+                    rule: if alpha_measured && c_measured {
+                        GammaRule::Goodput
+                    } else {
+                        GammaRule::GoodputPrior
+                    },
+                    alpha_estimate: Some(alpha),
+                    cost_ratio: Some(c),
+                }
+            }
+        }
+    }
+
+    pub fn observe(&mut self, step: &StepObservation) {
+        if let GammaPolicy::Heuristic { min, max, .. } = self.policy {
+            // A step without drafts says nothing about the draft's quality.
+            if step.drafted > 0 {
+                self.heuristic_gamma = if step.accepted == step.drafted {
+                    self.heuristic_gamma + 2
+                } else {
+                    self.heuristic_gamma.saturating_sub(1)
+                }
+                .clamp(min, max);
+            }
+        }
+        self.judged += step.judged;
+        self.accepted += step.accepted;
+        // The first step also prefills both models on the prompt, which says
+        // little about the per-token cost of later steps.
+        if self.steps_seen > 0 {
+            self.timed_draft_ms += step.draft_ms;
+            self.timed_drafts += step.drafted;
+            self.timed_verify_ms += step.verify_ms;
+            self.timed_target_forwards += step.target_forwards;
+        }
+        self.steps_seen += 1;
+    }
+
+    /// Running α, or [`ALPHA_PRIOR`] while fewer than
+    /// [`MIN_DRAFTS_FOR_ALPHA`] drafts were judged; the flag says which.
+    pub fn alpha_estimate(&self) -> (f64, bool) {
+        if self.judged >= MIN_DRAFTS_FOR_ALPHA {
+            (self.accepted as f64 / self.judged as f64, true)
+        } else {
+            (ALPHA_PRIOR, false)
+        }
+    }
+
+    /// Measured cost of one drafted token over one target forward, or the
+    /// prior while nothing past the first step was timed; the flag says which.
+    pub fn cost_ratio(&self) -> (f64, bool) {
+        if self.timed_drafts == 0 || self.timed_target_forwards == 0 || self.timed_verify_ms <= 0.0
+        {
+            return (self.cost_prior, false);
+        }
+        let per_draft = self.timed_draft_ms / self.timed_drafts as f64;
+        let per_target = self.timed_verify_ms / self.timed_target_forwards as f64;
+        (per_draft / per_target, true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_close(a: f64, b: f64) {
+        assert!((a - b).abs() < 1e-9, "{a} != {b}");
+    }
+
+    fn step(drafted: usize, accepted: usize) -> StepObservation {
+        StepObservation {
+            drafted,
+            judged: drafted,
+            accepted,
+            draft_ms: 1.0,
+            verify_ms: 10.0,
+            target_forwards: 1,
+        }
+    }
+
+    #[test]
+    fn expected_speedup_matches_hand_computed_values() {
+        // (1 − 0.8^5) / (0.2 · 1.4) = 0.67232 / 0.28
+        assert_close(expected_speedup(0.8, 4, 0.1), 0.67232 / 0.28);
+        assert_close(expected_speedup(0.8, 4, 0.1), 2.401_142_857_142_857);
+        // (1 − 0.36) / (0.4 · 1.5)
+        assert_close(expected_speedup(0.6, 1, 0.5), 0.64 / 0.6);
+        // α = 0: only the target's own token, at the cost of γ drafts.
+        assert_close(expected_speedup(0.0, 3, 0.2), 1.0 / 1.6);
+        // γ = 0 is plain decoding.
+        assert_close(expected_speedup(0.7, 0, 0.3), 1.0);
+    }
+
+    #[test]
+    fn expected_speedup_handles_the_alpha_one_limit() {
+        assert_close(expected_speedup(1.0, 4, 0.25), 5.0 / 2.0);
+        let near = expected_speedup(1.0 - 1e-12, 4, 0.25);
+        assert!((near - 2.5).abs() < 1e-9);
+        assert!(expected_speedup(1.0, 7, 0.0).is_finite());
+    }
+
+    #[test]
+    fn goodput_picks_the_best_gamma() {
+        // α 0.6, c 0.1: γ=3 gives 2.176 / 1.3 = 1.674 > γ=4's 2.3056 / 1.4 = 1.647.
+        assert_eq!(goodput_gamma(0.6, 0.1, 8), 3);
+        // α 0.8, c 0.1: γ=6 gives 2.4697 > γ=5's 2.4595 and γ=7's 2.4477.
+        assert_eq!(goodput_gamma(0.8, 0.1, 8), 6);
+        assert_eq!(goodput_gamma(0.8, 0.1, 4), 4);
+        // α 0.5, c 0.5: γ=1 gives 1.0, every longer draft less.
+        assert_eq!(goodput_gamma(0.5, 0.5, 8), 1);
+        // Free drafts (NASD): always the most.
+        assert_eq!(goodput_gamma(0.3, 0.0, 6), 6);
+    }
+
+    #[test]
+    fn heuristic_follows_hf_rule() {
+        let policy = GammaPolicy::Heuristic {
+            start: 3,
+            min: 1,
+            max: 6,
+        };
+        let mut controller = GammaController::new(policy, 0.0);
+        let mut seen = vec![controller.choose().gamma];
+        // all accepted: 3→5; all: 5→6 (max); miss: 6→5; miss: 5→4; 0 drafts: 4;
+        // miss ×4: 3, 2, 1, 1 (min).
+        for observation in [
+            step(3, 3),
+            step(5, 5),
+            step(6, 2),
+            step(5, 0),
+            step(0, 0),
+            step(4, 3),
+            step(3, 1),
+            step(2, 0),
+            step(1, 0),
+        ] {
+            controller.observe(&observation);
+            seen.push(controller.choose().gamma);
+        }
+        assert_eq!(seen, vec![3, 5, 6, 5, 4, 4, 3, 2, 1, 1]);
+        assert_eq!(controller.choose().rule, GammaRule::Heuristic);
+    }
+
+    #[test]
+    fn goodput_uses_priors_then_measurements() {
+        let mut controller =
+            GammaController::new(GammaPolicy::Goodput { max: 8 }, MODEL_COST_RATIO_PRIOR);
+        let first = controller.choose();
+        assert_eq!(first.rule, GammaRule::GoodputPrior);
+        assert_eq!(first.alpha_estimate, Some(ALPHA_PRIOR));
+        assert_eq!(first.cost_ratio, Some(0.1));
+        assert_eq!(first.gamma, 3); // α 0.6, c 0.1, as above
+
+        // The first (prefill) step is not timed.
+        controller.observe(&StepObservation {
+            drafted: 4,
+            judged: 4,
+            accepted: 4,
+            draft_ms: 100.0,
+            verify_ms: 100.0,
+            target_forwards: 1,
+        });
+        assert_eq!(controller.cost_ratio(), (MODEL_COST_RATIO_PRIOR, false));
+        // Then five steps of 4 drafts with 3 accepted,
+        // costing 1 ms per draft against 10 ms per target forward: c = 0.1.
+        for _ in 0..5 {
+            controller.observe(&StepObservation {
+                drafted: 4,
+                judged: 4,
+                accepted: 3,
+                draft_ms: 4.0,
+                verify_ms: 10.0,
+                target_forwards: 1,
+            });
+        }
+        // α = (4 + 5·3) / (4 + 5·4) = 19 / 24.
+        assert_eq!(controller.alpha_estimate(), (19.0 / 24.0, true));
+        let (c, measured) = controller.cost_ratio();
+        assert!(measured);
+        assert_close(c, 0.1);
+        let choice = controller.choose();
+        assert_eq!(choice.rule, GammaRule::Goodput);
+        assert_eq!(choice.gamma, goodput_gamma(19.0 / 24.0, 0.1, 8));
+        assert_eq!(choice.gamma, 6);
+    }
+
+    #[test]
+    fn budget_clamp_is_recorded() {
+        let choice = GammaController::new(GammaPolicy::Fixed(5), 0.0).choose();
+        let clamped = choice.clone().clamped(2);
+        assert_eq!((clamped.gamma, clamped.policy_gamma), (2, 5));
+        assert_eq!(clamped.rule, GammaRule::Budget);
+        assert_eq!(choice.clamped(7).rule, GammaRule::Fixed);
+    }
+
+    #[test]
+    fn policies_are_validated() {
+        assert!(GammaPolicy::Heuristic {
+            start: 5,
+            min: 1,
+            max: 4
+        }
+        .validate()
+        .is_err());
+        assert!(GammaPolicy::Heuristic {
+            start: 1,
+            min: 0,
+            max: 4
+        }
+        .validate()
+        .is_err());
+        assert!(GammaPolicy::Goodput { max: 0 }.validate().is_err());
+        assert!(GammaPolicy::Fixed(4).validate().is_ok());
+    }
+}
