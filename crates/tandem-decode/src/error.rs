@@ -48,18 +48,21 @@ pub enum DecodeError {
     },
 }
 
-/// Runs `model.forward` and checks the shape the trait promises, so that a
-/// model bug surfaces as an error instead of a panic deep inside sampling.
+/// Runs `model.forward_last(tokens, rows)` and checks the shape the trait
+/// promises, so that a model bug surfaces as an error instead of a panic deep
+/// inside sampling.
 pub(crate) fn forward_checked(
     model: &mut (impl CausalLm + ?Sized),
     role: ModelRole,
     tokens: &[u32],
+    rows: usize,
 ) -> Result<Logits, DecodeError> {
+    let rows = rows.min(tokens.len());
     let logits = model
-        .forward(tokens)
+        .forward_last(tokens, rows)
         .map_err(|source| DecodeError::Model { role, source })?;
     let vocab = model.vocab_size();
-    if logits.rows != tokens.len() || logits.vocab != vocab || !logits.is_consistent() {
+    if logits.rows != rows || logits.vocab != vocab || !logits.is_consistent() {
         return Err(DecodeError::BadLogits {
             role,
             fed: tokens.len(),
@@ -98,7 +101,7 @@ mod tests {
 
     #[test]
     fn wrong_row_count_is_an_error() {
-        let err = forward_checked(&mut OneRowLm, ModelRole::Draft, &[1, 2]).unwrap_err();
+        let err = forward_checked(&mut OneRowLm, ModelRole::Draft, &[1, 2], 2).unwrap_err();
         assert!(matches!(
             err,
             DecodeError::BadLogits {
@@ -110,12 +113,12 @@ mod tests {
         assert!(err
             .to_string()
             .starts_with("the draft model returned 1 logits rows"));
-        assert!(forward_checked(&mut OneRowLm, ModelRole::Draft, &[1]).is_ok());
+        assert!(forward_checked(&mut OneRowLm, ModelRole::Draft, &[1], 1).is_ok());
     }
 
     #[test]
     fn model_errors_name_the_model() {
-        let err = forward_checked(&mut OneRowLm, ModelRole::Target, &[]).unwrap_err();
+        let err = forward_checked(&mut OneRowLm, ModelRole::Target, &[], 1).unwrap_err();
         assert_eq!(err.to_string(), "the target model failed: nothing to do");
     }
 }

@@ -15,6 +15,20 @@ pub trait CausalLm {
     /// scores the token that follows `tokens[i]`.
     fn forward(&mut self, tokens: &[u32]) -> Result<Logits, ModelError>;
 
+    /// Like [`forward`](Self::forward) but returns only the last `rows` rows
+    /// (`1 <= rows <= tokens.len()`). The decoding loops never read earlier
+    /// rows, so a model can skip its LM head there: for a prompt prefill that
+    /// is most of the head's work.
+    fn forward_last(&mut self, tokens: &[u32], rows: usize) -> Result<Logits, ModelError> {
+        let logits = self.forward(tokens)?;
+        let skip = logits.rows.saturating_sub(rows);
+        Ok(Logits::new(
+            logits.rows - skip,
+            logits.vocab,
+            logits.data[skip * logits.vocab..].to_vec(),
+        ))
+    }
+
     /// Number of tokens whose keys and values are cached.
     fn cached_len(&self) -> usize;
 
@@ -33,6 +47,9 @@ impl<M: CausalLm + ?Sized> CausalLm for Box<M> {
     fn forward(&mut self, tokens: &[u32]) -> Result<Logits, ModelError> {
         (**self).forward(tokens)
     }
+    fn forward_last(&mut self, tokens: &[u32], rows: usize) -> Result<Logits, ModelError> {
+        (**self).forward_last(tokens, rows)
+    }
     fn cached_len(&self) -> usize {
         (**self).cached_len()
     }
@@ -50,6 +67,9 @@ impl<M: CausalLm + ?Sized> CausalLm for Box<M> {
 impl<M: CausalLm + ?Sized> CausalLm for &mut M {
     fn forward(&mut self, tokens: &[u32]) -> Result<Logits, ModelError> {
         (**self).forward(tokens)
+    }
+    fn forward_last(&mut self, tokens: &[u32], rows: usize) -> Result<Logits, ModelError> {
+        (**self).forward_last(tokens, rows)
     }
     fn cached_len(&self) -> usize {
         (**self).cached_len()

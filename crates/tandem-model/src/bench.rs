@@ -84,7 +84,7 @@ pub fn run<B: TandemBackend>(
 
     // Plain decoding, each step's logits read back to host as a sampler would.
     model.reset();
-    let logits = model.forward_last(&synthetic_tokens(16, vocab))?;
+    let logits = model.forward_tail(&synthetic_tokens(16, vocab), 1)?;
     let mut next = argmax(&logits.into_data().to_vec::<f32>().unwrap_or_default());
     let start = Instant::now();
     for _ in 0..decode_tokens {
@@ -98,7 +98,7 @@ pub fn run<B: TandemBackend>(
     for _ in 0..repeats {
         model.reset();
         let start = Instant::now();
-        let logits = model.forward_last(&prompt)?;
+        let logits = model.forward_tail(&prompt, 1)?;
         let _ = logits.into_data();
         prefill.push(start.elapsed().as_secs_f64());
     }
@@ -106,7 +106,7 @@ pub fn run<B: TandemBackend>(
 
     model.reset();
     let _ = model
-        .forward_last(&synthetic_tokens(verify_context, vocab))?
+        .forward_tail(&synthetic_tokens(verify_context, vocab), 1)?
         .into_data();
     let mut verify = Vec::new();
     for n in [1usize, 2, 4, 8, 16] {

@@ -1,9 +1,12 @@
-//! The building blocks of the decoder: a linear layer with `[in, out]` weights and RMSNorm.
+//! The building blocks of the decoder: a linear layer with `[in, out]` weights (f32 or
+//! int8) and RMSNorm.
 
 use burn::tensor::backend::Backend;
 
-use crate::backend::TandemBackend;
 use burn::tensor::{Tensor, TensorData};
+
+use crate::backend::TandemBackend;
+use crate::quant::QuantizedMatrix;
 
 /// `y = x W + b` with `W` stored `[in, out]`, contiguous.
 ///
@@ -12,15 +15,50 @@ use burn::tensor::{Tensor, TensorData};
 /// fused kernel (burn#5264). Inputs are always 2-D (`[tokens, in]`): a 3-D input to a
 /// linear layer is 25× slower on flex 0.21.
 pub struct Linear<B: TandemBackend> {
-    pub weight: Tensor<B, 2>,
+    pub weight: LinearWeight<B>,
     pub bias: Option<Tensor<B, 1>>,
 }
 
+/// The weight of a [`Linear`], in the precision it was loaded at.
+pub enum LinearWeight<B: TandemBackend> {
+    /// `[in, out]` f32.
+    F32(Tensor<B, 2>),
+    /// `[in, out]` int8 with per-output-channel scales, in the backend's own storage.
+    Int8 {
+        weight: B::Int8Weight,
+        in_features: usize,
+        out_features: usize,
+    },
+}
+
+impl<B: TandemBackend> LinearWeight<B> {
+    /// Wraps a host int8 matrix, moving it to the backend's storage.
+    pub fn int8(matrix: QuantizedMatrix, device: &B::Device) -> Self {
+        let (in_features, out_features) = (matrix.in_features, matrix.out_features);
+        Self::Int8 {
+            weight: B::int8_weight(matrix, device),
+            in_features,
+            out_features,
+        }
+    }
+}
+
 impl<B: TandemBackend> Linear<B> {
+    /// An f32 layer from a `[in, out]` weight.
+    pub fn f32(weight: Tensor<B, 2>, bias: Option<Tensor<B, 1>>) -> Self {
+        Self {
+            weight: LinearWeight::F32(weight),
+            bias,
+        }
+    }
+
     /// # Shapes
     /// - x: `[n, in]` → `[n, out]`
     pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
-        let y = B::project(x, &self.weight);
+        let y = match &self.weight {
+            LinearWeight::F32(weight) => B::project(x, weight),
+            LinearWeight::Int8 { weight, .. } => B::project_int8(x, weight),
+        };
         match &self.bias {
             Some(b) => y + b.clone().unsqueeze::<2>(),
             None => y,
@@ -28,11 +66,21 @@ impl<B: TandemBackend> Linear<B> {
     }
 
     pub fn in_features(&self) -> usize {
-        self.weight.dims()[0]
+        match &self.weight {
+            LinearWeight::F32(weight) => weight.dims()[0],
+            LinearWeight::Int8 { in_features, .. } => *in_features,
+        }
     }
 
     pub fn out_features(&self) -> usize {
-        self.weight.dims()[1]
+        match &self.weight {
+            LinearWeight::F32(weight) => weight.dims()[1],
+            LinearWeight::Int8 { out_features, .. } => *out_features,
+        }
+    }
+
+    pub fn is_int8(&self) -> bool {
+        matches!(self.weight, LinearWeight::Int8 { .. })
     }
 }
 
@@ -98,6 +146,38 @@ mod tests {
     use crate::backend::Flex;
 
     #[test]
+    fn int8_linear_matches_its_dequantized_f32_twin() {
+        let device = Default::default();
+        let (k, m) = (48, 40);
+        let w: Vec<f32> = (0..k * m)
+            .map(|i| ((i * 31 % 97) as f32 - 48.0) / 50.0)
+            .collect();
+        let q = QuantizedMatrix::quantize(&w, k, m);
+        let bias = || {
+            Some(tensor1::<Flex>(
+                (0..m).map(|j| j as f32 / 10.0).collect(),
+                &device,
+            ))
+        };
+        let twin = Linear::<Flex>::f32(tensor2(q.dequantize(), k, m, &device), bias());
+        let int8 = Linear::<Flex> {
+            weight: LinearWeight::int8(q, &device),
+            bias: bias(),
+        };
+        assert!(int8.is_int8() && (int8.in_features(), int8.out_features()) == (k, m));
+        // 1 row (decode) and 40 rows (prefill: more than one row block).
+        for n in [1, 40] {
+            let x: Vec<f32> = (0..n * k)
+                .map(|i| ((i * 7 % 13) as f32 - 6.0) / 6.0)
+                .collect();
+            let want = twin.forward(tensor2(x.clone(), n, k, &device));
+            let got = int8.forward(tensor2(x, n, k, &device));
+            let diff = (want - got).abs().max().into_scalar();
+            assert!(diff < 1e-4, "n = {n}: {diff}");
+        }
+    }
+
+    #[test]
     fn transpose_and_concat_places_parts_side_by_side() {
         // a: [2 out, 3 in], b: [1 out, 3 in]
         let a = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
@@ -109,10 +189,10 @@ mod tests {
     #[test]
     fn linear_and_rmsnorm_match_hand_computation() {
         let device = Default::default();
-        let linear = Linear::<Flex> {
-            weight: tensor2(vec![1.0, 2.0, 3.0, 4.0], 2, 2, &device),
-            bias: Some(tensor1(vec![0.5, -0.5], &device)),
-        };
+        let linear = Linear::<Flex>::f32(
+            tensor2(vec![1.0, 2.0, 3.0, 4.0], 2, 2, &device),
+            Some(tensor1(vec![0.5, -0.5], &device)),
+        );
         let x = tensor2::<Flex>(vec![1.0, 1.0], 1, 2, &device);
         let y = linear.forward(x).into_data().to_vec::<f32>().unwrap();
         assert_eq!(y, vec![4.5, 5.5]);

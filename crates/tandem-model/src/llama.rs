@@ -12,8 +12,11 @@ use burn::tensor::{Int, Tensor, TensorData};
 use crate::backend::TandemBackend;
 use crate::config::ModelConfig;
 use crate::error::{ModelError, Result};
+use crate::int8_cache::{self, CacheOutcome, QuantizedWeights};
 use crate::kv_cache::KvCache;
-use crate::layers::{tensor1, tensor2, transpose_and_concat, Linear, RmsNorm};
+use crate::layers::{tensor1, tensor2, Linear, LinearWeight, RmsNorm};
+use crate::linears::{self, LayerLinears, LinearSpec};
+use crate::quant::Precision;
 use crate::rope;
 use crate::safetensors::WeightFiles;
 
@@ -26,6 +29,13 @@ pub const DEFAULT_CONTEXT: usize = 4096;
 pub struct LoadOptions {
     /// KV cache capacity in positions; `None` = min(max_position_embeddings, 4096).
     pub context_len: Option<usize>,
+    /// Use only the first `n` decoder layers: a cheap, deliberately weaker draft of the
+    /// same model (tests and experiments). `None` = all layers.
+    pub layer_limit: Option<usize>,
+    /// Precision of the linear layers (LM head included). With `Int8`, [`Llama::load`]
+    /// reads the quantized weights from the on-disk cache beside the model, or quantizes
+    /// and writes it (see [`int8_cache`]).
+    pub precision: Precision,
 }
 
 struct Attention<B: TandemBackend> {
@@ -60,27 +70,59 @@ pub struct Llama<B: TandemBackend> {
     rope_sin_signed: Tensor<B, 2>,
     cache: KvCache<B>,
     device: B::Device,
+    precision: Precision,
+    /// What an int8 load did with the on-disk cache; `None` for f32 or `from_weights`.
+    int8_cache: Option<CacheOutcome>,
 }
 
 impl<B: TandemBackend> Llama<B> {
-    /// Loads `config.json` and the safetensors weights of a model folder.
+    /// Loads `config.json` and the safetensors weights of a model folder. An int8 load
+    /// goes through the on-disk cache of quantized weights.
     pub fn load(dir: &Path, options: &LoadOptions, device: &B::Device) -> Result<Self> {
         let config = ModelConfig::from_dir(dir)?;
         let weights = WeightFiles::open(dir)?;
-        Self::from_weights(config, &weights, options, device)
+        match options.precision {
+            Precision::F32 => Self::build(config, &weights, None, options, device),
+            Precision::Int8 => {
+                let specs = linears::all(&config);
+                let (mut quantized, outcome) = int8_cache::load_or_quantize(dir, &weights, &specs)?;
+                let mut model =
+                    Self::build(config, &weights, Some(&mut quantized), options, device)?;
+                model.int8_cache = Some(outcome);
+                Ok(model)
+            }
+        }
     }
 
-    /// Builds the model from an opened checkpoint, checking every tensor's shape.
+    /// Builds the model from an opened checkpoint, checking every tensor's shape. Int8
+    /// is quantized in memory here; only [`load`](Self::load) uses the disk cache.
     pub fn from_weights(
         config: ModelConfig,
         weights: &WeightFiles,
         options: &LoadOptions,
         device: &B::Device,
     ) -> Result<Self> {
+        match options.precision {
+            Precision::F32 => Self::build(config, weights, None, options, device),
+            Precision::Int8 => {
+                let specs = linears::all(&config);
+                let mut quantized = QuantizedWeights::quantize(weights, &specs)?;
+                Self::build(config, weights, Some(&mut quantized), options, device)
+            }
+        }
+    }
+
+    /// Builds the model; linears come from `quantized` when given, else f32 from the
+    /// checkpoint. Norms, embeddings and biases are always f32 from the checkpoint.
+    fn build(
+        config: ModelConfig,
+        weights: &WeightFiles,
+        mut quantized: Option<&mut QuantizedWeights>,
+        options: &LoadOptions,
+        device: &B::Device,
+    ) -> Result<Self> {
         let c = &config;
         let d = c.hidden_size;
-        let q_dim = c.num_heads * c.head_dim;
-        let kv_dim = c.num_kv_heads * c.head_dim;
         let capacity = options
             .context_len
             .unwrap_or(DEFAULT_CONTEXT)
@@ -90,6 +132,15 @@ impl<B: TandemBackend> Llama<B> {
                 "context length must be positive".into(),
             ));
         }
+        let num_layers = match options.layer_limit {
+            Some(0) => {
+                return Err(ModelError::InvalidArgument(
+                    "layer limit must be positive".into(),
+                ))
+            }
+            Some(limit) => limit.min(c.num_layers),
+            None => c.num_layers,
+        };
 
         let norm = |name: &str| -> Result<RmsNorm<B>> {
             Ok(RmsNorm {
@@ -97,92 +148,48 @@ impl<B: TandemBackend> Llama<B> {
                 eps: c.rms_norm_eps,
             })
         };
-        // Reads HF `[out, in]` weights and fuses them into one `[in, Σ out]` linear.
-        let fused = |names: &[(&str, usize)],
-                     in_features: usize,
-                     bias: bool|
-         -> Result<Linear<B>> {
-            let parts = names
-                .iter()
-                .map(|&(name, out)| weights.read(&format!("{name}.weight"), &[out, in_features]))
-                .collect::<Result<Vec<_>>>()?;
-            let total_out = names.iter().map(|(_, out)| out).sum();
-            let slices: Vec<(&[f32], usize)> = parts
-                .iter()
-                .zip(names)
-                .map(|(p, &(_, out))| (p.as_slice(), out))
-                .collect();
-            let weight = tensor2(
-                transpose_and_concat(&slices, in_features),
-                in_features,
-                total_out,
-                device,
-            );
-            let bias = if bias {
-                let mut values = Vec::with_capacity(total_out);
-                for &(name, out) in names {
-                    values.extend(weights.read(&format!("{name}.bias"), &[out])?);
-                }
-                Some(tensor1(values, device))
-            } else {
-                None
+        // One linear layer: int8 from `quantized`, else HF `[out, in]` parts fused into
+        // one f32 `[in, Σ out]` weight.
+        let mut linear = |spec: &LinearSpec| -> Result<Linear<B>> {
+            let weight = match quantized.as_deref_mut() {
+                Some(quantized) => LinearWeight::int8(quantized.take(spec)?, device),
+                None => LinearWeight::F32(tensor2(
+                    spec.read_f32(weights)?,
+                    spec.in_features,
+                    spec.out_features(),
+                    device,
+                )),
             };
+            let bias = spec.read_bias(weights)?.map(|b| tensor1(b, device));
             Ok(Linear { weight, bias })
         };
 
-        let mut layers = Vec::with_capacity(c.num_layers);
-        for i in 0..c.num_layers {
+        let mut layers = Vec::with_capacity(num_layers);
+        for i in 0..num_layers {
             let p = format!("model.layers.{i}");
-            let attn = format!("{p}.self_attn");
-            let mlp = format!("{p}.mlp");
+            let specs = LayerLinears::of(c, i);
             layers.push(DecoderLayer {
                 input_norm: norm(&format!("{p}.input_layernorm.weight"))?,
                 attention: Attention {
-                    qkv: fused(
-                        &[
-                            (&format!("{attn}.q_proj"), q_dim),
-                            (&format!("{attn}.k_proj"), kv_dim),
-                            (&format!("{attn}.v_proj"), kv_dim),
-                        ],
-                        d,
-                        c.qkv_bias,
-                    )?,
-                    out: fused(&[(&format!("{attn}.o_proj"), d)], q_dim, false)?,
+                    qkv: linear(&specs.qkv)?,
+                    out: linear(&specs.out)?,
                 },
                 post_attention_norm: norm(&format!("{p}.post_attention_layernorm.weight"))?,
                 mlp: Mlp {
-                    gate_up: fused(
-                        &[
-                            (&format!("{mlp}.gate_proj"), c.intermediate_size),
-                            (&format!("{mlp}.up_proj"), c.intermediate_size),
-                        ],
-                        d,
-                        false,
-                    )?,
-                    down: fused(
-                        &[(&format!("{mlp}.down_proj"), d)],
-                        c.intermediate_size,
-                        false,
-                    )?,
+                    gate_up: linear(&specs.gate_up)?,
+                    down: linear(&specs.down)?,
                 },
             });
         }
-
-        let embed_values = weights.read("model.embed_tokens.weight", &[c.vocab_size, d])?;
-        let lm_head = if c.tie_word_embeddings {
-            Linear {
-                weight: tensor2(
-                    transpose_and_concat(&[(&embed_values, c.vocab_size)], d),
-                    d,
-                    c.vocab_size,
-                    device,
-                ),
-                bias: None,
-            }
-        } else {
-            fused(&[("lm_head", c.vocab_size)], d, false)?
-        };
-        let embed = tensor2(embed_values, c.vocab_size, d, device);
+        // Tied embeddings: the head is its own (transposed, maybe quantized) copy and
+        // the embedding table stays f32.
+        let lm_head = linear(&linears::lm_head(c))?;
+        let embed = tensor2(
+            weights.read("model.embed_tokens.weight", &[c.vocab_size, d])?,
+            c.vocab_size,
+            d,
+            device,
+        );
 
         let inv_freq = rope::inverse_frequencies(c.head_dim, c.rope_theta, &c.rope_scaling);
         let (cos, mut sin) = rope::cos_sin_tables(&inv_freq, capacity);
@@ -198,10 +205,23 @@ impl<B: TandemBackend> Llama<B> {
             lm_head,
             rope_cos: tensor2(cos, capacity, c.head_dim, device),
             rope_sin_signed: tensor2(sin, capacity, c.head_dim, device),
-            cache: KvCache::new(c.num_layers, capacity, c.num_kv_heads, c.head_dim, device),
+            cache: KvCache::new(num_layers, capacity, c.num_kv_heads, c.head_dim, device),
             device: device.clone(),
+            precision: options.precision,
+            int8_cache: None,
             config,
         })
+    }
+
+    /// Precision the linear layers were loaded at.
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    /// What an int8 [`load`](Self::load) did with the on-disk cache (loaded, or
+    /// quantized and written, and why); `None` for f32 models.
+    pub fn int8_cache(&self) -> Option<&CacheOutcome> {
+        self.int8_cache.as_ref()
     }
 
     pub fn config(&self) -> &ModelConfig {
@@ -245,12 +265,17 @@ impl<B: TandemBackend> Llama<B> {
         Ok(self.lm_head.forward(self.norm.forward(x)))
     }
 
-    /// Like [`forward`](Self::forward) but computes logits for the last position only:
-    /// a prefill needs just that row, and the LM head is the largest matmul.
-    pub fn forward_last(&mut self, tokens: &[u32]) -> Result<Tensor<B, 2>> {
+    /// Like [`forward`](Self::forward) but computes logits for the last `rows` positions
+    /// only: a prefill needs one row, a verify pass γ + 1, and the LM head is the
+    /// largest matmul of a small model.
+    ///
+    /// # Shapes
+    /// - tokens: `n` ids → `[min(rows, n), vocab_size]`
+    pub fn forward_tail(&mut self, tokens: &[u32], rows: usize) -> Result<Tensor<B, 2>> {
         let x = self.forward_hidden(tokens)?;
         let n = tokens.len();
-        Ok(self.lm_head.forward(self.norm.forward(x.slice([n - 1..n]))))
+        let first = n - rows.clamp(1, n);
+        Ok(self.lm_head.forward(self.norm.forward(x.slice([first..n]))))
     }
 
     /// Validates the input, then runs the decoder layers and extends the cache.
@@ -422,4 +447,50 @@ fn self_attention<B: TandemBackend>(
         .reshape([n, q_dim]);
     debug_assert_eq!(total, cache.len() + n);
     attn.out.forward(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::Flex;
+
+    fn fixture(name: &str) -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures")
+            .join(name)
+    }
+
+    fn last_logits(model: &mut Llama<Flex>) -> Vec<f32> {
+        model.reset();
+        let logits = model.forward_tail(&[1, 5, 9, 2, 33], 1).unwrap();
+        logits.into_data().to_vec::<f32>().unwrap()
+    }
+
+    #[test]
+    fn layer_limit_keeps_the_first_layers_at_either_precision() {
+        let dir = fixture("qwen2-bias");
+        let device = Default::default();
+        for precision in [Precision::F32, Precision::Int8] {
+            let config = ModelConfig::from_dir(&dir).unwrap();
+            let weights = WeightFiles::open(&dir).unwrap();
+            let load = |layer_limit| {
+                let options = LoadOptions {
+                    layer_limit,
+                    precision,
+                    ..Default::default()
+                };
+                Llama::<Flex>::from_weights(config.clone(), &weights, &options, &device)
+            };
+            let mut full = load(None).unwrap();
+            let mut one = load(Some(1)).unwrap();
+            let mut beyond = load(Some(99)).unwrap();
+            assert_eq!(
+                one.kv_cache().bytes() * config.num_layers,
+                full.kv_cache().bytes()
+            );
+            assert_ne!(last_logits(&mut one), last_logits(&mut full));
+            assert_eq!(last_logits(&mut beyond), last_logits(&mut full));
+            assert!(matches!(load(Some(0)), Err(ModelError::InvalidArgument(_))));
+        }
+    }
 }

@@ -1,4 +1,5 @@
-//! A small safetensors reader: header parsing with precise errors, and tensors read as f32.
+//! A small safetensors reader (header parsing with precise errors, tensors read as f32 or
+//! i8) and writer (for Tandem's own int8 cache).
 //!
 //! The format is an 8-byte little-endian header length, a JSON header mapping tensor
 //! names to `{dtype, shape, data_offsets}`, then the raw little-endian data. We parse it
@@ -23,6 +24,8 @@ pub enum StoredDtype {
     F32,
     F16,
     BF16,
+    /// Int8 values of a quantized matrix (Tandem's int8 cache); never read as f32.
+    I8,
     /// Anything else (ints, f64, fp8): readable as metadata, refused as weights.
     Other,
 }
@@ -33,6 +36,7 @@ impl StoredDtype {
             "F32" => Self::F32,
             "F16" => Self::F16,
             "BF16" => Self::BF16,
+            "I8" => Self::I8,
             _ => Self::Other,
         }
     }
@@ -41,6 +45,7 @@ impl StoredDtype {
         match self {
             Self::F32 => Some(4),
             Self::F16 | Self::BF16 => Some(2),
+            Self::I8 => Some(1),
             Self::Other => None,
         }
     }
@@ -70,6 +75,8 @@ pub struct SafetensorsFile {
     mmap: Mmap,
     data_start: usize,
     tensors: HashMap<String, TensorInfo>,
+    /// The header's `__metadata__` string map (empty when absent or not strings).
+    metadata: BTreeMap<String, String>,
 }
 
 impl SafetensorsFile {
@@ -111,8 +118,10 @@ impl SafetensorsFile {
                 .map_err(|e| corrupt(format!("header is not valid JSON: {e}")))?;
         let data_len = mmap.len() - data_start;
         let mut tensors = HashMap::with_capacity(header.len());
+        let mut metadata = BTreeMap::new();
         for (name, value) in header {
             if name == "__metadata__" {
+                metadata = serde_json::from_value(value).unwrap_or_default();
                 continue;
             }
             let raw: RawEntry = serde_json::from_value(value)
@@ -150,7 +159,29 @@ impl SafetensorsFile {
             mmap,
             data_start,
             tensors,
+            metadata,
         })
+    }
+
+    /// The `__metadata__` entries of the header.
+    pub fn metadata(&self) -> &BTreeMap<String, String> {
+        &self.metadata
+    }
+
+    /// Reads an I8 tensor (the values of a quantized matrix).
+    pub fn read_i8(&self, name: &str) -> Result<(Vec<usize>, Vec<i8>)> {
+        let info = self.info(name).ok_or_else(|| ModelError::MissingTensor {
+            path: self.path.clone(),
+            name: name.to_string(),
+        })?;
+        if info.dtype != StoredDtype::I8 {
+            return Err(ModelError::CorruptSafetensors {
+                path: self.path.clone(),
+                reason: format!("tensor `{name}` has dtype {}, expected I8", info.dtype_name),
+            });
+        }
+        let bytes = &self.mmap[self.data_start + info.start..self.data_start + info.end];
+        Ok((info.shape.clone(), bytes.iter().map(|&b| b as i8).collect()))
     }
 
     pub fn path(&self) -> &Path {
@@ -185,7 +216,7 @@ impl SafetensorsFile {
                 .chunks_exact(2)
                 .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
                 .collect(),
-            StoredDtype::Other => {
+            StoredDtype::I8 | StoredDtype::Other => {
                 return Err(ModelError::TensorDtype {
                     path: self.path.clone(),
                     name: name.to_string(),
@@ -279,6 +310,11 @@ impl WeightFiles {
         self.owner.contains_key(name)
     }
 
+    /// Paths of the weight files, in shard order.
+    pub fn paths(&self) -> Vec<&Path> {
+        self.files.iter().map(SafetensorsFile::path).collect()
+    }
+
     /// Reads a tensor as f32 and checks its shape.
     pub fn read(&self, name: &str, expected_shape: &[usize]) -> Result<Vec<f32>> {
         let file = self.file_of(name)?;
@@ -302,8 +338,48 @@ impl WeightFiles {
             .iter()
             .flat_map(|f| f.tensors.values())
             .map(|t| t.dtype)
-            .find(|d| *d != StoredDtype::Other)
+            .find(|d| matches!(d, StoredDtype::F32 | StoredDtype::F16 | StoredDtype::BF16))
     }
+}
+
+/// One tensor to write: name, safetensors dtype name, shape and little-endian bytes.
+pub struct TensorToWrite<'a> {
+    pub name: String,
+    pub dtype: &'static str,
+    pub shape: Vec<usize>,
+    pub bytes: std::borrow::Cow<'a, [u8]>,
+}
+
+/// Writes a safetensors file (header with `__metadata__`, then the tensors in order),
+/// streaming the data so no second copy of it is built in memory. Not atomic: callers
+/// that replace a file write a temporary and rename it.
+pub fn write_safetensors(
+    path: &Path,
+    tensors: &[TensorToWrite<'_>],
+    metadata: &BTreeMap<String, String>,
+) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut header = serde_json::Map::new();
+    header.insert("__metadata__".into(), serde_json::json!(metadata));
+    let mut offset = 0usize;
+    for t in tensors {
+        let end = offset + t.bytes.len();
+        header.insert(
+            t.name.clone(),
+            serde_json::json!({"dtype": t.dtype, "shape": t.shape, "data_offsets": [offset, end]}),
+        );
+        offset = end;
+    }
+    let mut header = serde_json::to_vec(&header).map_err(std::io::Error::other)?;
+    // The format pads the header with spaces so the data section starts 8-aligned.
+    header.resize(header.len().next_multiple_of(8), b' ');
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, File::create(path)?);
+    out.write_all(&(header.len() as u64).to_le_bytes())?;
+    out.write_all(&header)?;
+    for t in tensors {
+        out.write_all(&t.bytes)?;
+    }
+    out.into_inner().map_err(|e| e.into_error())?.sync_all()
 }
 
 #[cfg(test)]
@@ -423,6 +499,45 @@ pub(crate) mod tests {
         .unwrap();
         let err = WeightFiles::open(&dir).err().unwrap().to_string();
         assert!(err.contains("model-00001-of-00002.safetensors"), "{err}");
+    }
+
+    #[test]
+    fn writer_round_trips_i8_f32_and_metadata() {
+        let dir = tempdir();
+        let path = dir.join("q.safetensors");
+        let q: Vec<i8> = vec![-127, 0, 5, 127, -1, 3];
+        let scales = [0.5f32, 2.0];
+        let metadata = BTreeMap::from([("format".to_string(), "x".to_string())]);
+        super::write_safetensors(
+            &path,
+            &[
+                TensorToWrite {
+                    name: "w.q".into(),
+                    dtype: "I8",
+                    shape: vec![3, 2],
+                    bytes: q.iter().map(|&v| v as u8).collect::<Vec<_>>().into(),
+                },
+                TensorToWrite {
+                    name: "w.scale".into(),
+                    dtype: "F32",
+                    shape: vec![2],
+                    bytes: f32_bytes(&scales).into(),
+                },
+            ],
+            &metadata,
+        )
+        .unwrap();
+        let file = SafetensorsFile::open(&path).unwrap();
+        assert_eq!(file.metadata(), &metadata);
+        assert_eq!(file.read_i8("w.q").unwrap(), (vec![3, 2], q));
+        assert_eq!(file.read_f32("w.scale").unwrap().1, scales.to_vec());
+        assert!(file.read_i8("w.scale").is_err());
+        assert!(matches!(
+            file.read_f32("w.q"),
+            Err(ModelError::TensorDtype { .. })
+        ));
+        let header_len = u64::from_le_bytes(std::fs::read(&path).unwrap()[..8].try_into().unwrap());
+        assert_eq!(header_len % 8, 0);
     }
 
     #[test]

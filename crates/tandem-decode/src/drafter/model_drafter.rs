@@ -41,7 +41,7 @@ impl Drafter for ModelDrafter<'_> {
         let mut draft = Draft::default();
         let mut feed = sequence[cached..].to_vec();
         for _ in 0..max_drafts {
-            let logits = forward_checked(&mut *self.model, ModelRole::Draft, &feed)?;
+            let logits = forward_checked(&mut *self.model, ModelRole::Draft, &feed, 1)?;
             draft.forwards += 1;
             let q = sampler.distribution(logits.row(logits.rows - 1));
             let token = sampler.choose(&q, rng);

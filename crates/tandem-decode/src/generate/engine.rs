@@ -196,10 +196,15 @@ impl<'a, 'h> Engine<'a, 'h> {
     fn verify(&mut self, draft: &Draft) -> Result<Verdicts, DecodeError> {
         let mut feed = self.sequence[self.target.cached_len()..].to_vec();
         feed.extend(draft.tokens.iter().map(|d| d.token));
-        let logits = forward_checked(&mut *self.target, ModelRole::Target, &feed)?;
-        // Row r scores the token after feed[r]; the rows from the pending
-        // token on are the ones that judge drafts.
-        let first_row = feed.len() - draft.tokens.len() - 1;
+        // Only the rows from the pending token on judge drafts (row r scores
+        // the token after its input), so only those are asked for.
+        let logits = forward_checked(
+            &mut *self.target,
+            ModelRole::Target,
+            &feed,
+            draft.tokens.len() + 1,
+        )?;
+        let first_row = 0;
         let accepted_origin = match self.drafter.as_deref() {
             Some(drafter) => drafter.accepted_origin(),
             None => TokenOrigin::Target,

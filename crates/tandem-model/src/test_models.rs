@@ -1,0 +1,125 @@
+//! Real models for the tests that need one.
+//!
+//! Models live in `$TANDEM_TEST_MODELS/<name>` (default `~/.cache/tandem-test-models`),
+//! one Hugging Face style folder each, marked finished by a `.complete` file. They are
+//! made by `shared/models/fetch.sh` beside the workspace, which a test runs when its
+//! model is missing. A test that gets `None` skips, after printing `skipped: …`; with
+//! `TANDEM_REQUIRE_MODELS=1` a missing model panics instead, so a CI run that must
+//! exercise real models cannot pass by skipping them.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+pub const SMOLLM2_135M: &str = "smollm2-135m";
+pub const QWEN_CODER_0_5B: &str = "qwen2.5-coder-0.5b";
+
+/// Folder holding the test models.
+pub fn models_root() -> PathBuf {
+    if let Some(root) = std::env::var_os("TANDEM_TEST_MODELS").filter(|v| !v.is_empty()) {
+        return root.into();
+    }
+    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
+    home.join(".cache").join("tandem-test-models")
+}
+
+/// The folder a model has (or will have).
+pub fn model_dir(name: &str) -> PathBuf {
+    models_root().join(name)
+}
+
+/// The fetch script: `shared/models/fetch.sh` next to the workspace root.
+pub fn fetch_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/models/fetch.sh")
+}
+
+fn is_complete(dir: &Path) -> bool {
+    dir.join(".complete").is_file()
+}
+
+fn models_required() -> bool {
+    std::env::var("TANDEM_REQUIRE_MODELS").is_ok_and(|v| v == "1")
+}
+
+/// `None` after printing why, or a panic when models are required.
+fn skip(reason: String) -> Option<PathBuf> {
+    if models_required() {
+        panic!("TANDEM_REQUIRE_MODELS=1 but {reason}");
+    }
+    eprintln!("skipped: {reason}");
+    None
+}
+
+/// SmolLM2-135M-Instruct (93 MB download), fetched if missing.
+pub fn smollm2() -> Option<PathBuf> {
+    locate_or_fetch(SMOLLM2_135M)
+}
+
+/// Qwen2.5-Coder-0.5B, only if already fetched: a 478 MB download is not something a
+/// test should start on its own.
+pub fn qwen_coder_0_5b() -> Option<PathBuf> {
+    locate(QWEN_CODER_0_5B)
+}
+
+/// A model's folder if it is complete.
+pub fn locate(name: &str) -> Option<PathBuf> {
+    let dir = model_dir(name);
+    if is_complete(&dir) {
+        return Some(dir);
+    }
+    skip(format!(
+        "{} is not there (fetch it with `{} {name}`)",
+        dir.display(),
+        fetch_script().display()
+    ))
+}
+
+/// A model's folder, running the fetch script first if the model is missing.
+pub fn locate_or_fetch(name: &str) -> Option<PathBuf> {
+    // Tests run in parallel threads: one fetch at a time, and the others then find it.
+    static FETCHING: Mutex<()> = Mutex::new(());
+    let _guard = FETCHING.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = model_dir(name);
+    if is_complete(&dir) {
+        return Some(dir);
+    }
+    let script = fetch_script();
+    if !script.is_file() {
+        return skip(format!(
+            "{} is missing and there is no fetch script at {}",
+            dir.display(),
+            script.display()
+        ));
+    }
+    eprintln!("fetching {name} with {} …", script.display());
+    let status = std::process::Command::new("bash")
+        .arg(&script)
+        .arg(name)
+        .env("TANDEM_TEST_MODELS", models_root())
+        .stdout(std::process::Stdio::null())
+        .status();
+    match status {
+        Ok(s) if s.success() && is_complete(&dir) => Some(dir),
+        Ok(s) => skip(format!("{} failed ({s}) for {name}", script.display())),
+        Err(e) => skip(format!("could not run {}: {e}", script.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fetch_script_is_beside_the_workspace() {
+        let script = fetch_script();
+        assert!(
+            script.ends_with("shared/models/fetch.sh"),
+            "{}",
+            script.display()
+        );
+    }
+
+    #[test]
+    fn model_dirs_are_under_the_root() {
+        assert_eq!(model_dir(SMOLLM2_135M), models_root().join("smollm2-135m"));
+    }
+}
