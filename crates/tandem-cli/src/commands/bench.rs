@@ -1,10 +1,15 @@
-//! `tandem bench`: model-core speed as JSON (decode, prefill, verify-pass cost).
+//! `tandem bench`: model-core speed as JSON (decode, prefill, verify-pass cost), with the
+//! load time and resident memory of the loaded model (`--int8` to compare with f32: run
+//! each in its own process so the figures do not mix).
 
 use std::path::PathBuf;
+use std::time::Instant;
 
-use tandem_model::TandemBackend;
+use serde::Serialize;
+use tandem_model::bench::ModelBench;
+use tandem_model::{memory, Llama, LoadOptions, Precision, TandemBackend};
 
-use super::{load_model, BackendChoice};
+use super::BackendChoice;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -28,22 +33,82 @@ pub struct Args {
     output: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t)]
     backend: BackendChoice,
+    /// Int8 weights for every linear layer (quantized once, cached beside the model).
+    #[arg(long)]
+    int8: bool,
+    /// Race every prompt of this suite (JSONL) in each mode instead, --model being the
+    /// target; writes the run logs, a CSV and an HTML report (see the options below).
+    #[arg(long)]
+    suite: Option<PathBuf>,
+    #[command(flatten)]
+    suite_options: super::suite::Options,
+}
+
+/// The model benchmark plus what loading cost.
+#[derive(Serialize)]
+struct Report {
+    precision: String,
+    /// Wall time of `Llama::load` (int8: includes quantizing when the cache is cold).
+    load_seconds: f64,
+    /// What the int8 load did with its on-disk cache.
+    int8_cache: Option<String>,
+    /// Resident memory (VmRSS) before loading, after loading, and its peak (VmHWM) so
+    /// far; the model's own footprint is after − before.
+    rss_before_load_bytes: Option<u64>,
+    rss_after_load_bytes: Option<u64>,
+    peak_rss_after_load_bytes: Option<u64>,
+    #[serde(flatten)]
+    model: ModelBench,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    if let Some(suite) = &args.suite {
+        return super::suite::run(
+            suite,
+            &args.model,
+            args.backend,
+            args.int8,
+            &args.suite_options,
+        );
+    }
     crate::with_backend!(args.backend, B => run_on::<B>(&args))
 }
 
 fn run_on<B: TandemBackend>(args: &Args) -> anyhow::Result<()> {
     let context = args.prefill_tokens.max(args.verify_context + 16).max(64);
-    let mut model = load_model::<B>(&args.model, Some(context))?;
-    let report = tandem_model::bench::run(
+    let precision = if args.int8 {
+        Precision::Int8
+    } else {
+        Precision::F32
+    };
+    let options = LoadOptions {
+        context_len: Some(context),
+        precision,
+        ..Default::default()
+    };
+    let rss_before_load_bytes = memory::resident_bytes();
+    let start = Instant::now();
+    let mut model = Llama::<B>::load(&args.model, &options, &B::Device::default())?;
+    let load_seconds = start.elapsed().as_secs_f64();
+    let rss_after_load_bytes = memory::resident_bytes();
+    let peak_rss_after_load_bytes = memory::peak_resident_bytes();
+    let int8_cache = model.int8_cache().map(|outcome| format!("{outcome:?}"));
+    let bench = tandem_model::bench::run(
         &mut model,
         args.decode_tokens,
         args.prefill_tokens,
         args.verify_context,
         args.repeats,
     )?;
+    let report = Report {
+        precision: precision.to_string(),
+        load_seconds,
+        int8_cache,
+        rss_before_load_bytes,
+        rss_after_load_bytes,
+        peak_rss_after_load_bytes,
+        model: bench,
+    };
     let json = serde_json::to_string_pretty(&report)?;
     if let Some(path) = &args.output {
         std::fs::write(path, &json)?;

@@ -1,5 +1,17 @@
 pub mod bench;
+pub mod compare;
+pub mod doctor;
+pub mod generate;
+mod hub;
 pub mod logits;
+pub mod pairs;
+pub mod predict;
+pub mod pull;
+mod pull_progress;
+pub mod replay;
+pub mod rm;
+pub mod suite;
+mod table;
 
 use std::path::Path;
 
@@ -44,7 +56,10 @@ pub fn load_model<B: TandemBackend>(
     let device = B::Device::default();
     Ok(Llama::<B>::load(
         dir,
-        &LoadOptions { context_len },
+        &LoadOptions {
+            context_len,
+            ..Default::default()
+        },
         &device,
     )?)
 }

@@ -1,0 +1,271 @@
+//! `tandem generate`: plain, speculative or NASD generation, streamed to the terminal
+//! with each token coloured by where it came from, then the run's summary.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tandem_engine::{
+    run_generation, BackendKind, GammaPolicy, GenerateRequest, GenerationEvent, GenerationSummary, LoadOptions,
+    LoadedModel, ModelSpec, RunMode, SamplingConfig, StopReason, TextPiece, TokenOrigin,
+};
+
+use super::BackendChoice;
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum ModeArg {
+    Plain,
+    Speculative,
+    Nasd,
+}
+
+#[derive(Clone, Copy, Debug, Default, clap::ValueEnum)]
+pub enum ColorArg {
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Target model folder (Hugging Face layout).
+    #[arg(long)]
+    model: PathBuf,
+    /// Draft model folder, for --mode speculative.
+    #[arg(long)]
+    draft: Option<PathBuf>,
+    /// Decoding strategy (default: speculative with --draft, else plain).
+    #[arg(long, value_enum)]
+    mode: Option<ModeArg>,
+    #[arg(long)]
+    prompt: String,
+    /// Wrap the prompt in the model's chat template as a user message.
+    #[arg(long)]
+    chat: bool,
+    #[arg(long, default_value_t = 128)]
+    max_new_tokens: usize,
+    /// 0 = greedy.
+    #[arg(long, default_value_t = 0.0)]
+    temperature: f32,
+    #[arg(long)]
+    top_k: Option<usize>,
+    #[arg(long)]
+    top_p: Option<f32>,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Drafts per step: a number, `auto` (goodput rule: the γ with the best expected
+    /// tokens per unit time) or `heuristic` (+2 after a fully accepted step, −1 otherwise).
+    #[arg(long, default_value = "4")]
+    gamma: String,
+    /// Longest n-gram NASD matches (contexts of 1..N−1 tokens).
+    #[arg(long, default_value_t = 4)]
+    ngram: usize,
+    /// NASD: also learn the target's top-k tokens at each verified position.
+    #[arg(long)]
+    filler_top_k: Option<usize>,
+    /// Stop when the output contains this text (repeatable); the output is cut before it.
+    #[arg(long)]
+    stop: Vec<String>,
+    /// KV cache capacity (positions) of each model.
+    #[arg(long)]
+    context: Option<usize>,
+    /// Use only the first N layers of the draft (a cheap draft of the same model).
+    #[arg(long)]
+    draft_layers: Option<usize>,
+    #[arg(long, value_enum, default_value_t)]
+    backend: BackendChoice,
+    #[arg(long, value_enum, default_value_t)]
+    color: ColorArg,
+    /// Keep generating past end-of-sequence tokens (fixed-length runs for benchmarks).
+    #[arg(long)]
+    ignore_eos: bool,
+    /// Print the summary as JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn parse_gamma(text: &str) -> anyhow::Result<GammaPolicy> {
+    match text {
+        "auto" | "goodput" => Ok(GammaPolicy::Goodput { max: 10 }),
+        "heuristic" => Ok(GammaPolicy::Heuristic { start: 5, min: 1, max: 16 }),
+        n => {
+            let k: usize = n.parse().with_context(|| format!("--gamma {n}: expected a number, `auto` or `heuristic`"))?;
+            anyhow::ensure!(k >= 1, "--gamma must be at least 1");
+            Ok(GammaPolicy::Fixed(k))
+        }
+    }
+}
+
+fn backend(choice: BackendChoice) -> BackendKind {
+    match choice {
+        BackendChoice::Flex => BackendKind::Flex,
+        BackendChoice::Cuda => BackendKind::Cuda,
+    }
+}
+
+/// ANSI colour of each token origin; `None` = the terminal's own colour.
+pub fn origin_color(origin: TokenOrigin) -> Option<&'static str> {
+    match origin {
+        TokenOrigin::Target => None,
+        TokenOrigin::AcceptedDraft => Some("\x1b[32m"),
+        TokenOrigin::Corrected => Some("\x1b[31m"),
+        TokenOrigin::Bonus => Some("\x1b[34m"),
+        TokenOrigin::NgramHit => Some("\x1b[36m"),
+    }
+}
+
+pub fn legend() -> String {
+    format!(
+        "colours: {}accepted draft\x1b[0m  {}corrected\x1b[0m  {}bonus\x1b[0m  {}n-gram hit\x1b[0m  target",
+        origin_color(TokenOrigin::AcceptedDraft).unwrap_or_default(),
+        origin_color(TokenOrigin::Corrected).unwrap_or_default(),
+        origin_color(TokenOrigin::Bonus).unwrap_or_default(),
+        origin_color(TokenOrigin::NgramHit).unwrap_or_default(),
+    )
+}
+
+pub fn print_piece(out: &mut impl Write, piece: &TextPiece, color: bool) {
+    match origin_color(piece.origin).filter(|_| color) {
+        Some(code) => write!(out, "{code}{}\x1b[0m", piece.text),
+        None => write!(out, "{}", piece.text),
+    }
+    .ok();
+    out.flush().ok();
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let mode = match (args.mode, &args.draft) {
+        (Some(ModeArg::Plain), _) | (None, None) => RunMode::Plain,
+        (Some(ModeArg::Speculative), _) | (None, Some(_)) => RunMode::Speculative,
+        (Some(ModeArg::Nasd), _) => RunMode::Nasd {
+            ngram_n: args.ngram,
+            filler_top_k: args.filler_top_k,
+        },
+    };
+    anyhow::ensure!(
+        !(matches!(mode, RunMode::Speculative) && args.draft.is_none()),
+        "--mode speculative needs --draft DIR"
+    );
+    let options = LoadOptions {
+        context_len: args.context,
+        ..Default::default()
+    };
+    let spec = |dir: &PathBuf, options: LoadOptions| ModelSpec {
+        dir: dir.clone(),
+        backend: backend(args.backend),
+        options,
+    };
+    let mut target = LoadedModel::load(&spec(&args.model, options.clone()))?;
+    let mut draft = match (&mode, &args.draft) {
+        (RunMode::Speculative, Some(dir)) => {
+            let draft_options = LoadOptions {
+                layer_limit: args.draft_layers,
+                ..options.clone()
+            };
+            let draft = LoadedModel::load(&spec(dir, draft_options))?;
+            tandem_engine::check_draft(&target, &draft)?;
+            Some(draft)
+        }
+        _ => None,
+    };
+
+    let request = GenerateRequest {
+        prompt: args.prompt.clone(),
+        chat: args.chat,
+        mode: mode.clone(),
+        sampling: SamplingConfig {
+            temperature: args.temperature,
+            top_k: args.top_k,
+            top_p: args.top_p,
+            seed: args.seed,
+        },
+        max_new_tokens: args.max_new_tokens,
+        gamma: parse_gamma(&args.gamma)?,
+        stop_strings: args.stop.clone(),
+        ignore_eos: args.ignore_eos,
+    };
+
+    let color = match args.color {
+        ColorArg::Always => true,
+        ColorArg::Never => false,
+        ColorArg::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    };
+    if color && !matches!(mode, RunMode::Plain) {
+        eprintln!("{}", legend());
+    }
+    // Ctrl-C stops the run between steps; what was produced is kept and summarised.
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = cancel.clone();
+    ctrlc::set_handler(move || {
+        if flag.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+    })
+    .ok();
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let output = {
+        let mut on_event = |_: &GenerationEvent, pieces: &[TextPiece]| {
+            for piece in pieces {
+                print_piece(&mut out, piece, color);
+            }
+        };
+        run_generation(&mut target, draft.as_mut(), &request, &mut on_event, Some(cancel))?
+    };
+    writeln!(out)?;
+    let summary = &output.result.summary;
+    if args.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(summary)?)?;
+    } else {
+        write!(out, "{}", describe_summary(mode.label(), &request.gamma, summary))?;
+    }
+    Ok(())
+}
+
+/// The summary as a few readable lines.
+pub fn describe_summary(mode: &str, gamma: &GammaPolicy, s: &GenerationSummary) -> String {
+    let mut text = String::new();
+    let gamma_text = match gamma {
+        GammaPolicy::Fixed(k) => format!("γ = {k}"),
+        GammaPolicy::Heuristic { .. } => "γ heuristic".into(),
+        GammaPolicy::Goodput { .. } => "γ auto (goodput)".into(),
+    };
+    let header = if mode == "plain" { "plain".to_string() } else { format!("{mode}, {gamma_text}") };
+    text += &format!("--- {header} ---\n");
+    text += &format!(
+        "{} tokens in {:.2} s: {:.1} tokens/s (first token after {:.0} ms)\n",
+        s.new_tokens,
+        s.wall_ms / 1e3,
+        s.tokens_per_second,
+        s.time_to_first_token_ms.unwrap_or(0.0)
+    );
+    text += &format!("target forwards: {}, draft forwards: {}\n", s.target_forwards, s.draft_forwards);
+    if mode != "plain" {
+        let alpha = s.alpha.map_or("-".to_string(), |a| format!("{a:.3}"));
+        text += &format!(
+            "α (share of drafts accepted): {alpha} ({}/{}), τ (tokens per target forward): {:.2}\n",
+            s.accepted, s.drafted, s.tau
+        );
+        let by_position: Vec<String> = s
+            .acceptance_by_position
+            .iter()
+            .enumerate()
+            .map(|(i, p)| format!("{}: {:.2}", i + 1, p.rate))
+            .collect();
+        if !by_position.is_empty() {
+            text += &format!("acceptance by draft position: {}\n", by_position.join("  "));
+        }
+        text += &format!("time drafting: {:.0} ms, verifying: {:.0} ms\n", s.draft_ms, s.verify_ms);
+    }
+    let stop = match &s.stop_reason {
+        StopReason::Eos { .. } => "end-of-sequence token".to_string(),
+        StopReason::MaxNewTokens => "max new tokens reached".to_string(),
+        StopReason::StopString { stop } => format!("stop string {stop:?}"),
+        StopReason::Cancelled => "cancelled".to_string(),
+    };
+    text += &format!("stopped: {stop}\n");
+    text
+}

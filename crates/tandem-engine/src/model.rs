@@ -1,0 +1,151 @@
+//! A model ready to run: the burn decoder behind the decoding crate's `CausalLm` seam,
+//! with its tokenizer and config. The backend is chosen at load time and erased here,
+//! so callers hold one type whatever runs underneath.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use tandem_decode::CausalLm;
+use tandem_model::{Llama, LoadOptions, ModelConfig, TandemBackend, Tokenizer};
+
+use crate::error::{EngineError, Result};
+
+/// Which burn backend runs a model.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// CPU (burn flex).
+    #[default]
+    Flex,
+    /// NVIDIA GPU (burn cuda).
+    Cuda,
+}
+
+impl BackendKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Flex => "flex",
+            Self::Cuda => "cuda",
+        }
+    }
+}
+
+/// What to load, and how.
+#[derive(Clone, Debug, Default)]
+pub struct ModelSpec {
+    pub dir: PathBuf,
+    pub backend: BackendKind,
+    pub options: LoadOptions,
+}
+
+impl ModelSpec {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self {
+            dir: dir.into(),
+            ..Self::default()
+        }
+    }
+}
+
+/// A loaded model with its tokenizer.
+pub struct LoadedModel {
+    pub(crate) lm: Box<dyn CausalLm + Send>,
+    pub tokenizer: Tokenizer,
+    pub config: ModelConfig,
+    pub dir: PathBuf,
+    pub backend: BackendKind,
+    /// How it was loaded (precision, layer limit): run logs record it.
+    pub options: LoadOptions,
+    pub load_ms: f64,
+}
+
+impl LoadedModel {
+    pub fn load(spec: &ModelSpec) -> Result<Self> {
+        let started = Instant::now();
+        let tokenizer = Tokenizer::from_dir(&spec.dir)?;
+        let (lm, config): (Box<dyn CausalLm + Send>, ModelConfig) = match spec.backend {
+            BackendKind::Flex => load_on::<tandem_model::Flex>(&spec.dir, &spec.options)?,
+            #[cfg(feature = "cuda")]
+            BackendKind::Cuda => load_on::<tandem_model::backend::Cuda>(&spec.dir, &spec.options)?,
+            #[cfg(not(feature = "cuda"))]
+            BackendKind::Cuda => return Err(EngineError::BackendUnavailable("cuda")),
+        };
+        Ok(Self {
+            lm,
+            tokenizer,
+            config,
+            dir: spec.dir.clone(),
+            backend: spec.backend,
+            options: spec.options.clone(),
+            load_ms: started.elapsed().as_secs_f64() * 1e3,
+        })
+    }
+
+    /// The model as the decoding loops see it.
+    pub fn lm(&mut self) -> &mut (dyn CausalLm + Send) {
+        &mut *self.lm
+    }
+
+    /// Token strings by id, over the tokenizer's ids.
+    pub fn token_strings(&self) -> Vec<String> {
+        (0..self.tokenizer.vocab_size() as u32)
+            .map(|id| self.tokenizer.id_to_token(id).unwrap_or_default())
+            .collect()
+    }
+
+    /// Ids that end a generation: the config's EOS ids plus the tokenizer's EOS token
+    /// (chat models often end a turn with a token the config does not list).
+    pub fn eos_token_ids(&self) -> Vec<u32> {
+        let mut ids = self.config.eos_token_ids.clone();
+        if let Some(eos) = self.tokenizer.chat_template().map(|t| t.eos_token.clone()) {
+            if let Some(id) = self.tokenizer.token_to_id(&eos) {
+                if !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+        }
+        ids
+    }
+
+    pub fn name(&self) -> String {
+        display_name(&self.dir)
+    }
+}
+
+/// A readable name for a model folder: the repo id for HF cache snapshots
+/// (`models--org--name/snapshots/<rev>`), else the folder name.
+pub fn display_name(dir: &Path) -> String {
+    for ancestor in dir.ancestors() {
+        if let Some(name) = ancestor.file_name().and_then(|n| n.to_str()) {
+            if let Some(rest) = name.strip_prefix("models--") {
+                return rest.replacen("--", "/", 1);
+            }
+        }
+    }
+    dir.file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("model")
+        .to_string()
+}
+
+fn load_on<B: TandemBackend>(dir: &Path, options: &LoadOptions) -> Result<(Box<dyn CausalLm + Send>, ModelConfig)> {
+    let device = B::Device::default();
+    let model = Llama::<B>::load(dir, options, &device)?;
+    let config = model.config().clone();
+    Ok((Box::new(model), config))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_names() {
+        assert_eq!(
+            display_name(Path::new("/c/hub/models--HuggingFaceTB--SmolLM2-135M-Instruct/snapshots/abc")),
+            "HuggingFaceTB/SmolLM2-135M-Instruct"
+        );
+        assert_eq!(display_name(Path::new("/m/smollm2-135m")), "smollm2-135m");
+    }
+}
