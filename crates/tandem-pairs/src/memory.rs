@@ -1,0 +1,218 @@
+//! How much memory a pair needs: both models' weights at the chosen
+//! precision plus both KV caches at the chosen context length.
+//!
+//! The count follows how Tandem stores a model, not how the hub ships it
+//! (bf16): weights are widened to f32 on load, or, with int8, every linear
+//! layer's matrix (the output head included) becomes one byte per weight
+//! plus one f32 scale per output channel while embeddings, norms and biases
+//! stay f32. A head tied to the embeddings is still loaded as its own
+//! (transposed) matrix, so it counts next to the embedding table even though
+//! `parameter_count` counts it once. The KV cache is f32.
+
+use serde::{Deserialize, Serialize};
+use tandem_model::{linears, ModelConfig, Precision};
+
+const F32_BYTES: u64 = 4;
+const INT8_BYTES: u64 = 1;
+
+/// `Precision` as "f32" / "int8" in JSON (the model crate's type has no
+/// serde, and needs none).
+pub(crate) mod precision_name {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use tandem_model::Precision;
+
+    pub fn serialize<S: Serializer>(precision: &Precision, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(precision)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Precision, D::Error> {
+        let name = String::deserialize(d)?;
+        name.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// One model's share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelMemory {
+    pub parameters: u64,
+    pub weight_bytes: u64,
+    pub kv_cache_bytes: u64,
+    /// Positions the cache holds: the requested context, or less where the
+    /// model's `max_position_embeddings` is smaller (the loader caps it too).
+    pub context_len: usize,
+}
+
+impl ModelMemory {
+    pub fn total_bytes(&self) -> u64 {
+        self.weight_bytes + self.kv_cache_bytes
+    }
+}
+
+/// Both models' needs. A model whose config could not be read is `None`
+/// and missing from the total.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemoryEstimate {
+    #[serde(with = "precision_name")]
+    pub precision: Precision,
+    /// The context length asked for.
+    pub context_len: usize,
+    pub draft: Option<ModelMemory>,
+    pub target: Option<ModelMemory>,
+    pub total_bytes: u64,
+}
+
+impl MemoryEstimate {
+    pub fn new(
+        draft: Option<&ModelConfig>,
+        target: Option<&ModelConfig>,
+        precision: Precision,
+        context_len: usize,
+    ) -> MemoryEstimate {
+        let draft = draft.map(|c| model_memory(c, precision, context_len));
+        let target = target.map(|c| model_memory(c, precision, context_len));
+        let total_bytes = draft
+            .iter()
+            .chain(&target)
+            .map(ModelMemory::total_bytes)
+            .sum();
+        MemoryEstimate {
+            precision,
+            context_len,
+            draft,
+            target,
+            total_bytes,
+        }
+    }
+}
+
+/// Memory for one model at `precision` with a cache of `context_len` positions.
+pub fn model_memory(config: &ModelConfig, precision: Precision, context_len: usize) -> ModelMemory {
+    let context_len = context_len.min(config.max_position_embeddings);
+    ModelMemory {
+        parameters: config.parameter_count() as u64,
+        weight_bytes: weight_bytes(config, precision),
+        kv_cache_bytes: kv_cache_bytes(config, context_len),
+        context_len,
+    }
+}
+
+/// Bytes of the weights as loaded.
+pub fn weight_bytes(config: &ModelConfig, precision: Precision) -> u64 {
+    let linear = linear_shapes(config);
+    let linear_weights: u64 = linear
+        .iter()
+        .map(|(inputs, outputs)| inputs * outputs)
+        .sum();
+    let head = config.vocab_size as u64 * config.hidden_size as u64;
+    let untied_head = if config.tie_word_embeddings { 0 } else { head };
+    // Embeddings, norms and biases: what the parameter count holds besides
+    // the linear matrices (a tied head is inside the embeddings there).
+    let other = config.parameter_count() as u64 - (linear_weights - head + untied_head);
+    let linear_bytes = match precision {
+        Precision::F32 => linear_weights * F32_BYTES,
+        Precision::Int8 => {
+            let scales: u64 = linear.iter().map(|(_, outputs)| outputs).sum();
+            linear_weights * INT8_BYTES + scales * F32_BYTES
+        }
+    };
+    linear_bytes + other * F32_BYTES
+}
+
+/// `(inputs, outputs)` of every linear matrix as the loader builds them
+/// (fused QKV and gate/up, then the output head, tied or not).
+fn linear_shapes(config: &ModelConfig) -> Vec<(u64, u64)> {
+    linears::all(config)
+        .iter()
+        .map(|spec| (spec.in_features as u64, spec.out_features() as u64))
+        .collect()
+}
+
+/// Keys and values of every layer for `context_len` positions, in f32.
+pub fn kv_cache_bytes(config: &ModelConfig, context_len: usize) -> u64 {
+    let per_position = config.num_layers as u64
+        * 2
+        * config.num_kv_heads as u64
+        * config.head_dim as u64
+        * F32_BYTES;
+    per_position * context_len as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn fixture(name: &str) -> ModelConfig {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures")
+            .join(name);
+        ModelConfig::from_dir(&dir).unwrap()
+    }
+
+    /// llama-gqa: hidden 64, 2 layers, 4 heads / 2 KV heads of 16, MLP 128,
+    /// vocab 384, untied head, max_position_embeddings 256.
+    #[test]
+    fn matches_a_hand_count_for_llama_gqa() {
+        let config = fixture("llama-gqa");
+        // Per layer: q 64·64 + k 64·32 + v 64·32 + o 64·64 + 3 · 64·128 = 36 864.
+        let linear = 2 * 36_864 + 384 * 64; // + untied head = 98 304
+                                            // Embeddings 384·64 + two norms of 64 per layer + the final norm.
+        let other = 384 * 64 + 2 * 2 * 64 + 64; // 24 896
+        assert_eq!(config.parameter_count(), linear + other);
+
+        assert_eq!(weight_bytes(&config, Precision::F32), 4 * 123_200);
+        // Output channels per layer: 64 + 32 + 32 + 64 + 128 + 128 + 64 = 512;
+        // two layers plus the head's 384.
+        let scales = 2 * 512 + 384;
+        assert_eq!(
+            weight_bytes(&config, Precision::Int8),
+            (linear + 4 * scales + 4 * other) as u64
+        );
+        assert_eq!(weight_bytes(&config, Precision::Int8), 203_520);
+
+        // 2 layers · (K and V) · 2 KV heads · 16 · 4 bytes = 512 bytes a position.
+        assert_eq!(kv_cache_bytes(&config, 100), 51_200);
+        // The cache is capped at max_position_embeddings (256).
+        let memory = model_memory(&config, Precision::F32, 4096);
+        assert_eq!(memory.context_len, 256);
+        assert_eq!(memory.kv_cache_bytes, 512 * 256);
+        assert_eq!(memory.total_bytes(), 492_800 + 131_072);
+    }
+
+    #[test]
+    fn qwen2_biases_stay_f32_and_a_tied_head_is_a_copy() {
+        // qwen2-bias: as llama-gqa plus q/k/v biases (64 + 32 + 32 per layer).
+        let qwen = fixture("qwen2-bias");
+        assert_eq!(qwen.parameter_count(), 123_200 + 2 * 128);
+        assert_eq!(weight_bytes(&qwen, Precision::Int8), 203_520 + 4 * 2 * 128);
+
+        // llama3-tied: hidden 64, 4 heads of 32 (q 128), 1 KV head (kv 32),
+        // MLP 128, vocab 384. The parameter count holds the table once; the
+        // loader also keeps a transposed copy as the head.
+        let tied = fixture("llama3-tied");
+        let per_layer = 64 * 128 + 2 * 64 * 32 + 128 * 64 + 3 * 64 * 128; // 45 056
+        let other = 384 * 64 + 2 * 2 * 64 + 64; // embeddings + norms = 24 896
+        assert_eq!(tied.parameter_count(), 2 * per_layer + other);
+        let head = 384 * 64;
+        assert_eq!(
+            weight_bytes(&tied, Precision::F32),
+            4 * (2 * per_layer + head + other) as u64
+        );
+        let scales = 2 * (128 + 32 + 32 + 64 + 128 + 128 + 64) + 384;
+        assert_eq!(
+            weight_bytes(&tied, Precision::Int8),
+            (2 * per_layer + head + 4 * scales + 4 * other) as u64
+        );
+    }
+
+    #[test]
+    fn estimate_sums_both_models_and_skips_unknown_ones() {
+        let config = fixture("llama-gqa");
+        let both = MemoryEstimate::new(Some(&config), Some(&config), Precision::F32, 128);
+        let one = model_memory(&config, Precision::F32, 128);
+        assert_eq!(both.total_bytes, 2 * one.total_bytes());
+        let only_target = MemoryEstimate::new(None, Some(&config), Precision::F32, 128);
+        assert_eq!(only_target.total_bytes, one.total_bytes());
+        assert_eq!(only_target.draft, None);
+    }
+}
