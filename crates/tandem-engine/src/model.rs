@@ -129,7 +129,10 @@ pub fn display_name(dir: &Path) -> String {
         .to_string()
 }
 
-fn load_on<B: TandemBackend>(dir: &Path, options: &LoadOptions) -> Result<(Box<dyn CausalLm + Send>, ModelConfig)> {
+fn load_on<B: TandemBackend>(
+    dir: &Path,
+    options: &LoadOptions,
+) -> Result<(Box<dyn CausalLm + Send>, ModelConfig)> {
     let device = B::Device::default();
     let model = Llama::<B>::load(dir, options, &device)?;
     let config = model.config().clone();
@@ -143,7 +146,9 @@ mod tests {
     #[test]
     fn display_names() {
         assert_eq!(
-            display_name(Path::new("/c/hub/models--HuggingFaceTB--SmolLM2-135M-Instruct/snapshots/abc")),
+            display_name(Path::new(
+                "/c/hub/models--HuggingFaceTB--SmolLM2-135M-Instruct/snapshots/abc"
+            )),
             "HuggingFaceTB/SmolLM2-135M-Instruct"
         );
         assert_eq!(display_name(Path::new("/m/smollm2-135m")), "smollm2-135m");

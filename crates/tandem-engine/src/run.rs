@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use tandem_decode::{
-    check_vocab_compatible, generate, GammaPolicy, GenerationConfig, GenerationEvent, GenerationResult, Hooks, Mode,
-    SamplingConfig,
+    check_vocab_compatible, generate, GammaPolicy, GenerationConfig, GenerationEvent,
+    GenerationResult, Hooks, Mode, SamplingConfig,
 };
 use tandem_model::ChatMessage;
 
@@ -24,7 +24,10 @@ pub enum RunMode {
     /// A draft model proposes, the target verifies.
     Speculative,
     /// An n-gram store built from the prompt and output proposes; no draft model.
-    Nasd { ngram_n: usize, filler_top_k: Option<usize> },
+    Nasd {
+        ngram_n: usize,
+        filler_top_k: Option<usize>,
+    },
 }
 
 impl RunMode {
@@ -107,7 +110,9 @@ pub fn run_generation(
     cancel: Option<Arc<AtomicBool>>,
 ) -> Result<RunOutput> {
     if request.max_new_tokens == 0 {
-        return Err(EngineError::InvalidRequest("max new tokens must be at least 1".into()));
+        return Err(EngineError::InvalidRequest(
+            "max new tokens must be at least 1".into(),
+        ));
     }
     let prompt_text = prompt_text(target, request)?;
     let prompt_tokens = target.tokenizer.encode(&prompt_text)?;
@@ -129,7 +134,13 @@ pub fn run_generation(
 
     let tokenizer = &target.tokenizer;
     let detokenize = |ids: &[u32]| tokenizer.decode(ids).unwrap_or_default();
-    let holdback = request.stop_strings.iter().map(|s| s.chars().count()).max().unwrap_or(1) - 1;
+    let holdback = request
+        .stop_strings
+        .iter()
+        .map(|s| s.chars().count())
+        .max()
+        .unwrap_or(1)
+        - 1;
     let mut stream = TextStream::new(detokenize, holdback);
     let stop_strings = &request.stop_strings;
     let mut observer = |event: &GenerationEvent| {
@@ -137,21 +148,33 @@ pub fn run_generation(
         match event {
             GenerationEvent::Step(step) => {
                 stream.retract(step.retracted);
-                pieces.extend(step.emitted.iter().filter_map(|t| stream.push(t.token, t.origin)));
+                pieces.extend(
+                    step.emitted
+                        .iter()
+                        .filter_map(|t| stream.push(t.token, t.origin)),
+                );
             }
             GenerationEvent::Finished(_) => pieces.extend(stream.finish_at_stop(stop_strings)),
             GenerationEvent::Started { .. } => {}
         }
         on_event(event, &pieces)
     };
-    let mut hooks = Hooks::new().with_detokenizer(&detokenize).with_observer(&mut observer);
+    let mut hooks = Hooks::new()
+        .with_detokenizer(&detokenize)
+        .with_observer(&mut observer);
     hooks.cancel = cancel;
 
     // The detokenizer borrows the target's tokenizer while its model runs: disjoint fields.
     let target_lm = &mut *target.lm;
     let result = match (&request.mode, draft) {
         (RunMode::Plain, _) => generate(target_lm, Mode::Plain, &prompt_tokens, &config, hooks)?,
-        (RunMode::Nasd { ngram_n, filler_top_k }, _) => generate(
+        (
+            RunMode::Nasd {
+                ngram_n,
+                filler_top_k,
+            },
+            _,
+        ) => generate(
             target_lm,
             Mode::Nasd {
                 ngram_n: *ngram_n,
@@ -161,11 +184,17 @@ pub fn run_generation(
             &config,
             hooks,
         )?,
-        (RunMode::Speculative, Some(draft)) => {
-            generate(target_lm, Mode::Speculative { draft: draft.lm() }, &prompt_tokens, &config, hooks)?
-        }
+        (RunMode::Speculative, Some(draft)) => generate(
+            target_lm,
+            Mode::Speculative { draft: draft.lm() },
+            &prompt_tokens,
+            &config,
+            hooks,
+        )?,
         (RunMode::Speculative, None) => {
-            return Err(EngineError::InvalidRequest("speculative decoding needs a draft model".into()))
+            return Err(EngineError::InvalidRequest(
+                "speculative decoding needs a draft model".into(),
+            ))
         }
     };
     let text = result.text.clone().unwrap_or_default();

@@ -68,19 +68,35 @@ impl<'a> TextStream<'a> {
     /// Releases what is left, cutting the text before the first stop string in it.
     pub fn finish_at_stop(&mut self, stop_strings: &[String]) -> Option<TextPiece> {
         let mut text = (self.decode)(&self.tokens);
-        if let Some(cut) = stop_strings.iter().filter_map(|s| text.find(s.as_str())).min() {
+        if let Some(cut) = stop_strings
+            .iter()
+            .filter_map(|s| text.find(s.as_str()))
+            .min()
+        {
             text.truncate(cut);
         }
         self.finish(&text)
     }
 
-    fn release(&mut self, text: &str, up_to_chars: usize, origin: TokenOrigin) -> Option<TextPiece> {
+    fn release(
+        &mut self,
+        text: &str,
+        up_to_chars: usize,
+        origin: TokenOrigin,
+    ) -> Option<TextPiece> {
         if up_to_chars <= self.released_chars {
             return None;
         }
-        let piece: String = text.chars().skip(self.released_chars).take(up_to_chars - self.released_chars).collect();
+        let piece: String = text
+            .chars()
+            .skip(self.released_chars)
+            .take(up_to_chars - self.released_chars)
+            .collect();
         self.released_chars = up_to_chars;
-        Some(TextPiece { text: piece, origin })
+        Some(TextPiece {
+            text: piece,
+            origin,
+        })
     }
 }
 
@@ -91,7 +107,8 @@ mod tests {
     /// Token i decodes to byte i of "héllo": 'é' is two bytes, split over two tokens.
     fn decode(ids: &[u32]) -> String {
         let bytes = "héllo stop".as_bytes();
-        String::from_utf8_lossy(&ids.iter().map(|&i| bytes[i as usize]).collect::<Vec<_>>()).into_owned()
+        String::from_utf8_lossy(&ids.iter().map(|&i| bytes[i as usize]).collect::<Vec<_>>())
+            .into_owned()
     }
 
     #[test]
@@ -100,7 +117,10 @@ mod tests {
         assert_eq!(s.push(0, TokenOrigin::Target).unwrap().text, "h");
         assert_eq!(s.push(1, TokenOrigin::AcceptedDraft), None, "half of é");
         let piece = s.push(2, TokenOrigin::Bonus).unwrap();
-        assert_eq!((piece.text.as_str(), piece.origin), ("é", TokenOrigin::Bonus));
+        assert_eq!(
+            (piece.text.as_str(), piece.origin),
+            ("é", TokenOrigin::Bonus)
+        );
     }
 
     #[test]

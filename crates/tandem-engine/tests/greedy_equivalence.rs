@@ -4,18 +4,30 @@
 
 use std::path::{Path, PathBuf};
 
-use tandem_engine::{run_generation, GammaPolicy, GenerateRequest, LoadedModel, ModelSpec, RunMode, TokenOrigin};
+use tandem_engine::{
+    run_generation, GammaPolicy, GenerateRequest, LoadedModel, ModelSpec, RunMode, TokenOrigin,
+};
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures")
+        .join(name)
 }
 
 fn load(name: &str) -> LoadedModel {
     LoadedModel::load(&ModelSpec::new(fixture(name))).unwrap()
 }
 
-fn run(target: &mut LoadedModel, draft: Option<&mut LoadedModel>, mode: RunMode, gamma: usize) -> (Vec<u32>, Vec<TokenOrigin>) {
-    let mut request = GenerateRequest::new("The model reads 42 tokens, then writes! The model reads", mode);
+fn run(
+    target: &mut LoadedModel,
+    draft: Option<&mut LoadedModel>,
+    mode: RunMode,
+    gamma: usize,
+) -> (Vec<u32>, Vec<TokenOrigin>) {
+    let mut request = GenerateRequest::new(
+        "The model reads 42 tokens, then writes! The model reads",
+        mode,
+    );
     request.max_new_tokens = 40;
     request.ignore_eos = true;
     request.gamma = GammaPolicy::Fixed(gamma);
@@ -32,20 +44,37 @@ fn speculative_and_nasd_equal_plain_greedy_on_fixtures() {
     assert_eq!(plain.len(), 40);
     let mut accepted_somewhere = false;
     for gamma in 1..=8 {
-        let (spec, origins) = run(&mut target, Some(&mut other_draft), RunMode::Speculative, gamma);
+        let (spec, origins) = run(
+            &mut target,
+            Some(&mut other_draft),
+            RunMode::Speculative,
+            gamma,
+        );
         assert_eq!(spec, plain, "unrelated draft, γ = {gamma}");
-        let (own, own_origins) = run(&mut target, Some(&mut self_draft), RunMode::Speculative, gamma);
+        let (own, own_origins) = run(
+            &mut target,
+            Some(&mut self_draft),
+            RunMode::Speculative,
+            gamma,
+        );
         assert_eq!(own, plain, "self draft, γ = {gamma}");
         assert!(
             !own_origins.contains(&TokenOrigin::Corrected),
             "a model drafting for itself is never corrected in greedy mode (γ = {gamma})"
         );
-        let nasd = RunMode::Nasd { ngram_n: 4, filler_top_k: None };
+        let nasd = RunMode::Nasd {
+            ngram_n: 4,
+            filler_top_k: None,
+        };
         let (ngram, ngram_origins) = run(&mut target, None, nasd, gamma);
         assert_eq!(ngram, plain, "NASD, γ = {gamma}");
-        accepted_somewhere |= origins.contains(&TokenOrigin::AcceptedDraft) || ngram_origins.contains(&TokenOrigin::NgramHit);
+        accepted_somewhere |= origins.contains(&TokenOrigin::AcceptedDraft)
+            || ngram_origins.contains(&TokenOrigin::NgramHit);
     }
-    assert!(accepted_somewhere, "the drafts were never accepted: the test would prove little");
+    assert!(
+        accepted_somewhere,
+        "the drafts were never accepted: the test would prove little"
+    );
 }
 
 #[test]

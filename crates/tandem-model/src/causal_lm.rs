@@ -7,12 +7,15 @@ use crate::backend::TandemBackend;
 use crate::error::ModelError;
 use crate::llama::Llama;
 
-fn host_logits<B: TandemBackend>(logits: burn::tensor::Tensor<B, 2>) -> Result<Logits, DecodeModelError> {
+fn host_logits<B: TandemBackend>(
+    logits: burn::tensor::Tensor<B, 2>,
+) -> Result<Logits, DecodeModelError> {
     let [rows, vocab] = logits.dims();
-    let data = logits
-        .into_data()
-        .to_vec::<f32>()
-        .map_err(|e| DecodeModelError::new(ModelError::InvalidArgument(format!("reading logits: {e:?}"))))?;
+    let data = logits.into_data().to_vec::<f32>().map_err(|e| {
+        DecodeModelError::new(ModelError::InvalidArgument(format!(
+            "reading logits: {e:?}"
+        )))
+    })?;
     Ok(Logits::new(rows, vocab, data))
 }
 
@@ -22,7 +25,10 @@ impl<B: TandemBackend> CausalLm for Llama<B> {
     }
 
     fn forward_last(&mut self, tokens: &[u32], rows: usize) -> Result<Logits, DecodeModelError> {
-        host_logits(self.forward_tail(tokens, rows).map_err(DecodeModelError::new)?)
+        host_logits(
+            self.forward_tail(tokens, rows)
+                .map_err(DecodeModelError::new)?,
+        )
     }
 
     fn cached_len(&self) -> usize {

@@ -6,7 +6,9 @@ use serde_json::Value;
 use tandem_model::{Flex, Llama, LoadOptions, ModelError, Tokenizer};
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures")
+        .join(name)
 }
 
 /// A scratch copy of a fixture folder that a test may break.
@@ -35,7 +37,8 @@ fn edit_json(path: &Path, edit: impl FnOnce(&mut Value)) {
 fn edit_safetensors_header(path: &Path, edit: impl FnOnce(&mut serde_json::Map<String, Value>)) {
     let bytes = std::fs::read(path).unwrap();
     let len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-    let mut header: serde_json::Map<String, Value> = serde_json::from_slice(&bytes[8..8 + len]).unwrap();
+    let mut header: serde_json::Map<String, Value> =
+        serde_json::from_slice(&bytes[8..8 + len]).unwrap();
     edit(&mut header);
     let header = serde_json::to_vec(&header).unwrap();
     let mut out = (header.len() as u64).to_le_bytes().to_vec();
@@ -56,7 +59,10 @@ fn missing_folder_and_missing_files() {
 
     std::fs::remove_file(dir.join("config.json")).unwrap();
     let err = load(&dir).err().unwrap();
-    assert!(matches!(&err, ModelError::MissingFile { path, .. } if path.ends_with("config.json")), "{err}");
+    assert!(
+        matches!(&err, ModelError::MissingFile { path, .. } if path.ends_with("config.json")),
+        "{err}"
+    );
 
     std::fs::remove_file(dir.join("tokenizer.json")).unwrap();
     let err = Tokenizer::from_dir(&dir).err().unwrap();
@@ -89,7 +95,12 @@ fn tensor_of_the_wrong_shape_is_named() {
     });
     let err = load(&dir).err().unwrap();
     match &err {
-        ModelError::TensorShape { name, expected, actual, .. } => {
+        ModelError::TensorShape {
+            name,
+            expected,
+            actual,
+            ..
+        } => {
             assert_eq!(name, "model.layers.0.self_attn.k_proj.weight");
             assert_eq!(expected, &[32, 64]);
             assert_eq!(actual, &[64, 32]);
@@ -105,18 +116,26 @@ fn truncated_and_corrupt_safetensors() {
     let bytes = std::fs::read(&path).unwrap();
     std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
     let err = load(&dir).err().unwrap();
-    assert!(matches!(err, ModelError::CorruptSafetensors { .. }), "{err}");
+    assert!(
+        matches!(err, ModelError::CorruptSafetensors { .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("model.safetensors"), "{err}");
 
     std::fs::write(&path, b"this is not a safetensors file at all").unwrap();
     let err = load(&dir).err().unwrap();
-    assert!(matches!(err, ModelError::CorruptSafetensors { .. }), "{err}");
+    assert!(
+        matches!(err, ModelError::CorruptSafetensors { .. }),
+        "{err}"
+    );
 }
 
 #[test]
 fn unsupported_architecture_and_rope_type() {
     let dir = scratch_copy("llama-gqa", "arch");
-    edit_json(&dir.join("config.json"), |c| c["architectures"] = serde_json::json!(["FalconForCausalLM"]));
+    edit_json(&dir.join("config.json"), |c| {
+        c["architectures"] = serde_json::json!(["FalconForCausalLM"])
+    });
     let err = load(&dir).err().unwrap();
     assert!(
         matches!(&err, ModelError::UnsupportedArchitecture { architecture, .. } if architecture == "FalconForCausalLM"),
@@ -124,11 +143,18 @@ fn unsupported_architecture_and_rope_type() {
     );
 
     let dir = scratch_copy("llama-gqa", "rope");
-    edit_json(&dir.join("config.json"), |c| {
-        c["rope_parameters"] = serde_json::json!({"rope_type": "yarn", "factor": 4.0, "rope_theta": 10000.0})
-    });
+    edit_json(
+        &dir.join("config.json"),
+        |c| {
+            c["rope_parameters"] =
+                serde_json::json!({"rope_type": "yarn", "factor": 4.0, "rope_theta": 10000.0})
+        },
+    );
     let err = load(&dir).err().unwrap();
-    assert!(matches!(&err, ModelError::UnsupportedRope { rope_type, .. } if rope_type == "yarn"), "{err}");
+    assert!(
+        matches!(&err, ModelError::UnsupportedRope { rope_type, .. } if rope_type == "yarn"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -143,14 +169,45 @@ fn token_out_of_range_and_context_overflow() {
     )
     .unwrap();
     let err = model.forward(&[1, 2, 384]).err().unwrap();
-    assert!(matches!(err, ModelError::TokenOutOfRange { token: 384, vocab_size: 384 }), "{err}");
-    assert_eq!(model.cached_len(), 0, "a refused input leaves the cache untouched");
+    assert!(
+        matches!(
+            err,
+            ModelError::TokenOutOfRange {
+                token: 384,
+                vocab_size: 384
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        model.cached_len(),
+        0,
+        "a refused input leaves the cache untouched"
+    );
 
     let err = model.forward(&[1; 17]).err().unwrap();
-    assert!(matches!(err, ModelError::ContextOverflow { needed: 17, capacity: 16 }), "{err}");
+    assert!(
+        matches!(
+            err,
+            ModelError::ContextOverflow {
+                needed: 17,
+                capacity: 16
+            }
+        ),
+        "{err}"
+    );
     model.forward(&[1; 10]).unwrap();
     let err = model.forward(&[1; 7]).err().unwrap();
-    assert!(matches!(err, ModelError::ContextOverflow { needed: 17, capacity: 16 }), "{err}");
+    assert!(
+        matches!(
+            err,
+            ModelError::ContextOverflow {
+                needed: 17,
+                capacity: 16
+            }
+        ),
+        "{err}"
+    );
     assert_eq!(model.cached_len(), 10);
     let err = model.forward(&[]).err().unwrap();
     assert!(matches!(err, ModelError::InvalidArgument(_)), "{err}");
@@ -159,7 +216,12 @@ fn token_out_of_range_and_context_overflow() {
 #[test]
 fn bad_config_values_are_named() {
     let dir = scratch_copy("llama-gqa", "badvalue");
-    edit_json(&dir.join("config.json"), |c| c["num_hidden_layers"] = serde_json::json!(-3));
+    edit_json(&dir.join("config.json"), |c| {
+        c["num_hidden_layers"] = serde_json::json!(-3)
+    });
     let err = load(&dir).err().unwrap();
-    assert!(err.to_string().contains("`num_hidden_layers`") && err.to_string().contains("config.json"), "{err}");
+    assert!(
+        err.to_string().contains("`num_hidden_layers`") && err.to_string().contains("config.json"),
+        "{err}"
+    );
 }

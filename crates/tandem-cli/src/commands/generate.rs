@@ -8,8 +8,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use tandem_engine::{
-    run_generation, BackendKind, GammaPolicy, GenerateRequest, GenerationEvent, GenerationSummary, LoadOptions,
-    LoadedModel, ModelSpec, RunMode, SamplingConfig, StopReason, TextPiece, TokenOrigin,
+    run_generation, BackendKind, GammaPolicy, GenerateRequest, GenerationEvent, GenerationSummary,
+    LoadOptions, LoadedModel, ModelSpec, RunMode, SamplingConfig, StopReason, TextPiece,
+    TokenOrigin,
 };
 
 use super::BackendChoice;
@@ -90,9 +91,15 @@ pub struct Args {
 pub fn parse_gamma(text: &str) -> anyhow::Result<GammaPolicy> {
     match text {
         "auto" | "goodput" => Ok(GammaPolicy::Goodput { max: 10 }),
-        "heuristic" => Ok(GammaPolicy::Heuristic { start: 5, min: 1, max: 16 }),
+        "heuristic" => Ok(GammaPolicy::Heuristic {
+            start: 5,
+            min: 1,
+            max: 16,
+        }),
         n => {
-            let k: usize = n.parse().with_context(|| format!("--gamma {n}: expected a number, `auto` or `heuristic`"))?;
+            let k: usize = n.parse().with_context(|| {
+                format!("--gamma {n}: expected a number, `auto` or `heuristic`")
+            })?;
             anyhow::ensure!(k >= 1, "--gamma must be at least 1");
             Ok(GammaPolicy::Fixed(k))
         }
@@ -213,14 +220,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 print_piece(&mut out, piece, color);
             }
         };
-        run_generation(&mut target, draft.as_mut(), &request, &mut on_event, Some(cancel))?
+        run_generation(
+            &mut target,
+            draft.as_mut(),
+            &request,
+            &mut on_event,
+            Some(cancel),
+        )?
     };
     writeln!(out)?;
     let summary = &output.result.summary;
     if args.json {
         writeln!(out, "{}", serde_json::to_string_pretty(summary)?)?;
     } else {
-        write!(out, "{}", describe_summary(mode.label(), &request.gamma, summary))?;
+        write!(
+            out,
+            "{}",
+            describe_summary(mode.label(), &request.gamma, summary)
+        )?;
     }
     Ok(())
 }
@@ -233,7 +250,11 @@ pub fn describe_summary(mode: &str, gamma: &GammaPolicy, s: &GenerationSummary) 
         GammaPolicy::Heuristic { .. } => "γ heuristic".into(),
         GammaPolicy::Goodput { .. } => "γ auto (goodput)".into(),
     };
-    let header = if mode == "plain" { "plain".to_string() } else { format!("{mode}, {gamma_text}") };
+    let header = if mode == "plain" {
+        "plain".to_string()
+    } else {
+        format!("{mode}, {gamma_text}")
+    };
     text += &format!("--- {header} ---\n");
     text += &format!(
         "{} tokens in {:.2} s: {:.1} tokens/s (first token after {:.0} ms)\n",
@@ -242,7 +263,10 @@ pub fn describe_summary(mode: &str, gamma: &GammaPolicy, s: &GenerationSummary) 
         s.tokens_per_second,
         s.time_to_first_token_ms.unwrap_or(0.0)
     );
-    text += &format!("target forwards: {}, draft forwards: {}\n", s.target_forwards, s.draft_forwards);
+    text += &format!(
+        "target forwards: {}, draft forwards: {}\n",
+        s.target_forwards, s.draft_forwards
+    );
     if mode != "plain" {
         let alpha = s.alpha.map_or("-".to_string(), |a| format!("{a:.3}"));
         text += &format!(
@@ -258,7 +282,10 @@ pub fn describe_summary(mode: &str, gamma: &GammaPolicy, s: &GenerationSummary) 
         if !by_position.is_empty() {
             text += &format!("acceptance by draft position: {}\n", by_position.join("  "));
         }
-        text += &format!("time drafting: {:.0} ms, verifying: {:.0} ms\n", s.draft_ms, s.verify_ms);
+        text += &format!(
+            "time drafting: {:.0} ms, verifying: {:.0} ms\n",
+            s.draft_ms, s.verify_ms
+        );
     }
     let stop = match &s.stop_reason {
         StopReason::Eos { .. } => "end-of-sequence token".to_string(),
