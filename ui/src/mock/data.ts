@@ -1,0 +1,71 @@
+// Realistic fixed data for the mocked backend: the real catalog, hardware, cache.
+
+import catalogFile from '../../../crates/tandem-pairs/catalog.json';
+import type { AppInfo, CatalogModel, Hardware, LocalModel, Pair } from '../ipc';
+
+interface CatalogFile {
+  about: string;
+  models: CatalogModel[];
+  pairs: Array<{ id: string; draft: string; target: string; note: string }>;
+}
+
+/** The shipped catalog.json, resolved into pairs as tandem-pairs does. */
+export function catalogPairs(file: CatalogFile = catalogFile as CatalogFile): { about: string; pairs: Pair[] } {
+  const byRepo = new Map(file.models.map((m) => [m.repo, m]));
+  const pairs = file.pairs.map((p) => {
+    const draft = byRepo.get(p.draft);
+    const target = byRepo.get(p.target);
+    if (!draft || !target) throw new Error(`catalog pair ${p.id} names an unknown model`);
+    return { id: p.id, draft, target, note: p.note };
+  });
+  return { about: file.about, pairs };
+}
+
+export const GIB = 1024 ** 3;
+
+export const LAPTOP: Hardware = {
+  total_memory_bytes: 16 * GIB,
+  available_memory_bytes: 11.2 * GIB,
+  cpu_cores: 8,
+  gpus: [],
+  os: 'linux',
+};
+
+export const GPU_WORKSTATION: Hardware = {
+  total_memory_bytes: 64 * GIB,
+  available_memory_bytes: 51 * GIB,
+  cpu_cores: 16,
+  gpus: [{ name: 'NVIDIA GeForce RTX 4090', memory_bytes: 24 * GIB }],
+  os: 'linux',
+};
+
+export function appInfo(hardware: Hardware, hasToken: boolean): AppInfo {
+  const gpu = hardware.gpus.length > 0;
+  return {
+    version: '0.1.0',
+    backends: gpu ? ['flex', 'cuda'] : ['flex'],
+    hardware,
+    hub_endpoint: 'https://huggingface.co',
+    cache_dir: '/home/you/.cache/huggingface/hub',
+    has_token: hasToken,
+    history_dir: '/home/you/.local/share/tandem/history',
+  };
+}
+
+export function cachedModel(model: CatalogModel, fraction = 1): LocalModel {
+  const size = Math.round(model.download_bytes * fraction);
+  const folder = `models--${model.repo.replace('/', '--')}`;
+  return {
+    repo_id: model.repo,
+    dir: `/home/you/.cache/huggingface/hub/${folder}`,
+    size_on_disk: size,
+    partial_bytes: fraction < 1 ? size : 0,
+    complete: fraction >= 1,
+  };
+}
+
+export const SAMPLE_PROMPTS = [
+  'Explain speculative decoding in two sentences.',
+  'Write a short poem about two minds working at one desk.',
+  'Explain why a small model can speed up a big one.',
+];

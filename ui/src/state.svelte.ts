@@ -1,0 +1,461 @@
+// The app's state, shared by the views (Svelte 5 runes). All backend calls go through
+// `api` (ipc.ts); failures become friendly notices.
+
+import {
+  api,
+  Channel,
+  type AppInfo,
+  type CatalogInfo,
+  type ComparisonRecord,
+  type DownloadEvent,
+  type ExportFormat,
+  type GammaPolicy,
+  type GenerateRequest,
+  type HistoryEntry,
+  type HistoryItem,
+  type Lane,
+  type LoadedPair,
+  type LocalModels,
+  type RunEvent,
+  type RunMode,
+  type RunRecord,
+} from './ipc';
+import { friendlyError, type FriendlyError } from './lib/errors';
+import {
+  applyDownloadEvent,
+  applyRunEvent,
+  laneFromRecord,
+  newDownload,
+  newLane,
+  type DownloadState,
+  type LaneState,
+} from './lib/progress';
+import { runnablePairs, type RunnablePair } from './lib/pairs';
+
+export type ViewId = 'models' | 'run' | 'compare' | 'insights' | 'history';
+
+export const VIEWS: Array<{ id: ViewId; label: string; hint: string }> = [
+  { id: 'models', label: 'Models', hint: 'Download and manage model pairs' },
+  { id: 'run', label: 'Run', hint: 'Generate text and watch every token' },
+  { id: 'compare', label: 'Compare', hint: 'Race plain against speculative decoding' },
+  { id: 'insights', label: 'Insights', hint: 'Acceptance, timings and speedup' },
+  { id: 'history', label: 'History', hint: 'Past runs: reopen and export' },
+];
+
+export interface Notice {
+  id: number;
+  kind: 'error' | 'info';
+  title: string;
+  fix?: string;
+  detail?: string;
+}
+
+export interface RunSettings {
+  pairKey: string;
+  mode: Lane;
+  prompt: string;
+  chat: boolean;
+  gammaAuto: boolean;
+  gamma: number;
+  temperature: number;
+  topP: number;
+  seed: number;
+  int8: boolean;
+  maxNewTokens: number;
+}
+
+export type RunPhase = 'idle' | 'loading' | 'running' | 'done';
+
+/** What Insights shows: a single run, or one lane of a comparison. */
+export type InsightsSource = { kind: 'run'; run: RunRecord } | { kind: 'comparison'; comparison: ComparisonRecord };
+
+export function gammaPolicy(settings: Pick<RunSettings, 'gammaAuto' | 'gamma'>): GammaPolicy {
+  return settings.gammaAuto ? { Goodput: { max: 8 } } : { Fixed: settings.gamma };
+}
+
+export function runMode(lane: Lane): RunMode {
+  if (lane === 'plain') return { kind: 'plain' };
+  if (lane === 'speculative') return { kind: 'speculative' };
+  return { kind: 'nasd', ngram_n: 3, filler_top_k: null };
+}
+
+export function buildRequest(settings: RunSettings, lane: Lane = settings.mode): GenerateRequest {
+  return {
+    prompt: settings.prompt,
+    chat: settings.chat,
+    mode: runMode(lane),
+    sampling: {
+      temperature: settings.temperature,
+      top_k: null,
+      top_p: settings.temperature > 0 && settings.topP < 1 ? settings.topP : null,
+      seed: settings.seed,
+    },
+    max_new_tokens: settings.maxNewTokens,
+    gamma: gammaPolicy(settings),
+    stop_strings: [],
+    ignore_eos: false,
+  };
+}
+
+class AppState {
+  view = $state<ViewId>('models');
+  info = $state<AppInfo | null>(null);
+  catalog = $state<CatalogInfo | null>(null);
+  local = $state<LocalModels | null>(null);
+  downloads = $state<Record<string, DownloadState>>({});
+  loaded = $state<LoadedPair | null>(null);
+  history = $state<HistoryEntry[]>([]);
+  notices = $state<Notice[]>([]);
+  ready = $state(false);
+
+  settings = $state<RunSettings>({
+    pairKey: '',
+    mode: 'speculative',
+    prompt: 'Explain speculative decoding in two sentences.',
+    chat: true,
+    gammaAuto: false,
+    gamma: 5,
+    temperature: 0,
+    topP: 0.95,
+    seed: 7,
+    int8: false,
+    maxNewTokens: 160,
+  });
+
+  runPhase = $state<RunPhase>('idle');
+  runLanes = $state<Partial<Record<Lane, LaneState>>>({});
+  lastRun = $state<RunRecord | null>(null);
+
+  comparePhase = $state<RunPhase>('idle');
+  compareLanes = $state<Lane[]>(['plain', 'speculative', 'nasd']);
+  compareState = $state<Partial<Record<Lane, LaneState>>>({});
+  lastComparison = $state<ComparisonRecord | null>(null);
+
+  insights = $state<InsightsSource | null>(null);
+
+  private noticeId = 0;
+
+  pairs: RunnablePair[] = $derived(runnablePairs(this.catalog, this.local));
+  selectedPair: RunnablePair | null = $derived(this.pairs.find((p) => p.key === this.settings.pairKey) ?? this.pairs[0] ?? null);
+  firstLaunch: boolean = $derived(this.ready && (this.local?.models.filter((m) => m.complete).length ?? 0) === 0);
+  busy: boolean = $derived(this.runPhase === 'loading' || this.runPhase === 'running' || this.comparePhase === 'loading' || this.comparePhase === 'running');
+
+  async init(): Promise<void> {
+    try {
+      const [info, catalog, local, loaded, history] = await Promise.all([
+        api.appInfo(),
+        api.catalog(),
+        api.localModels(),
+        api.loadedPair(),
+        api.listHistory(),
+      ]);
+      this.info = info;
+      this.catalog = catalog;
+      this.local = local;
+      this.loaded = loaded;
+      this.history = history;
+      this.ready = true;
+      this.syncPair();
+      // Resume-able downloads show as paused.
+      for (const m of local.models) {
+        if (!m.complete && m.partial_bytes > 0) {
+          const size = this.modelDownloadBytes(m.repo_id);
+          this.downloads[m.repo_id] = { ...newDownload(m.repo_id), status: 'paused', done: m.size_on_disk, total: size ?? m.size_on_disk };
+        }
+      }
+      this.view = this.firstLaunch ? 'models' : 'run';
+    } catch (error) {
+      this.fail(error);
+      this.ready = true;
+    }
+  }
+
+  /** Keeps the chosen pair valid as models come and go. */
+  syncPair(): void {
+    if (!this.pairs.some((p) => p.key === this.settings.pairKey)) this.settings.pairKey = this.pairs[0]?.key ?? '';
+  }
+
+  modelDownloadBytes(repo: string): number | null {
+    for (const p of this.catalog?.pairs ?? []) {
+      for (const m of [p.draft, p.target]) if (m.repo === repo) return m.download_bytes;
+    }
+    return null;
+  }
+
+  notify(notice: Omit<Notice, 'id'>): void {
+    const id = ++this.noticeId;
+    this.notices.push({ id, ...notice });
+    if (notice.kind === 'info') setTimeout(() => this.dismiss(id), 6000);
+  }
+
+  dismiss(id: number): void {
+    this.notices = this.notices.filter((n) => n.id !== id);
+  }
+
+  /** Shows a failure as a friendly notice (a cancellation is not a failure). */
+  fail(error: unknown): FriendlyError {
+    const friendly = friendlyError(error);
+    if (friendly.code !== 'cancelled') {
+      this.notify({ kind: 'error', title: friendly.message, fix: friendly.fix, detail: friendly.detail });
+    }
+    return friendly;
+  }
+
+  async refreshLocal(): Promise<void> {
+    try {
+      this.local = await api.localModels();
+      this.syncPair();
+    } catch (error) {
+      this.fail(error);
+    }
+  }
+
+  async refreshHistory(): Promise<void> {
+    try {
+      this.history = await api.listHistory();
+    } catch (error) {
+      this.fail(error);
+    }
+  }
+
+  // ---- Models ------------------------------------------------------------------------
+
+  isComplete(repo: string): boolean {
+    return this.local?.models.some((m) => m.repo_id === repo && m.complete) ?? false;
+  }
+
+  async download(repo: string): Promise<boolean> {
+    const state = (this.downloads[repo] = { ...(this.downloads[repo] ?? newDownload(repo)), status: 'starting', note: null });
+    void state;
+    const channel = new Channel<DownloadEvent>();
+    channel.onmessage = (event) => {
+      const current = this.downloads[repo];
+      if (current) applyDownloadEvent(current, event);
+    };
+    try {
+      await api.downloadModel(repo, channel);
+      const current = this.downloads[repo];
+      if (current) current.status = 'done';
+      await this.refreshLocal();
+      delete this.downloads[repo];
+      return true;
+    } catch (error) {
+      const friendly = this.fail(error);
+      const current = this.downloads[repo];
+      if (current) {
+        current.status = friendly.code === 'cancelled' ? 'paused' : 'failed';
+        current.note = friendly.code === 'cancelled' ? null : friendly.message;
+        current.bytesPerSec = 0;
+        current.etaSecs = null;
+      }
+      await this.refreshLocal();
+      return false;
+    }
+  }
+
+  /** Downloads the models of a pair that are not complete yet, one after the other. */
+  async downloadPair(repos: string[]): Promise<void> {
+    for (const repo of repos) {
+      if (this.isComplete(repo)) continue;
+      if (!(await this.download(repo))) return;
+    }
+  }
+
+  async pause(repo: string): Promise<void> {
+    try {
+      await api.cancelDownload(repo);
+    } catch (error) {
+      this.fail(error);
+    }
+  }
+
+  /** Cancels a download and throws its partial files away. */
+  async cancelDownload(repo: string): Promise<void> {
+    try {
+      const d = this.downloads[repo];
+      if (d && d.status !== 'paused' && d.status !== 'failed') await api.cancelDownload(repo);
+      await api.deleteModel(repo);
+      delete this.downloads[repo];
+      await this.refreshLocal();
+    } catch (error) {
+      this.fail(error);
+    }
+  }
+
+  async deleteModel(repo: string): Promise<void> {
+    try {
+      await api.deleteModel(repo);
+      delete this.downloads[repo];
+      if (this.loaded && (this.loaded.target.name === repo || this.loaded.draft?.name === repo)) this.loaded = null;
+      await this.refreshLocal();
+      this.notify({ kind: 'info', title: `Deleted ${repo}.` });
+    } catch (error) {
+      this.fail(error);
+    }
+  }
+
+  async setToken(token: string | null): Promise<void> {
+    try {
+      const has = await api.setHubToken(token);
+      if (this.info) this.info.has_token = has;
+      this.notify({ kind: 'info', title: has ? 'Access token saved for this session.' : 'Access token forgotten.' });
+    } catch (error) {
+      this.fail(error);
+    }
+  }
+
+  async refreshCatalog(): Promise<void> {
+    try {
+      this.catalog = await api.catalog();
+      this.syncPair();
+    } catch (error) {
+      this.fail(error);
+    }
+  }
+
+  // ---- Running -----------------------------------------------------------------------
+
+  /** Loads the chosen pair unless it is already loaded with the same settings. */
+  async ensureLoaded(needDraft: boolean): Promise<boolean> {
+    const pair = this.selectedPair;
+    if (!pair) {
+      this.notify({ kind: 'error', title: 'No model pair is downloaded yet.', fix: 'Download a recommended pair in Models first.' });
+      return false;
+    }
+    if (needDraft && !pair.draft) {
+      this.fail({ code: 'needs_draft', message: `${pair.target} has no draft model` });
+      return false;
+    }
+    const precision = this.settings.int8 ? 'int8' : 'f32';
+    const backend = this.info?.backends.includes('cuda') ? 'cuda' : 'flex';
+    const l = this.loaded;
+    const same =
+      l &&
+      l.target.name === pair.target &&
+      (l.draft?.name ?? null) === pair.draft &&
+      l.precision === precision &&
+      l.backend === backend;
+    if (same) return true;
+    try {
+      this.loaded = await api.loadPair({ target: pair.target, draft: pair.draft, precision, backend });
+      return true;
+    } catch (error) {
+      this.fail(error);
+      return false;
+    }
+  }
+
+  async startRun(): Promise<void> {
+    if (this.busy) return;
+    this.runPhase = 'loading';
+    this.runLanes = {};
+    if (!(await this.ensureLoaded(this.settings.mode === 'speculative'))) {
+      this.runPhase = 'idle';
+      return;
+    }
+    this.runPhase = 'running';
+    const lane = this.settings.mode;
+    this.runLanes = { [lane]: newLane(lane) };
+    const channel = new Channel<RunEvent>();
+    channel.onmessage = (event) => {
+      applyRunEvent(this.runLanes, event);
+    };
+    try {
+      const record = await api.startRun(buildRequest(this.settings), channel);
+      this.lastRun = record;
+      this.runLanes = { [record.lane]: laneFromRecord(record) };
+      this.insights = { kind: 'run', run: record };
+      await this.refreshHistory();
+    } catch (error) {
+      this.fail(error);
+    } finally {
+      this.runPhase = 'done';
+    }
+  }
+
+  async startCompare(): Promise<void> {
+    if (this.busy) return;
+    const lanes = (['plain', 'speculative', 'nasd'] as Lane[]).filter((l) => this.compareLanes.includes(l));
+    if (lanes.length < 2) {
+      this.notify({ kind: 'error', title: 'A race needs at least two lanes.', fix: 'Tick Plain and one of Speculative or NASD.' });
+      return;
+    }
+    this.comparePhase = 'loading';
+    this.compareState = {};
+    if (!(await this.ensureLoaded(lanes.includes('speculative')))) {
+      this.comparePhase = 'idle';
+      return;
+    }
+    this.comparePhase = 'running';
+    this.compareState = Object.fromEntries(lanes.map((l) => [l, newLane(l)]));
+    const channel = new Channel<RunEvent>();
+    channel.onmessage = (event) => {
+      applyRunEvent(this.compareState, event);
+    };
+    try {
+      const record = await api.startCompare({ request: buildRequest(this.settings, 'speculative'), lanes }, channel);
+      this.lastComparison = record;
+      this.compareState = Object.fromEntries(record.runs.map((r) => [r.lane, laneFromRecord(r)]));
+      this.insights = { kind: 'comparison', comparison: record };
+      await this.refreshHistory();
+    } catch (error) {
+      this.fail(error);
+    } finally {
+      this.comparePhase = 'done';
+    }
+  }
+
+  async cancelRun(): Promise<void> {
+    try {
+      await api.cancelRun();
+    } catch (error) {
+      this.fail(error);
+    }
+  }
+
+  // ---- History -----------------------------------------------------------------------
+
+  async openHistory(id: string, view: ViewId = 'insights'): Promise<void> {
+    try {
+      const item: HistoryItem = await api.getHistoryEntry(id);
+      if (item.kind === 'run') {
+        this.lastRun = item.run;
+        this.runLanes = { [item.run.lane]: laneFromRecord(item.run) };
+        this.runPhase = 'done';
+        this.insights = { kind: 'run', run: item.run };
+        this.settings.prompt = item.run.request.prompt;
+        this.settings.mode = item.run.lane;
+      } else {
+        this.lastComparison = item.comparison;
+        this.compareState = Object.fromEntries(item.comparison.runs.map((r) => [r.lane, laneFromRecord(r)]));
+        this.compareLanes = item.comparison.runs.map((r) => r.lane);
+        this.comparePhase = 'done';
+        this.insights = { kind: 'comparison', comparison: item.comparison };
+        if (item.comparison.runs[0]) this.settings.prompt = item.comparison.runs[0].request.prompt;
+      }
+      this.view = view === 'run' && item.kind === 'comparison' ? 'compare' : view;
+    } catch (error) {
+      this.fail(error);
+    }
+  }
+
+  async deleteHistory(id: string): Promise<void> {
+    try {
+      await api.deleteHistoryEntry(id);
+      await this.refreshHistory();
+    } catch (error) {
+      this.fail(error);
+    }
+  }
+
+  async exportLog(id: string, format: ExportFormat): Promise<void> {
+    try {
+      const path = await api.exportLog(id, format);
+      if (path) this.notify({ kind: 'info', title: `Saved the ${format.toUpperCase()} log to ${path}` });
+    } catch (error) {
+      this.fail(error);
+    }
+  }
+}
+
+export const app = new AppState();

@@ -1,0 +1,78 @@
+import { describe, expect, test } from 'vitest';
+import type { CatalogInfo, LocalModels } from '../../src/ipc';
+import { pairTitle, runnablePairs } from '../../src/lib/pairs';
+import { catalogPairs } from '../../src/mock/data';
+import { buildRequest, gammaPolicy, runMode, type RunSettings } from '../../src/state.svelte';
+
+const settings: RunSettings = {
+  pairKey: 'pair:smollm2-135m-360m',
+  mode: 'speculative',
+  prompt: 'Hi',
+  chat: true,
+  gammaAuto: false,
+  gamma: 5,
+  temperature: 0,
+  topP: 0.9,
+  seed: 3,
+  int8: false,
+  maxNewTokens: 64,
+};
+
+describe('run settings → the engine request', () => {
+  test('γ: fixed, or auto (goodput)', () => {
+    expect(gammaPolicy(settings)).toEqual({ Fixed: 5 });
+    expect(gammaPolicy({ ...settings, gammaAuto: true })).toEqual({ Goodput: { max: 8 } });
+  });
+  test('modes use the engine’s tagged form', () => {
+    expect(runMode('plain')).toEqual({ kind: 'plain' });
+    expect(runMode('nasd')).toEqual({ kind: 'nasd', ngram_n: 3, filler_top_k: null });
+  });
+  test('greedy ignores top-p; sampling sends it', () => {
+    const greedy = buildRequest(settings);
+    expect(greedy).toMatchObject({ prompt: 'Hi', chat: true, mode: { kind: 'speculative' }, max_new_tokens: 64, stop_strings: [], ignore_eos: false });
+    expect(greedy.sampling).toEqual({ temperature: 0, top_k: null, top_p: null, seed: 3 });
+    expect(buildRequest({ ...settings, temperature: 0.7 }).sampling.top_p).toBe(0.9);
+    expect(buildRequest({ ...settings, temperature: 0.7, topP: 1 }).sampling.top_p).toBeNull();
+    expect(buildRequest(settings, 'plain').mode).toEqual({ kind: 'plain' });
+  });
+});
+
+describe('pairs the Run view offers', () => {
+  const { about, pairs } = catalogPairs();
+  const catalog: CatalogInfo = {
+    about,
+    pairs,
+    custom: [{ id: 'custom-1', draft: 'a/d', target: 'a/t', verdict: null }],
+  };
+  const model = (repo_id: string, complete = true) => ({ repo_id, dir: '/c', size_on_disk: 1, partial_bytes: complete ? 0 : 1, complete });
+  test('only pairs whose models are both downloaded, then single models', () => {
+    const local: LocalModels = {
+      models: [
+        model('HuggingFaceTB/SmolLM2-135M-Instruct'),
+        model('HuggingFaceTB/SmolLM2-360M-Instruct'),
+        model('Qwen/Qwen2.5-0.5B-Instruct'),
+        model('Qwen/Qwen2.5-1.5B-Instruct', false),
+        model('a/d'),
+        model('a/t'),
+      ],
+      cache_dir: '/c',
+      used_bytes: 0,
+      free_bytes: null,
+    };
+    const keys = runnablePairs(catalog, local).map((p) => p.key);
+    expect(keys).toEqual([
+      'pair:smollm2-135m-360m',
+      'custom:custom-1',
+      'model:HuggingFaceTB/SmolLM2-135M-Instruct',
+      'model:HuggingFaceTB/SmolLM2-360M-Instruct',
+      'model:Qwen/Qwen2.5-0.5B-Instruct',
+      'model:a/d',
+      'model:a/t',
+    ]);
+    expect(runnablePairs(catalog, null)).toEqual([]);
+  });
+  test('titles read like a sentence', () => {
+    expect(pairTitle(pairs.find((p) => p.id === 'smollm2-135m-360m')!)).toBe('SmolLM2 135M → 362M');
+    expect(pairTitle(pairs.find((p) => p.id === 'llama3.2-1b-llama3.1-8b')!)).toBe('Llama-3.2 1.2B → Llama-3.1 8B');
+  });
+});

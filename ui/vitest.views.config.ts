@@ -1,0 +1,14 @@
+import { defineConfig } from 'vitest/config';
+
+// Every view in headless Chromium (Debian's chromium, driven by playwright-core) on the
+// mocked backend; saves 1280×800 screenshots to docs/screenshots/.
+export default defineConfig({
+  test: {
+    include: ['tests/views/**/*.test.ts'],
+    environment: 'node',
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    fileParallelism: false,
+    pool: 'forks',
+  },
+});
