@@ -11,13 +11,16 @@ use tandem_decode::TokenOrigin;
 /// from a split UTF-8 sequence), and never within `holdback` characters of the end
 /// while a stop string could still be forming there.
 pub struct TextStream<'a> {
-    decode: Box<dyn Fn(&[u32]) -> String + 'a>,
+    decode: Decode<'a>,
     tokens: Vec<u32>,
     origins: Vec<TokenOrigin>,
     /// Characters of the decoded text already released.
     released_chars: usize,
     holdback: usize,
 }
+
+/// Token ids to text.
+type Decode<'a> = Box<dyn Fn(&[u32]) -> String + 'a>;
 
 /// A piece of released text and the origin of the token that completed it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
