@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use tandem_engine::{
     run_generation, BackendKind, GammaPolicy, GenerateRequest, GenerationEvent, GenerationSummary,
-    LoadOptions, LoadedModel, ModelSpec, RunMode, SamplingConfig, StopReason, TextPiece,
+    LoadOptions, LoadedModel, ModelSpec, Precision, RunMode, SamplingConfig, StopReason, TextPiece,
     TokenOrigin,
 };
 
@@ -76,6 +76,13 @@ pub struct Args {
     /// Use only the first N layers of the draft (a cheap draft of the same model).
     #[arg(long)]
     draft_layers: Option<usize>,
+    /// Int8 weights (per-channel symmetric) for every linear layer of both models,
+    /// quantized once and cached beside each model.
+    #[arg(long)]
+    int8: bool,
+    /// Int8 weights for the draft only (e.g. an int8 self-draft of an f32 target).
+    #[arg(long)]
+    draft_int8: bool,
     #[arg(long, value_enum, default_value_t)]
     backend: BackendChoice,
     #[arg(long, value_enum, default_value_t)]
@@ -156,8 +163,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         !(matches!(mode, RunMode::Speculative) && args.draft.is_none()),
         "--mode speculative needs --draft DIR"
     );
+    let precision = |int8: bool| if int8 { Precision::Int8 } else { Precision::F32 };
     let options = LoadOptions {
         context_len: args.context,
+        precision: precision(args.int8),
         ..Default::default()
     };
     let spec = |dir: &PathBuf, options: LoadOptions| ModelSpec {
@@ -170,6 +179,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         (RunMode::Speculative, Some(dir)) => {
             let draft_options = LoadOptions {
                 layer_limit: args.draft_layers,
+                precision: precision(args.int8 || args.draft_int8),
                 ..options.clone()
             };
             let draft = LoadedModel::load(&spec(dir, draft_options))?;
