@@ -10,7 +10,7 @@
 //! `parameter_count` counts it once. The KV cache is f32.
 
 use serde::{Deserialize, Serialize};
-use tandem_model::{linears, ModelConfig, Precision};
+use tandem_model::{linears, quant, ModelConfig, Precision};
 
 const F32_BYTES: u64 = 4;
 const INT8_BYTES: u64 = 1;
@@ -111,7 +111,9 @@ pub fn weight_bytes(config: &ModelConfig, precision: Precision) -> u64 {
     let linear_bytes = match precision {
         Precision::F32 => linear_weights * F32_BYTES,
         Precision::Int8 => {
-            let scales: u64 = linear.iter().map(|(_, outputs)| outputs).sum();
+            // One f32 scale per output column and block of input rows.
+            let block = quant::BLOCK_ROWS as u64;
+            let scales: u64 = linear.iter().map(|(i, o)| i.div_ceil(block) * o).sum();
             linear_weights * INT8_BYTES + scales * F32_BYTES
         }
     };
@@ -161,14 +163,14 @@ mod tests {
         assert_eq!(config.parameter_count(), linear + other);
 
         assert_eq!(weight_bytes(&config, Precision::F32), 4 * 123_200);
-        // Output channels per layer: 64 + 32 + 32 + 64 + 128 + 128 + 64 = 512;
-        // two layers plus the head's 384.
-        let scales = 2 * 512 + 384;
+        // Scales: blocks of 32 input rows × output columns. Per layer: qkv 2·128,
+        // o 2·64, gate/up 2·256, down 4·64 = 1152; two layers plus the head's 2·384.
+        let scales = 2 * 1152 + 2 * 384;
         assert_eq!(
             weight_bytes(&config, Precision::Int8),
             (linear + 4 * scales + 4 * other) as u64
         );
-        assert_eq!(weight_bytes(&config, Precision::Int8), 203_520);
+        assert_eq!(weight_bytes(&config, Precision::Int8), 210_176);
 
         // 2 layers · (K and V) · 2 KV heads · 16 · 4 bytes = 512 bytes a position.
         assert_eq!(kv_cache_bytes(&config, 100), 51_200);
@@ -184,7 +186,7 @@ mod tests {
         // qwen2-bias: as llama-gqa plus q/k/v biases (64 + 32 + 32 per layer).
         let qwen = fixture("qwen2-bias");
         assert_eq!(qwen.parameter_count(), 123_200 + 2 * 128);
-        assert_eq!(weight_bytes(&qwen, Precision::Int8), 203_520 + 4 * 2 * 128);
+        assert_eq!(weight_bytes(&qwen, Precision::Int8), 210_176 + 4 * 2 * 128);
 
         // llama3-tied: hidden 64, 4 heads of 32 (q 128), 1 KV head (kv 32),
         // MLP 128, vocab 384. The parameter count holds the table once; the
@@ -198,7 +200,9 @@ mod tests {
             weight_bytes(&tied, Precision::F32),
             4 * (2 * per_layer + head + other) as u64
         );
-        let scales = 2 * (128 + 32 + 32 + 64 + 128 + 128 + 64) + 384;
+        // Scales per layer: qkv 2·192, o 4·64, gate/up 2·256, down 4·64 = 1408; the
+        // head's 2·384.
+        let scales = 2 * 1408 + 2 * 384;
         assert_eq!(
             weight_bytes(&tied, Precision::Int8),
             (2 * per_layer + head + 4 * scales + 4 * other) as u64
