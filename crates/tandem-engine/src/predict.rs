@@ -194,24 +194,49 @@ pub fn estimate_alpha(pair: &mut LoadedPair, request: &PredictRequest) -> Result
 }
 
 /// Times one-token forwards of both models and (γ+1)-token forwards of the target.
+///
+/// The repeats go round-robin over every measurement (target with 1..=γmax+1 tokens,
+/// then the draft) rather than one measurement at a time: on a shared machine the load
+/// drifts, and round-robin makes every figure see the same drift, so their ratios (c and
+/// r(γ), all the formula uses) stay meaningful.
 pub fn measure_costs(pair: &mut LoadedPair, request: &PredictRequest) -> Result<ForwardCosts> {
     let context = context_tokens(pair, request)?;
-    let repeats = request.repeats.max(1);
-    let target = pair.target.lm();
-    let verify_ms = (1..=request.max_gamma + 1)
-        .map(|n| median_forward_ms(target, ModelRole::Target, &context, n, repeats))
-        .collect::<Result<Vec<f64>>>()?;
-    target.reset();
     let draft = pair
         .draft
         .as_mut()
-        .ok_or_else(|| EngineError::InvalidRequest("the predictor needs a draft model".into()))?
-        .lm();
-    let draft_ms = median_forward_ms(draft, ModelRole::Draft, &context, 1, repeats)?;
-    draft.reset();
+        .ok_or_else(|| EngineError::InvalidRequest("the predictor needs a draft model".into()))?;
+    let mut target = TimedModel::prefill(
+        pair.target.lm(),
+        ModelRole::Target,
+        &context,
+        request.max_gamma + 1,
+    )?;
+    let mut draft = TimedModel::prefill(
+        draft.lm(),
+        ModelRole::Draft,
+        &context,
+        request.max_gamma + 1,
+    )?;
+    // One untimed pass of each shape first: the first forward of a shape pays for
+    // allocations.
+    for n in 1..=request.max_gamma + 1 {
+        target.forward_ms(n)?;
+    }
+    draft.forward_ms(1)?;
+    let mut verify_times = vec![Vec::new(); request.max_gamma + 1];
+    let mut draft_times = Vec::new();
+    for _ in 0..request.repeats.max(1) {
+        for (i, times) in verify_times.iter_mut().enumerate() {
+            times.push(target.forward_ms(i + 1)?);
+        }
+        draft_times.push(draft.forward_ms(1)?);
+    }
+    target.lm.reset();
+    draft.lm.reset();
+    let verify_ms: Vec<f64> = verify_times.into_iter().map(median).collect();
     Ok(ForwardCosts {
         target_ms: verify_ms[0],
-        draft_ms,
+        draft_ms: median(draft_times),
         verify_ms,
     })
 }
@@ -227,31 +252,53 @@ fn context_tokens(pair: &LoadedPair, request: &PredictRequest) -> Result<Vec<u32
     Ok(tokens.iter().copied().cycle().take(wanted).collect())
 }
 
-/// Median time of a forward over `n` new tokens on top of `context` cached tokens
-/// (a decode step when n = 1, a verify pass of γ = n − 1 drafts otherwise).
-fn median_forward_ms(
-    lm: &mut (dyn CausalLm + Send),
+/// A model with a context cached, timing forwards of new tokens on top of it.
+struct TimedModel<'a> {
+    lm: &'a mut (dyn CausalLm + Send),
     role: ModelRole,
-    tokens: &[u32],
-    n: usize,
-    repeats: usize,
-) -> Result<f64> {
-    let failed = |source| DecodeError::Model { role, source };
-    let cached = tokens.len() - n;
-    lm.reset();
-    lm.forward_last(&tokens[..cached], 1).map_err(failed)?;
-    // One untimed pass first: the first forward of a shape pays for allocations.
-    lm.forward(&tokens[cached..]).map_err(failed)?;
-    lm.truncate(cached);
-    let mut times = Vec::with_capacity(repeats);
-    for _ in 0..repeats {
-        let started = Instant::now();
-        lm.forward(&tokens[cached..]).map_err(failed)?;
-        times.push(started.elapsed().as_secs_f64() * 1e3);
-        lm.truncate(cached);
+    /// The cached context followed by the tokens the timed forwards feed.
+    tokens: &'a [u32],
+    cached: usize,
+}
+
+impl<'a> TimedModel<'a> {
+    /// Caches all of `tokens` but the last `max_new`.
+    fn prefill(
+        lm: &'a mut (dyn CausalLm + Send),
+        role: ModelRole,
+        tokens: &'a [u32],
+        max_new: usize,
+    ) -> Result<Self> {
+        let cached = tokens.len() - max_new;
+        lm.reset();
+        lm.forward_last(&tokens[..cached], 1)
+            .map_err(|source| DecodeError::Model { role, source })?;
+        Ok(Self {
+            lm,
+            role,
+            tokens,
+            cached,
+        })
     }
+
+    /// Time of one forward over `n` new tokens (a decode step when n = 1, a verify pass
+    /// of γ = n − 1 drafts otherwise), rolled back afterwards.
+    fn forward_ms(&mut self, n: usize) -> Result<f64> {
+        let started = Instant::now();
+        let result = self.lm.forward(&self.tokens[self.cached..self.cached + n]);
+        let ms = started.elapsed().as_secs_f64() * 1e3;
+        self.lm.truncate(self.cached);
+        result.map_err(|source| DecodeError::Model {
+            role: self.role,
+            source,
+        })?;
+        Ok(ms)
+    }
+}
+
+fn median(mut times: Vec<f64>) -> f64 {
     times.sort_by(f64::total_cmp);
-    Ok(times[times.len() / 2])
+    times[times.len() / 2]
 }
 
 #[cfg(test)]
