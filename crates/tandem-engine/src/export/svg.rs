@@ -28,7 +28,9 @@ pub struct ColumnChart {
     pub legend: Vec<(String, &'static str)>,
 }
 
-const WIDTH: f64 = 640.0;
+/// Column charts are sized so two fit side by side in the report.
+const WIDTH: f64 = 500.0;
+const BARS_WIDTH: f64 = 640.0;
 const HEIGHT: f64 = 210.0;
 const LEFT: f64 = 52.0;
 const RIGHT: f64 = 12.0;
@@ -138,8 +140,8 @@ pub fn horizontal_bars(bars: &[HBar]) -> String {
         .map(|b| b.value)
         .fold(0.0, f64::max)
         .max(f64::MIN_POSITIVE);
-    let span = WIDTH - LABEL_W - NOTE_W;
-    let mut svg = open_svg(WIDTH, height);
+    let span = BARS_WIDTH - LABEL_W - NOTE_W;
+    let mut svg = open_svg(BARS_WIDTH, height);
     for (i, b) in bars.iter().enumerate() {
         let y = 4.0 + ROW * i as f64;
         let w = (span * b.value.max(0.0) / max).max(1.0);
@@ -192,16 +194,14 @@ pub fn nice_ceiling(value: f64) -> f64 {
         .unwrap_or(10.0 * magnitude)
 }
 
+/// Ticks are quarters of a nice ceiling (3.75, 0.125…): up to three decimals, trailing
+/// zeros dropped.
 fn format_tick(value: f64) -> String {
-    if value == 0.0 {
-        "0".into()
-    } else if value >= 100.0 || value.fract() == 0.0 {
-        format!("{value:.0}")
-    } else if value >= 1.0 {
-        format!("{value:.1}")
-    } else {
-        format!("{value:.2}")
+    if value >= 100.0 {
+        return format!("{value:.0}");
     }
+    let text = format!("{value:.3}");
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 #[cfg(test)]
@@ -216,6 +216,12 @@ mod tests {
         assert_eq!(nice_ceiling(17.0), 20.0);
         assert_eq!(nice_ceiling(210.0), 250.0);
         assert_eq!(nice_ceiling(0.004), 0.005);
+    }
+
+    #[test]
+    fn tick_labels() {
+        let ticks: Vec<String> = [0.0, 1.25, 3.75, 0.125, 250.0, 2.0].map(format_tick).to_vec();
+        assert_eq!(ticks, ["0", "1.25", "3.75", "0.125", "250", "2"]);
     }
 
     #[test]
