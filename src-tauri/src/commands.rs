@@ -450,7 +450,7 @@ pub async fn start_run(
         let mut translator = Translator::new(on_event, tokenizer.as_deref(), &request.prompt);
         let record = state
             .session
-            .generate(&request, &mut |e| translator.handle(e))?;
+            .generate(&request, &mut |e: EngineEvent| translator.handle(e))?;
         Ok(run_record(
             &record,
             tokenizer.as_deref(),
@@ -485,7 +485,7 @@ pub async fn start_compare(
             Translator::new(on_event, tokenizer.as_deref(), &request.request.prompt);
         let comparison = state
             .session
-            .compare(&engine_request, &mut |e| translator.handle(e))?;
+            .compare(&engine_request, &mut |e: EngineEvent| translator.handle(e))?;
         let runs = comparison
             .runs
             .iter()
