@@ -6,9 +6,11 @@ export default defineConfig({
   test: {
     include: ['tests/e2e/**/*.e2e.test.ts'],
     environment: 'node',
-    testTimeout: 600_000,
+    testTimeout: 1_800_000,
     hookTimeout: 180_000,
     fileParallelism: false,
     pool: 'forks',
+    // Each step builds on the one before: stop at the first failure.
+    bail: 1,
   },
 });

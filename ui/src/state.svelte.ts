@@ -172,7 +172,25 @@ class AppState {
 
   /** Keeps the chosen pair valid as models come and go. */
   syncPair(): void {
-    if (!this.pairs.some((p) => p.key === this.settings.pairKey)) this.settings.pairKey = this.pairs[0]?.key ?? '';
+    if (this.pairs.some((p) => p.key === this.settings.pairKey)) return;
+    // A chosen pair whose models are still downloading stays chosen: it becomes
+    // runnable when its last model lands (until then Run falls back to the first pair).
+    if (this.pairRepos(this.settings.pairKey).some((repo) => this.downloads[repo] && this.downloads[repo].status !== 'failed')) return;
+    this.settings.pairKey = this.pairs[0]?.key ?? '';
+  }
+
+  /** The repos of the pair behind a Run choice key (`pair:ID`, `custom:ID`). */
+  private pairRepos(key: string): string[] {
+    const [kind, id] = [key.slice(0, key.indexOf(':')), key.slice(key.indexOf(':') + 1)];
+    if (kind === 'pair') {
+      const pair = this.catalog?.pairs.find((p) => p.id === id);
+      return pair ? [pair.draft.repo, pair.target.repo] : [];
+    }
+    if (kind === 'custom') {
+      const pair = this.catalog?.custom.find((p) => p.id === id);
+      return pair ? [pair.draft, pair.target] : [];
+    }
+    return [];
   }
 
   modelDownloadBytes(repo: string): number | null {

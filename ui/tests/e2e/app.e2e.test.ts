@@ -9,13 +9,18 @@
 //   TAURI_DRIVER  `cargo install tauri-driver` [~/.cargo/bin/tauri-driver]
 //   WEBKIT_DRIVER Debian's webkit2gtk-driver [/usr/bin/WebKitWebDriver]
 //   Xvfb (Debian's xvfb) when DISPLAY is not set.
+//
+// With E2E_DRAFT_DIR and E2E_TARGET_DIR (model folders, e.g. Qwen2.5-Coder 0.5B and 1.5B
+// from ../shared/models/fetch.sh) it serves those real models instead, under the repo
+// ids E2E_DRAFT_REPO and E2E_TARGET_REPO, and saves the screenshots as real-*.png: how
+// the README's screenshots of real generations are made.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { WebDriver } from './webdriver';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -26,6 +31,22 @@ const MOCK_HUB = process.env.MOCK_HUB ?? join(targetDir, 'debug', 'mock-hub');
 const TAURI_DRIVER = process.env.TAURI_DRIVER ?? join(homedir(), '.cargo', 'bin', 'tauri-driver');
 const WEBKIT_DRIVER = process.env.WEBKIT_DRIVER ?? '/usr/bin/WebKitWebDriver';
 const SCREENSHOTS = join(repo, 'docs', 'screenshots');
+const REAL = process.env.E2E_DRAFT_DIR && process.env.E2E_TARGET_DIR
+  ? {
+      draftDir: process.env.E2E_DRAFT_DIR,
+      targetDir: process.env.E2E_TARGET_DIR,
+      draftRepo: process.env.E2E_DRAFT_REPO ?? 'Qwen/Qwen2.5-Coder-0.5B-Instruct',
+      targetRepo: process.env.E2E_TARGET_REPO ?? 'Qwen/Qwen2.5-Coder-1.5B-Instruct',
+    }
+  : null;
+const DRAFT_REPO = REAL?.draftRepo ?? 'tandem-test/tiny-draft';
+const TARGET_REPO = REAL?.targetRepo ?? 'tandem-test/tiny-target';
+const PAIR_ID = REAL ? 'real-pair' : 'tiny-pair';
+const SHOT_PREFIX = REAL ? 'real' : 'e2e';
+const PROMPT = REAL
+  ? 'Write a Python function is_prime(n) that checks whether a number is prime, with a docstring.'
+  : 'Repeat after me: the quick brown fox jumps over the lazy dog.';
+const MAX_TOKENS = REAL ? '64' : '48';
 const DRIVER_PORT = 4444 + Math.floor(Math.random() * 500);
 
 const children: ChildProcess[] = [];
@@ -74,11 +95,13 @@ async function waitForPort(url: string, timeoutMs: number): Promise<void> {
 
 async function shot(name: string): Promise<void> {
   mkdirSync(SCREENSHOTS, { recursive: true });
-  writeFileSync(join(SCREENSHOTS, `${name}.png`), await driver.screenshot());
+  writeFileSync(join(SCREENSHOTS, `${SHOT_PREFIX}-${name}.png`), await driver.screenshot());
 }
 
 function dirSize(dir: string): number {
-  return readdirSync(dir).reduce((n, f) => n + statSync(join(dir, f)).size, 0);
+  return readdirSync(dir)
+    .filter((f) => !f.startsWith('.'))
+    .reduce((n, f) => n + statSync(join(dir, f)).size, 0);
 }
 
 beforeAll(async () => {
@@ -96,20 +119,44 @@ beforeAll(async () => {
   // agree on every token, so the race shows accepted guesses and bonus tokens.
   const hubRoot = join(work, 'hub');
   const fixture = join(repo, 'tests', 'fixtures', 'llama-gqa');
-  for (const name of ['tiny-draft', 'tiny-target']) cpSync(fixture, join(hubRoot, 'tandem-test', name), { recursive: true });
-  const size = dirSize(join(hubRoot, 'tandem-test', 'tiny-target'));
+  const sources: [string, string][] = [
+    [DRAFT_REPO, REAL?.draftDir ?? fixture],
+    [TARGET_REPO, REAL?.targetDir ?? fixture],
+  ];
+  for (const [repoId, dir] of sources) {
+    // Only the files a model folder is made of (not Tandem's int8 cache beside them);
+    // real models are linked rather than copied.
+    const served = join(hubRoot, repoId);
+    mkdirSync(served, { recursive: true });
+    for (const file of readdirSync(dir).filter((f) => !f.startsWith('.'))) {
+      if (REAL) symlinkSync(join(dir, file), join(served, file));
+      else cpSync(join(dir, file), join(served, file), { recursive: true });
+    }
+  }
+  const sizeOf = (dir: string) => dirSize(dir);
   const catalog = {
-    about: 'End-to-end test catalog: tiny fixture models served by the mock hub.',
+    about: REAL
+      ? 'End-to-end catalog: real models served by the local mock hub.'
+      : 'End-to-end test catalog: tiny fixture models served by the mock hub.',
     models: [
-      { repo: 'tandem-test/tiny-draft', params: 120000, download_bytes: size, licence: 'mit', gated: false },
-      { repo: 'tandem-test/tiny-target', params: 360000, download_bytes: size, licence: 'mit', gated: false },
+      { repo: DRAFT_REPO, params: REAL ? 494_000_000 : 120000, download_bytes: sizeOf(sources[0][1]), licence: REAL ? 'apache-2.0' : 'mit', gated: false },
+      { repo: TARGET_REPO, params: REAL ? 1_540_000_000 : 360000, download_bytes: sizeOf(sources[1][1]), licence: REAL ? 'apache-2.0' : 'mit', gated: false },
     ],
-    pairs: [{ id: 'tiny-pair', draft: 'tandem-test/tiny-draft', target: 'tandem-test/tiny-target', note: 'Tiny fixture models from the mock hub.' }],
+    pairs: [
+      {
+        id: PAIR_ID,
+        draft: DRAFT_REPO,
+        target: TARGET_REPO,
+        note: REAL ? 'A coding pair: the 0.5B model drafts for the 1.5B one.' : 'Tiny fixture models from the mock hub.',
+      },
+    ],
   };
   writeFileSync(join(work, 'catalog.json'), JSON.stringify(catalog));
   mkdirSync(join(work, 'export'));
 
-  const hub = start(MOCK_HUB, ['--root', hubRoot, '--port', '0', '--throttle', '150000'], process.env, 'mock-hub');
+  // The tiny models are throttled so the progress bars can be seen; real ones are not.
+  const throttle = REAL ? [] : ['--throttle', '150000'];
+  const hub = start(MOCK_HUB, ['--root', hubRoot, '--port', '0', ...throttle], process.env, 'mock-hub');
   const hubUrl = await waitForOutput(hub, /MOCK_HUB_URL=(\S+)/, 30_000);
 
   const env: NodeJS.ProcessEnv = {
@@ -136,6 +183,20 @@ beforeAll(async () => {
   await driver.waitFor('the app to start', () => driver.count('nav[aria-label="Views"]'), 60_000);
 });
 
+// A failing step leaves a screenshot and the page's text in the work folder (kept with
+// KEEP_E2E=1), which is what one needs to see why.
+afterEach(async (context) => {
+  if (context.task.result?.state !== 'fail' || !driver) return;
+  const name = context.task.name.replace(/[^a-z0-9]+/gi, '-').slice(0, 40);
+  try {
+    writeFileSync(join(work, `failed-${name}.png`), await driver.screenshot());
+    writeFileSync(join(work, `failed-${name}.txt`), await driver.text('body'));
+    console.error(`e2e: step failed; screenshot and page text in ${work}`);
+  } catch (e) {
+    console.error(`e2e: could not capture the failed step: ${String(e)}`);
+  }
+});
+
 afterAll(async () => {
   await driver?.quit();
   for (const child of children.reverse()) child.kill('SIGTERM');
@@ -147,19 +208,19 @@ describe('Tandem desktop app, end to end', () => {
     await driver.waitFor('the first-launch guide', () => driver.count('[data-testid="first-launch"]'));
     const welcome = await driver.text('[data-testid="first-launch"]');
     expect(welcome).toContain('Welcome to Tandem');
-    expect(welcome).toContain('tiny-draft');
-    await shot('e2e-first-launch');
+    expect(welcome).toContain(DRAFT_REPO.split('/')[1]);
+    await shot('first-launch');
 
     await driver.click('[data-testid="first-launch"] button.primary');
     await driver.waitFor('a progress bar', () => driver.count('[data-testid^="download-"]'), 30_000);
-    await shot('e2e-downloading');
+    await shot('downloading');
     await driver.waitFor(
       'both models to be downloaded',
-      async () => (await driver.text('[data-testid="pair-tiny-pair"]')).includes('Use in Run'),
-      180_000,
+      async () => (await driver.text(`[data-testid="pair-${PAIR_ID}"]`)).includes('Use in Run'),
+      REAL ? 600_000 : 180_000,
     );
-    expect(await driver.text('[data-testid="local-models"]')).toContain('tiny-target');
-    await shot('e2e-models');
+    expect(await driver.text('[data-testid="local-models"]')).toContain(TARGET_REPO.split('/')[1]);
+    await shot('models');
   });
 
   test('runs with coloured tokens and the token inspector', async () => {
@@ -167,17 +228,18 @@ describe('Tandem desktop app, end to end', () => {
     await driver.waitFor('the Run view', () => driver.count('[data-testid="run"]'));
     await driver.execute(
       `const t = document.querySelector('[data-testid="prompt"]'); t.value = arguments[0]; t.dispatchEvent(new Event('input', { bubbles: true }));`,
-      'Repeat after me: the quick brown fox jumps over the lazy dog.',
+      PROMPT,
     );
     // A short answer keeps the greedy check away from near-ties of the random fixture weights.
     await driver.execute(
-      `const m = document.querySelector('[data-testid="max-tokens"]'); m.value = '48'; m.dispatchEvent(new Event('input', { bubbles: true }));`,
+      `const m = document.querySelector('[data-testid="max-tokens"]'); m.value = arguments[0]; m.dispatchEvent(new Event('input', { bubbles: true }));`,
+      MAX_TOKENS,
     );
     await driver.click('[data-testid="run"]');
     await driver.waitFor(
       'the run to finish',
       async () => (await driver.count('[data-testid="token-stream"] .tok')) > 5 && (await driver.count('[data-testid="stop"]')) === 0,
-      300_000,
+      REAL ? 1_200_000 : 300_000,
     );
     const origins = await driver.execute<string[]>(
       `return [...new Set([...document.querySelectorAll('[data-testid="token-stream"] .tok')].map(e => e.dataset.origin))];`,
@@ -187,7 +249,7 @@ describe('Tandem desktop app, end to end', () => {
     const inspector = await driver.text('[data-testid="inspector"]');
     expect(inspector).toContain('big model, top 5');
     expect(inspector).toContain('draft, top 5');
-    await shot('e2e-run');
+    await shot('run');
   });
 
   test('races plain, speculative and NASD: identical outputs, speedups and a chart', async () => {
@@ -196,7 +258,7 @@ describe('Tandem desktop app, end to end', () => {
     await driver.waitFor(
       'the race to finish',
       async () => (await driver.count('[data-testid="replay"]')) > 0 || (await driver.count('button.small')) > 0 && (await driver.text('[data-testid="race-result"]')).includes('Replaying'),
-      300_000,
+      REAL ? 1_200_000 : 300_000,
     );
     await driver.execute(`[...document.querySelectorAll('button')].find(b => b.textContent.trim() === 'Skip replay')?.click();`);
     await driver.waitFor('the result', () => driver.count('[data-testid="identical"]'), 30_000);
@@ -206,7 +268,7 @@ describe('Tandem desktop app, end to end', () => {
     }
     expect(await driver.count('[data-testid="lane-speculative"] [data-origin="AcceptedDraft"]')).toBeGreaterThan(0);
     expect(await driver.count('svg[aria-label="Tokens written over time, per lane"] path')).toBe(3);
-    await shot('e2e-compare');
+    await shot('compare');
   });
 
   test('insights chart the race', async () => {
@@ -214,14 +276,14 @@ describe('Tandem desktop app, end to end', () => {
     await driver.waitFor('the charts', () => driver.count('svg[aria-label="Share of guesses accepted per step"] rect'));
     expect(await driver.count('svg[aria-label="Draft and verify time per step in milliseconds"] rect')).toBeGreaterThan(0);
     expect(await driver.text('[data-testid="prediction"]')).toMatch(/Measured\s+\d/);
-    await shot('e2e-insights');
+    await shot('insights');
   });
 
   test('history exports the race as a JSONL log whose content is right', async () => {
     await driver.click('[data-testid="nav-history"]');
     await driver.waitFor('the history', () => driver.count('[data-testid="history-table"] tbody tr'));
     expect(await driver.count('[data-testid="history-table"] tbody tr')).toBe(2);
-    await shot('e2e-history');
+    await shot('history');
     // The newest entry is the race.
     await driver.click('[data-testid="history-table"] tbody tr:first-child [data-testid^="export-menu-"]');
     await driver.click('[data-testid="history-table"] tbody tr:first-child [data-testid^="export-jsonl-"]');

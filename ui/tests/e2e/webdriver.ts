@@ -1,4 +1,6 @@
-// A small W3C WebDriver client over fetch: enough to drive the app through tauri-driver.
+// A small W3C WebDriver client over node:http: enough to drive the app through tauri-driver.
+
+import { request } from 'node:http';
 
 const ELEMENT = 'element-6066-11e4-a52e-4f735466cecf';
 
@@ -11,15 +13,51 @@ export class WebDriver {
 
   constructor(private readonly base: string) {}
 
-  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const res = await fetch(`${this.base}${path}`, {
-      method,
-      headers: { 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
+  /**
+   * One request on a fresh connection. tauri-driver proxies each request to
+   * WebKitWebDriver; over a kept-alive connection (what `fetch` does) a request now and
+   * then never got its answer, so every call opens its own connection, and none waits
+   * longer than `timeoutMs`.
+   */
+  private call<T>(method: string, path: string, body?: unknown, timeoutMs = 60_000): Promise<T> {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    return new Promise<T>((ok, fail) => {
+      const req = request(
+        `${this.base}${path}`,
+        {
+          method,
+          agent: false,
+          headers: {
+            'content-type': 'application/json',
+            connection: 'close',
+            ...(payload === undefined ? {} : { 'content-length': Buffer.byteLength(payload) }),
+          },
+          timeout: timeoutMs,
+        },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => (text += chunk));
+          res.on('end', () => {
+            let json: { value?: unknown } = {};
+            try {
+              json = JSON.parse(text) as { value?: unknown };
+            } catch {
+              // An empty or non-JSON answer: reported below with the status.
+            }
+            if ((res.statusCode ?? 500) >= 400) {
+              fail(new Error(`WebDriver ${method} ${path}: ${res.statusCode} ${JSON.stringify(json.value ?? text)}`));
+            } else {
+              ok(json.value as T);
+            }
+          });
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error(`WebDriver ${method} ${path}: no answer in ${timeoutMs} ms`)));
+      req.on('error', fail);
+      if (payload !== undefined) req.write(payload);
+      req.end();
     });
-    const json = (await res.json().catch(() => ({}))) as { value?: unknown };
-    if (!res.ok) throw new Error(`WebDriver ${method} ${path}: ${res.status} ${JSON.stringify(json.value ?? json)}`);
-    return json.value as T;
   }
 
   async start(application: string, args: string[] = []): Promise<void> {
@@ -71,8 +109,29 @@ export class WebDriver {
     return this.execute<number>('return document.querySelectorAll(arguments[0]).length;', css);
   }
 
+  /**
+   * WebKitGTK takes a screenshot at the page's next paint, and a page that does not
+   * change never paints again (seen under Xvfb: the request never answers). So while
+   * it is taken, a 1-pixel, nearly transparent mark in the corner changes every 50 ms.
+   */
   async screenshot(): Promise<Buffer> {
-    return Buffer.from(await this.call<string>('GET', this.s('/screenshot')), 'base64');
+    await this.execute(`
+      window.__e2eTick = setInterval(() => {
+        let d = document.getElementById('e2e-tick');
+        if (!d) {
+          d = document.createElement('div');
+          d.id = 'e2e-tick';
+          d.style.cssText = 'position:fixed;left:0;top:0;width:1px;height:1px;pointer-events:none;z-index:2147483647';
+          document.body.appendChild(d);
+        }
+        d.style.opacity = d.style.opacity === '0.01' ? '0.02' : '0.01';
+        d.style.background = '#000';
+      }, 50);`);
+    try {
+      return Buffer.from(await this.call<string>('GET', this.s('/screenshot')), 'base64');
+    } finally {
+      await this.execute(`clearInterval(window.__e2eTick); document.getElementById('e2e-tick')?.remove();`);
+    }
   }
 
   /** Polls `check` until it returns a truthy value. */
