@@ -1,7 +1,7 @@
 import { defineConfig } from 'vitest/config';
 
 // Every view in headless Chromium (Debian's chromium, driven by playwright-core) on the
-// mocked backend; saves 1280×800 screenshots to docs/screenshots/.
+// mocked backend; saves 1280×800 screenshots to docs/screenshots/mock/ (the real app's are the e2e test's).
 export default defineConfig({
   test: {
     include: ['tests/views/**/*.test.ts'],

@@ -3,7 +3,7 @@
 //! downloads on the async runtime, the rest on blocking worker threads.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -621,7 +621,7 @@ pub async fn get_history_entry(state: AppStateRef<'_>, id: String) -> AppResult<
                 .into_iter()
                 .next()
                 .ok_or_else(|| AppError::internal("empty record"))?;
-            Ok(HistoryItem::Run { run })
+            Ok(HistoryItem::Run { run: Box::new(run) })
         }
     })
     .await

@@ -206,7 +206,7 @@ pub struct HistoryEntry {
 #[derive(Clone, Debug, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum HistoryItem {
-    Run { run: RunRecord },
+    Run { run: Box<RunRecord> },
     Comparison { comparison: ComparisonRecord },
 }
 

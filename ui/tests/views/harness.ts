@@ -10,7 +10,8 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const DIST = resolve(here, '../../dist');
-export const SCREENSHOTS = resolve(here, '../../../docs/screenshots');
+// Mocked data: kept apart from the end-to-end test's screenshots of the real app.
+export const SCREENSHOTS = resolve(here, '../../../docs/screenshots/mock');
 export const VIEWPORT = { width: 1280, height: 800 };
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
