@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# All of Tandem's tests, in order: the Rust workspace (model core, decoding, hub, pairs,
+# engine, CLI, with the real SmolLM2 model), then the desktop app's three layers: UI
+# unit tests (vitest), every view in headless Chromium, and the built app end to end
+# under Xvfb through tauri-driver and WebKitWebDriver against a local mock hub.
+#
+#   bash scripts/test.sh            # everything
+#   TANDEM_TESTS=rust bash scripts/test.sh   # only the Rust workspace (cargo test --release)
+#   TANDEM_TESTS=app  bash scripts/test.sh   # only the desktop app
+#
+# On a fresh Linux machine it installs what the app's tests need first (system packages
+# through scripts/system-deps.sh, the UI's npm packages, tauri-driver from crates.io).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+parts="${TANDEM_TESTS:-rust app}"
+step() { printf '\n== %s (%s)\n' "$1" "$(date +%H:%M:%S)"; }
+target="${CARGO_TARGET_DIR:-$PWD/target}"
+
+if [[ " $parts " == *" rust "* ]]; then
+  step "Rust workspace"
+  cargo test --release
+fi
+
+if [[ " $parts " == *" app "* ]]; then
+  step "desktop app: system packages, npm packages, tauri-driver"
+  bash scripts/system-deps.sh --test
+  [ -d ui/node_modules ] || npm ci --prefix ui --no-audit --no-fund
+  command -v tauri-driver >/dev/null || [ -x "$HOME/.cargo/bin/tauri-driver" ] ||
+    cargo install tauri-driver --locked
+
+  step "UI: type check and unit tests"
+  npm --prefix ui run check
+  npm --prefix ui test
+
+  step "UI: every view in headless Chromium"
+  npm --prefix ui run test:views
+
+  step "desktop app: build (as src-tauri/launch.sh does) and the mock hub"
+  cargo build --release -p tandem-app --features custom-protocol
+  cargo build --release -p tandem-hub --features mock --bin mock-hub
+
+  step "desktop app: end to end under Xvfb"
+  TANDEM_APP="$target/release/tandem-app" MOCK_HUB="$target/release/mock-hub" \
+    TAURI_DRIVER="$(command -v tauri-driver || echo "$HOME/.cargo/bin/tauri-driver")" \
+    npm --prefix ui run test:e2e
+fi
