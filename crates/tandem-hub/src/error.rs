@@ -195,8 +195,9 @@ fn no_safetensors_message(repo: &str, pickle_files: &[String]) -> String {
     }
 }
 
-/// Sizes as people read them, e.g. "1.5 GiB".
-pub(crate) fn human_bytes(bytes: u64) -> String {
+/// Bytes in binary units, e.g. "1.5 GiB" (the unit `du -h` and file managers on
+/// Linux use). The one formatter of sizes for messages, tables and the CLI.
+pub fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut value = bytes as f64;
     let mut unit = 0;

@@ -53,7 +53,7 @@ pub use blocking::BlockingHubClient;
 pub use cancel::CancelToken;
 pub use client::{DownloadOptions, HubClient, HubClientBuilder, ModelSnapshot};
 pub use env::{HubEnv, DEFAULT_ENDPOINT};
-pub use error::HubError;
+pub use error::{human_bytes, HubError};
 pub use file_plan::{
     CHAT_TEMPLATE, CONFIG, GENERATION_CONFIG, SAFETENSORS_INDEX, SINGLE_SAFETENSORS, TOKENIZER,
     TOKENIZER_CONFIG,

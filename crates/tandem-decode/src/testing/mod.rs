@@ -12,6 +12,7 @@
 
 mod checked_lm;
 pub mod chi_square;
+mod history_lm;
 mod padded_lm;
 mod random_lm;
 mod table_lm;

@@ -3,7 +3,7 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::model::{CausalLm, Logits, ModelError};
+use super::history_lm::impl_causal_lm_by_history;
 
 /// Logits from a random table indexed by the last `context` tokens (missing
 /// ones at the start count as token 0), plus a random term that cycles with
@@ -75,35 +75,7 @@ impl RandomNgramLm {
     }
 }
 
-impl CausalLm for RandomNgramLm {
-    fn forward(&mut self, tokens: &[u32]) -> Result<Logits, ModelError> {
-        let mut data = Vec::with_capacity(tokens.len() * self.vocab);
-        for &token in tokens {
-            if token as usize >= self.vocab {
-                return Err(ModelError::msg(format!("token {token} out of range")));
-            }
-            self.history.push(token);
-            data.extend(self.next_logits(&self.history));
-        }
-        Ok(Logits::new(tokens.len(), self.vocab, data))
-    }
-
-    fn cached_len(&self) -> usize {
-        self.history.len()
-    }
-
-    fn truncate(&mut self, len: usize) {
-        self.history.truncate(len);
-    }
-
-    fn reset(&mut self) {
-        self.history.clear();
-    }
-
-    fn vocab_size(&self) -> usize {
-        self.vocab
-    }
-}
+impl_causal_lm_by_history!(RandomNgramLm);
 
 #[cfg(test)]
 mod tests {

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::model::{CausalLm, Logits, ModelError};
+use super::history_lm::impl_causal_lm_by_history;
 
 type NextLogits = dyn Fn(usize, &[u32]) -> Vec<f32> + Send + Sync;
 
@@ -58,42 +58,12 @@ impl fmt::Debug for TableLm {
     }
 }
 
-impl CausalLm for TableLm {
-    fn forward(&mut self, tokens: &[u32]) -> Result<Logits, ModelError> {
-        let mut data = Vec::with_capacity(tokens.len() * self.vocab);
-        for &token in tokens {
-            if token as usize >= self.vocab {
-                return Err(ModelError::msg(format!(
-                    "token {token} outside the vocabulary of {}",
-                    self.vocab
-                )));
-            }
-            self.history.push(token);
-            data.extend(self.next_logits(&self.history));
-        }
-        Ok(Logits::new(tokens.len(), self.vocab, data))
-    }
-
-    fn cached_len(&self) -> usize {
-        self.history.len()
-    }
-
-    fn truncate(&mut self, len: usize) {
-        self.history.truncate(len);
-    }
-
-    fn reset(&mut self) {
-        self.history.clear();
-    }
-
-    fn vocab_size(&self) -> usize {
-        self.vocab
-    }
-}
+impl_causal_lm_by_history!(TableLm);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::CausalLm;
 
     #[test]
     fn rows_follow_the_history() {
