@@ -15,7 +15,9 @@
 //!
 //! This module is compile-checked only: the machines it was written on have no GPU.
 
-use burn::tensor::{DType, Int, Shape, Tensor, TensorCreationOptions, TensorData, TensorPrimitive};
+use burn::tensor::{
+    DType, Device, Int, Shape, Tensor, TensorCreationOptions, TensorData, TensorPrimitive,
+};
 use burn_cubecl::kernel::into_contiguous;
 use burn_cubecl::ops::numeric::empty_device_dtype;
 use burn_cubecl::tensor::CubeTensor;
@@ -46,10 +48,7 @@ pub struct CudaInt8Weight {
 }
 
 impl CudaInt8Weight {
-    pub fn upload(
-        matrix: QuantizedMatrix,
-        device: &<Cuda as burn::tensor::backend::Backend>::Device,
-    ) -> Self {
+    pub fn upload(matrix: QuantizedMatrix, device: &Device<Cuda>) -> Self {
         let (k, m) = (matrix.in_features, matrix.out_features);
         let values = Tensor::<Cuda, 2, Int>::from_data(
             TensorData::new(matrix.values, [k, m]),
@@ -163,6 +162,8 @@ fn launch_int8_matmul(
 
 /// One thread per output element `out[row, col]`: neighbouring threads read
 /// neighbouring weight bytes of row `i` (coalesced), and all read the same `x[row, i]`.
+// Kernel code may only use what cubecl translates: `%`, not `is_multiple_of`.
+#[allow(clippy::manual_is_multiple_of)]
 #[cube(launch)]
 fn int8_matmul_kernel(
     x: &Array<f32>,
@@ -183,16 +184,19 @@ fn int8_matmul_kernel(
         terminate!();
     }
     let x_row = row * k;
-    let blocks = k.div_ceil(block_rows);
     let mut acc = f32::new(0.0);
-    for b in 0..blocks {
-        let start = b * block_rows;
-        let end = Min::min(start + block_rows, k);
-        let mut partial = f32::new(0.0);
-        for i in start..end {
-            partial += x[x_row + i] * f32::cast_from(values[i * m + col]);
+    let mut partial = f32::new(0.0);
+    let mut block = 0usize;
+    for i in 0..k {
+        partial += x[x_row + i] * f32::cast_from(values[i * m + col]);
+        if (i + 1) % block_rows == 0 {
+            acc += partial * scales[block * m + col];
+            partial = f32::new(0.0);
+            block += 1;
         }
-        acc += partial * scales[b * m + col];
+    }
+    if k % block_rows != 0 {
+        acc += partial * scales[block * m + col];
     }
     out[row * m + col] = acc;
 }

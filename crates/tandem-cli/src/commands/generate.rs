@@ -163,7 +163,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         !(matches!(mode, RunMode::Speculative) && args.draft.is_none()),
         "--mode speculative needs --draft DIR"
     );
-    let precision = |int8: bool| if int8 { Precision::Int8 } else { Precision::F32 };
+    let precision = |int8: bool| {
+        if int8 {
+            Precision::Int8
+        } else {
+            Precision::F32
+        }
+    };
     let options = LoadOptions {
         context_len: args.context,
         precision: precision(args.int8),

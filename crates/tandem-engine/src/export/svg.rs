@@ -220,7 +220,9 @@ mod tests {
 
     #[test]
     fn tick_labels() {
-        let ticks: Vec<String> = [0.0, 1.25, 3.75, 0.125, 250.0, 2.0].map(format_tick).to_vec();
+        let ticks: Vec<String> = [0.0, 1.25, 3.75, 0.125, 250.0, 2.0]
+            .map(format_tick)
+            .to_vec();
         assert_eq!(ticks, ["0", "1.25", "3.75", "0.125", "250", "2"]);
     }
 
