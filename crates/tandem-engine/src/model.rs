@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use tandem_decode::CausalLm;
 use tandem_model::{Llama, LoadOptions, ModelConfig, TandemBackend, Tokenizer};
 
-use crate::error::{EngineError, Result};
+use crate::error::Result;
 
 /// Which burn backend runs a model.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,7 +69,7 @@ impl LoadedModel {
             #[cfg(feature = "cuda")]
             BackendKind::Cuda => load_on::<tandem_model::backend::Cuda>(&spec.dir, &spec.options)?,
             #[cfg(not(feature = "cuda"))]
-            BackendKind::Cuda => return Err(EngineError::BackendUnavailable("cuda")),
+            BackendKind::Cuda => return Err(crate::error::EngineError::BackendUnavailable("cuda")),
         };
         Ok(Self {
             lm,
