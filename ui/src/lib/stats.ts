@@ -90,19 +90,38 @@ export function meanGamma(steps: StepRecord[]): number | null {
   return drafting.reduce((n, s) => n + s.trace.gamma.gamma, 0) / drafting.length;
 }
 
+/**
+ * What a verify pass of this run cost relative to one plain decoding step: mean ms per
+ * target forward (the first step, which holds the prompt's prefill, left out) over the
+ * plain lane's ms per token. Checking γ + 1 tokens at once is not free on a CPU.
+ */
+export function verifyCost(steps: StepRecord[], plainTokensPerSecond: number | null): number | null {
+  if (!plainTokensPerSecond) return null;
+  const rest = steps.slice(1);
+  const verifyMs = rest.reduce((n, s) => n + s.trace.verify_ms, 0);
+  const forwards = rest.reduce((n, s) => n + s.trace.target_forwards, 0);
+  if (forwards === 0 || verifyMs <= 0) return null;
+  return verifyMs / forwards / (1000 / plainTokensPerSecond);
+}
+
 export interface Prediction {
   alpha: number;
   gamma: number;
   c: number;
-  /** What the formula predicts from the measured α, γ and c. */
+  /** Verify-pass cost over a plain step ([`verifyCost`]); null without a plain lane. */
+  r: number | null;
+  /** What the formula predicts from the measured α, γ, c and r. */
   predicted: number;
   /** The real speedup over plain, when a plain run to compare with exists. */
   measured: number | null;
 }
 
 /**
- * The speedup the formula predicts for a run, from its own α, mean γ and cost ratio,
- * next to the measured one when the plain baseline's tokens/s is known.
+ * The speedup the formula predicts for a run, from its own α, mean γ and cost ratio c
+ * (draft forward over verify pass), divided by the verify cost r when the plain
+ * baseline is known: (1 − α^(γ+1)) / ((1 − α)(γc + 1)) / r, the same as
+ * `tandem predict`'s (1 − α^(γ+1)) / ((1 − α)(γc' + r)) with c' = c·r. Next to it the
+ * measured speedup.
  */
 export function predictSpeedup(run: Pick<RunRecord, 'steps' | 'summary'>, plainTokensPerSecond: number | null): Prediction | null {
   const alpha = run.summary.alpha;
@@ -110,11 +129,13 @@ export function predictSpeedup(run: Pick<RunRecord, 'steps' | 'summary'>, plainT
   const c = costRatio(run.steps);
   if (alpha == null || gamma == null || c == null) return null;
   const g = Math.max(1, Math.round(gamma));
+  const r = verifyCost(run.steps, plainTokensPerSecond);
   return {
     alpha,
     gamma,
     c,
-    predicted: expectedSpeedup(alpha, g, c),
+    r,
+    predicted: expectedSpeedup(alpha, g, c) / (r ?? 1),
     measured: plainTokensPerSecond ? run.summary.tokens_per_second / plainTokensPerSecond : null,
   };
 }

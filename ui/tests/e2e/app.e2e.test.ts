@@ -282,7 +282,7 @@ describe('Tandem desktop app, end to end', () => {
   test('history exports the race as a JSONL log whose content is right', async () => {
     await driver.click('[data-testid="nav-history"]');
     await driver.waitFor('the history', () => driver.count('[data-testid="history-table"] tbody tr'));
-    expect(await driver.count('[data-testid="history-table"] tbody tr')).toBe(2);
+    await driver.waitFor('both runs in the history', async () => (await driver.count('[data-testid="history-table"] tbody tr')) === 2, 30_000);
     await shot('history');
     // The newest entry is the race.
     await driver.click('[data-testid="history-table"] tbody tr:first-child [data-testid^="export-menu-"]');
@@ -301,6 +301,7 @@ describe('Tandem desktop app, end to end', () => {
     expect(summaries).toHaveLength(3);
     expect(summaries.every((s) => (s.summary?.new_tokens ?? 0) > 0)).toBe(true);
     expect(lines.at(-1)?.type).toBe('summary');
-    expect(await driver.text('[data-testid="notice-info"]')).toContain('Saved the JSONL log');
+    // The file lands before the command's answer reaches the page: wait for the notice.
+    await driver.waitFor('the saved notice', async () => (await driver.text('[data-testid="notice-info"]')).includes('Saved the JSONL log'), 30_000);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import type { GenerateRequest, GenerationSummary } from '../../src/ipc';
+import type { GenerateRequest, GenerationSummary, StepRecord } from '../../src/ipc';
 import { MockVocab, simulateLane } from '../../src/mock/simulate';
 import {
   acceptanceByPosition,
@@ -10,6 +10,7 @@ import {
   meanGamma,
   outputsIdentical,
   predictSpeedup,
+  verifyCost,
   speedups,
   stepSeries,
 } from '../../src/lib/stats';
@@ -24,6 +25,18 @@ const request: GenerateRequest = {
   stop_strings: [],
   ignore_eos: false,
 };
+
+describe('verify cost r', () => {
+  test('by hand: the prefill step is left out, ms per target forward over plain ms per token', () => {
+    const step = (verify_ms: number, target_forwards: number) =>
+      ({ trace: { verify_ms, target_forwards } }) as unknown as StepRecord;
+    // Steps 2 and 3: 300 ms over 2 forwards = 150 ms; plain at 10 tok/s = 100 ms a token.
+    const steps = [step(5000, 1), step(140, 1), step(160, 1)];
+    expect(verifyCost(steps, 10)).toBeCloseTo(1.5, 12);
+    expect(verifyCost(steps, null)).toBeNull();
+    expect(verifyCost([step(5000, 1)], 10)).toBeNull();
+  });
+});
 
 describe('speedup formula (mirrors tandem_decode::expected_speedup)', () => {
   test('known values', () => {
@@ -63,7 +76,11 @@ describe('series from a run', () => {
     const p = predictSpeedup(spec, plain.summary.tokens_per_second)!;
     expect(p.predicted).toBeGreaterThan(1);
     expect(p.measured).toBeCloseTo(spec.summary.tokens_per_second / plain.summary.tokens_per_second);
+    // With a plain lane the prediction is divided by the verify cost r it measures.
+    expect(p.r).not.toBeNull();
+    expect(p.predicted * p.r!).toBeCloseTo(predictSpeedup(spec, null)!.predicted, 9);
     expect(predictSpeedup(spec, null)!.measured).toBeNull();
+    expect(predictSpeedup(spec, null)!.r).toBeNull();
     expect(predictSpeedup(plain, null)).toBeNull();
   });
   test('greedy lanes give identical text; speedups are over plain', () => {
