@@ -30,6 +30,12 @@ impl BlockingHubClient {
         &self.client
     }
 
+    /// Runs an async job over [`client`](Self::client) to completion, so async helpers
+    /// built on [`HubClient`] serve blocking callers too.
+    pub fn block_on<F: std::future::Future>(&self, job: F) -> F::Output {
+        self.runtime.block_on(job)
+    }
+
     pub fn cache_dir(&self) -> &Path {
         self.client.cache_dir()
     }
@@ -41,8 +47,7 @@ impl BlockingHubClient {
         repo: &str,
         options: DownloadOptions,
     ) -> Result<ModelSnapshot, HubError> {
-        self.runtime
-            .block_on(self.client.download_model(repo, options))
+        self.block_on(self.client.download_model(repo, options))
     }
 
     /// See [`HubClient::fetch_config_files`].
@@ -51,8 +56,7 @@ impl BlockingHubClient {
         repo: &str,
         options: DownloadOptions,
     ) -> Result<ModelSnapshot, HubError> {
-        self.runtime
-            .block_on(self.client.fetch_config_files(repo, options))
+        self.block_on(self.client.fetch_config_files(repo, options))
     }
 
     pub fn list_cached_models(&self) -> Result<Vec<CachedModel>, HubError> {

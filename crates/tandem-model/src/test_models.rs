@@ -13,6 +13,30 @@ use std::sync::Mutex;
 pub const SMOLLM2_135M: &str = "smollm2-135m";
 pub const QWEN_CODER_0_5B: &str = "qwen2.5-coder-0.5b";
 
+/// One of the tiny random-weight models committed under `tests/fixtures` (made by
+/// `tests/fixtures/make_fixtures.py`, with transformers' logits beside them).
+pub fn fixture_dir(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures")
+        .join(name)
+}
+
+/// Logits of one forward over `tokens` on top of what `model` has cached, one row
+/// per position, on the host.
+pub fn logit_rows<B: crate::TandemBackend>(
+    model: &mut crate::Llama<B>,
+    tokens: &[u32],
+) -> Vec<Vec<f32>> {
+    let vocab = model.config().vocab_size;
+    let values = model
+        .forward(tokens)
+        .unwrap()
+        .into_data()
+        .to_vec::<f32>()
+        .unwrap();
+    values.chunks(vocab).map(<[f32]>::to_vec).collect()
+}
+
 /// Folder holding the test models.
 pub fn models_root() -> PathBuf {
     if let Some(root) = std::env::var_os("TANDEM_TEST_MODELS").filter(|v| !v.is_empty()) {

@@ -3,20 +3,14 @@
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use tandem_model::{Flex, Llama, LoadOptions, ModelError, Tokenizer};
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures")
-        .join(name)
-}
+use tandem_model::{test_models, Flex, Llama, LoadOptions, ModelError, Tokenizer};
 
 /// A scratch copy of a fixture folder that a test may break.
 fn scratch_copy(name: &str, tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("tandem-errors-{}-{tag}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    for entry in std::fs::read_dir(fixture(name)).unwrap() {
+    for entry in std::fs::read_dir(test_models::fixture_dir(name)).unwrap() {
         let entry = entry.unwrap();
         std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
     }
@@ -160,7 +154,7 @@ fn unsupported_architecture_and_rope_type() {
 #[test]
 fn token_out_of_range_and_context_overflow() {
     let mut model = Llama::<Flex>::load(
-        &fixture("llama-gqa"),
+        &test_models::fixture_dir("llama-gqa"),
         &LoadOptions {
             context_len: Some(16),
             ..Default::default()

@@ -68,12 +68,6 @@ ago; he remembered her kindly, and that seemed worth more than the truth.";
 /// Prose, documentation and dialogue: ~900 positions where a small model is often unsure.
 const TEXTS: [&str; 3] = [TEXT, TEXT2, TEXT3];
 
-fn fixture_dir(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures")
-        .join(name)
-}
-
 fn options(precision: Precision, context_len: usize) -> LoadOptions {
     LoadOptions {
         context_len: Some(context_len),
@@ -85,14 +79,7 @@ fn options(precision: Precision, context_len: usize) -> LoadOptions {
 /// Logits of one forward over `tokens`, one row per position.
 fn logits(model: &mut Llama<Flex>, tokens: &[u32]) -> Vec<Vec<f32>> {
     model.reset();
-    let vocab = model.config().vocab_size;
-    let values = model
-        .forward(tokens)
-        .unwrap()
-        .into_data()
-        .to_vec::<f32>()
-        .unwrap();
-    values.chunks(vocab).map(<[f32]>::to_vec).collect()
+    test_models::logit_rows(model, tokens)
 }
 
 fn argmax(row: &[f32]) -> usize {
@@ -209,7 +196,7 @@ fn real_model_agreement(dir: &Path) -> Agreement {
 fn fixtures_int8_agrees_with_f32() {
     let device = Default::default();
     for name in FIXTURES {
-        let dir = fixture_dir(name);
+        let dir = test_models::fixture_dir(name);
         let text = std::fs::read_to_string(dir.join("reference.json")).unwrap();
         let reference: serde_json::Value = serde_json::from_str(&text).unwrap();
         let tokens: Vec<u32> = serde_json::from_value(reference["tokens"].clone()).unwrap();
@@ -248,7 +235,7 @@ fn fixtures_int8_agrees_with_f32() {
 /// f32 in the Hugging Face layout (a tied head becomes an untied `lm_head`, since the
 /// int8 model quantizes the head but not the embedding table).
 fn dequantized_copy(name: &str) -> PathBuf {
-    let src = fixture_dir(name);
+    let src = test_models::fixture_dir(name);
     let dir =
         std::env::temp_dir().join(format!("tandem-int8-dequant-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -306,7 +293,7 @@ fn int8_model_computes_exactly_its_dequantized_f32_twin() {
     // prefill and decode row counts) against burn's f32 path on the same numbers.
     let device = Default::default();
     for name in FIXTURES {
-        let dir = fixture_dir(name);
+        let dir = test_models::fixture_dir(name);
         let twin_dir = dequantized_copy(name);
         let config = ModelConfig::from_dir(&dir).unwrap();
         let weights = WeightFiles::open(&dir).unwrap();
@@ -391,7 +378,7 @@ fn copy_fixture(name: &str, tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("tandem-int8-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    for entry in std::fs::read_dir(fixture_dir(name)).unwrap() {
+    for entry in std::fs::read_dir(test_models::fixture_dir(name)).unwrap() {
         let entry = entry.unwrap();
         if entry.file_type().unwrap().is_file() {
             std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();

@@ -2,9 +2,10 @@
 //! written by `tests/fixtures/make_fixtures.py` must match to 1e-4, and the KV cache must
 //! give the same numbers however a sequence is fed.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Deserialize;
+use tandem_model::test_models::{self, logit_rows};
 use tandem_model::{Flex, Llama, LoadOptions, Tokenizer};
 
 const FIXTURES: [&str; 4] = ["llama-gqa", "llama3-tied", "qwen2-bias", "mistral-linear"];
@@ -19,30 +20,14 @@ struct Reference {
     greedy: Vec<u32>,
 }
 
-fn fixture_dir(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures")
-        .join(name)
-}
-
 fn reference(name: &str) -> Reference {
-    let text = std::fs::read_to_string(fixture_dir(name).join("reference.json")).unwrap();
+    let text =
+        std::fs::read_to_string(test_models::fixture_dir(name).join("reference.json")).unwrap();
     serde_json::from_str(&text).unwrap()
 }
 
 fn load(dir: &Path) -> Llama<Flex> {
     Llama::load(dir, &LoadOptions::default(), &Default::default()).unwrap()
-}
-
-fn rows(model: &mut Llama<Flex>, tokens: &[u32]) -> Vec<Vec<f32>> {
-    let vocab = model.config().vocab_size;
-    let values = model
-        .forward(tokens)
-        .unwrap()
-        .into_data()
-        .to_vec::<f32>()
-        .unwrap();
-    values.chunks(vocab).map(<[f32]>::to_vec).collect()
 }
 
 fn max_diff(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
@@ -66,8 +51,8 @@ fn argmax(row: &[f32]) -> u32 {
 fn logits_match_transformers() {
     for name in FIXTURES {
         let reference = reference(name);
-        let mut model = load(&fixture_dir(name));
-        let ours = rows(&mut model, &reference.tokens);
+        let mut model = load(&test_models::fixture_dir(name));
+        let ours = logit_rows(&mut model, &reference.tokens);
         let diff = max_diff(&ours, &reference.logits);
         println!("{name}: max |logit difference| = {diff:e}");
         assert!(
@@ -80,7 +65,7 @@ fn logits_match_transformers() {
 #[test]
 fn legacy_config_layout_gives_the_same_logits() {
     // transformers v4 wrote rope_theta + rope_scaling + torch_dtype; v5 writes rope_parameters + dtype.
-    let src = fixture_dir("llama-gqa");
+    let src = test_models::fixture_dir("llama-gqa");
     let dir = std::env::temp_dir().join(format!("tandem-legacy-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     for file in ["model.safetensors", "generation_config.json"] {
@@ -90,7 +75,10 @@ fn legacy_config_layout_gives_the_same_logits() {
     let reference = reference("llama-gqa");
     let mut model = load(&dir);
     assert_eq!(model.config().torch_dtype.as_deref(), Some("float32"));
-    let diff = max_diff(&rows(&mut model, &reference.tokens), &reference.logits);
+    let diff = max_diff(
+        &logit_rows(&mut model, &reference.tokens),
+        &reference.logits,
+    );
     assert!(diff <= TOLERANCE, "legacy config: {diff}");
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -100,13 +88,13 @@ fn prefill_then_single_tokens_equals_one_full_forward() {
     for name in FIXTURES {
         let reference = reference(name);
         let tokens = &reference.tokens;
-        let mut model = load(&fixture_dir(name));
-        let full = rows(&mut model, tokens);
+        let mut model = load(&test_models::fixture_dir(name));
+        let full = logit_rows(&mut model, tokens);
         model.reset();
         let split = 7;
-        let mut stepwise = rows(&mut model, &tokens[..split]);
+        let mut stepwise = logit_rows(&mut model, &tokens[..split]);
         for &t in &tokens[split..] {
-            stepwise.extend(rows(&mut model, &[t]));
+            stepwise.extend(logit_rows(&mut model, &[t]));
         }
         assert_eq!(model.cached_len(), tokens.len());
         let diff = max_diff(&stepwise, &full);
@@ -119,16 +107,16 @@ fn truncate_then_reforward_equals_a_fresh_run() {
     for name in FIXTURES {
         let reference = reference(name);
         let tokens = &reference.tokens;
-        let mut model = load(&fixture_dir(name));
-        let fresh = rows(&mut model, tokens);
+        let mut model = load(&test_models::fixture_dir(name));
+        let fresh = logit_rows(&mut model, tokens);
 
         // Feed a prefix, then wrong "draft" tokens, roll back, and feed the true suffix.
         model.reset();
-        rows(&mut model, &tokens[..10]);
-        rows(&mut model, &[5, 6, 7, 8, 9]);
+        logit_rows(&mut model, &tokens[..10]);
+        logit_rows(&mut model, &[5, 6, 7, 8, 9]);
         model.truncate(10);
         assert_eq!(model.cached_len(), 10);
-        let after = rows(&mut model, &tokens[10..]);
+        let after = logit_rows(&mut model, &tokens[10..]);
         let diff = max_diff(&after, &fresh[10..]);
         assert!(
             diff <= 1e-5,
@@ -141,14 +129,14 @@ fn truncate_then_reforward_equals_a_fresh_run() {
 fn greedy_continuation_matches_transformers_generate() {
     for name in FIXTURES {
         let reference = reference(name);
-        let mut model = load(&fixture_dir(name));
+        let mut model = load(&test_models::fixture_dir(name));
         let prompt = &reference.tokens[..reference.greedy_prompt_len];
-        let mut last = rows(&mut model, prompt).pop().unwrap();
+        let mut last = logit_rows(&mut model, prompt).pop().unwrap();
         let mut generated = Vec::new();
         for _ in 0..reference.greedy.len() {
             let next = argmax(&last);
             generated.push(next);
-            last = rows(&mut model, &[next]).pop().unwrap();
+            last = logit_rows(&mut model, &[next]).pop().unwrap();
         }
         assert_eq!(generated, reference.greedy, "{name}");
     }
@@ -158,7 +146,7 @@ fn greedy_continuation_matches_transformers_generate() {
 fn tokenizer_encodes_the_reference_text() {
     for name in FIXTURES {
         let reference = reference(name);
-        let tokenizer = Tokenizer::from_dir(&fixture_dir(name)).unwrap();
+        let tokenizer = Tokenizer::from_dir(&test_models::fixture_dir(name)).unwrap();
         assert_eq!(
             tokenizer.encode(&reference.text).unwrap(),
             reference.tokens,
@@ -187,7 +175,7 @@ struct TemplateCase {
 
 #[test]
 fn chat_templates_render_as_transformers_does() {
-    let path = fixture_dir("chat_templates.json");
+    let path = test_models::fixture_dir("chat_templates.json");
     let cases: Vec<TemplateCase> =
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     assert!(cases.len() >= 4);

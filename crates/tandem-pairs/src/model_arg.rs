@@ -44,13 +44,7 @@ pub fn resolve_model_dir(
     arg: &str,
     options: DownloadOptions,
 ) -> Result<PathBuf, PairsError> {
-    match ModelArg::parse(arg) {
-        ModelArg::Folder(path) => existing_folder(path),
-        ModelArg::Repo(repo) => client
-            .download_model(&repo, options)
-            .map(|snapshot| snapshot.dir)
-            .map_err(|source| PairsError::hub(repo, source)),
-    }
+    client.block_on(resolve_model_dir_async(client.client(), arg, options))
 }
 
 /// [`resolve_model_dir`] for async callers (the desktop app).
@@ -76,13 +70,7 @@ pub fn fetch_model_configs(
     arg: &str,
     options: DownloadOptions,
 ) -> Result<PathBuf, PairsError> {
-    match ModelArg::parse(arg) {
-        ModelArg::Folder(path) => Ok(path),
-        ModelArg::Repo(repo) => client
-            .fetch_config_files(&repo, options)
-            .map(|snapshot| snapshot.dir)
-            .map_err(|source| PairsError::hub(repo, source)),
-    }
+    client.block_on(fetch_model_configs_async(client.client(), arg, options))
 }
 
 /// [`fetch_model_configs`] for async callers.
@@ -109,9 +97,7 @@ pub fn doctor_models(
     target: &str,
     options: &DoctorOptions,
 ) -> Result<Verdict, PairsError> {
-    let draft_dir = fetch_model_configs(client, draft, DownloadOptions::new())?;
-    let target_dir = fetch_model_configs(client, target, DownloadOptions::new())?;
-    Ok(doctor(&draft_dir, &target_dir, options))
+    client.block_on(doctor_models_async(client.client(), draft, target, options))
 }
 
 /// [`doctor_models`] for async callers.
