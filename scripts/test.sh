@@ -24,7 +24,9 @@ fi
 if [[ " $parts " == *" app "* ]]; then
   step "desktop app: system packages, npm packages, tauri-driver"
   bash scripts/system-deps.sh --test
-  [ -d ui/node_modules ] || npm ci --prefix ui --no-audit --no-fund
+  # npm 11 writes only this platform's optional packages (rollup's native builds) into
+  # the lock file, and then `npm ci` refuses the lock as out of sync: fall back to install.
+  [ -d ui/node_modules ] || npm ci --prefix ui --no-audit --no-fund || npm install --prefix ui --no-audit --no-fund
   command -v tauri-driver >/dev/null || [ -x "$HOME/.cargo/bin/tauri-driver" ] ||
     cargo install tauri-driver --locked
 

@@ -13,7 +13,9 @@ bash scripts/system-deps.sh
 command -v npm >/dev/null || { echo "Tandem's UI needs Node.js 20 or newer (with npm): https://nodejs.org" >&2; exit 1; }
 command -v cargo >/dev/null || { echo "Tandem needs a Rust toolchain: https://rustup.rs" >&2; exit 1; }
 
-[ -d ui/node_modules ] || npm ci --prefix ui
+# npm 11 writes only this platform's optional packages (rollup's native builds) into
+# the lock file, and then `npm ci` refuses the lock as out of sync: fall back to install.
+[ -d ui/node_modules ] || npm ci --prefix ui --no-audit --no-fund || npm install --prefix ui --no-audit --no-fund
 npm --prefix ui run build
 
 if [ "${TANDEM_PROFILE:-release}" = dev ]; then

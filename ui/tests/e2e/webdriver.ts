@@ -19,7 +19,20 @@ export class WebDriver {
    * then never got its answer, so every call opens its own connection, and none waits
    * longer than `timeoutMs`.
    */
-  private call<T>(method: string, path: string, body?: unknown, timeoutMs = 60_000): Promise<T> {
+  private async call<T>(method: string, path: string, body?: unknown, timeoutMs = 60_000): Promise<T> {
+    // tauri-driver now and then closes a fresh connection with no answer at all ("socket
+    // hang up", seen about one run in three); the request is sent again, up to 3 times.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.send<T>(method, path, body, timeoutMs);
+      } catch (e) {
+        if (attempt >= 3 || !String(e).includes('socket hang up')) throw e;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+  }
+
+  private send<T>(method: string, path: string, body: unknown, timeoutMs: number): Promise<T> {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     return new Promise<T>((ok, fail) => {
       const req = request(
