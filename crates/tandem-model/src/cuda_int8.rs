@@ -1,7 +1,7 @@
 //! Int8 linear layers on CUDA: i8 weights on the device, dequantized on read.
 //!
 //! The weight lives on the GPU as a burn Int tensor of dtype I8 (one byte per weight)
-//! plus f32 scales, one per output column per block of 32 input rows. For the few-row
+//! plus f32 scales, one per output column per block of 16 input rows. For the few-row
 //! products of decoding and verification a cubecl kernel reads each i8 weight, widens
 //! it in a register and accumulates `x · q` block by block, applying each block's scale
 //! once: the f32 matrix is never written anywhere. burn's `Cuda` backend is wrapped in `Fusion`, so the kernel is

@@ -3,9 +3,10 @@
 //! The cache is one safetensors file, `<model dir>/.tandem/int8-v1.safetensors` (or, when
 //! the model folder is read-only, `$XDG_CACHE_HOME/tandem/int8/<hash of the folder
 //! path>/int8-v1.safetensors`). For every linear layer it holds `<name>.q` (I8, `[in,
-//! out]`, fused as Tandem uses it) and `<name>.scale` (F32, `[in / 32, out]`, one scale
+//! out]`, fused as Tandem uses it) and `<name>.scale` (F32, `[in / 16, out]`, one scale
 //! per block of input rows); `__metadata__` names the format, its version, the
-//! quantization scheme and block size, and the source fingerprint.
+//! quantization scheme and block size, the source fingerprint, and (for the reader's
+//! information) what the calibration pass ran.
 //! Loading from it reads the i8 values directly: the f32 weights of the linears are never
 //! materialised, which is where the load-time and peak-memory savings come from.
 //!
@@ -28,6 +29,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use crate::calibration::Importance;
 use crate::error::{ModelError, Result};
 use crate::linears::LinearSpec;
 use crate::quant::{scale_rows, QuantizedMatrix, BLOCK_ROWS};
@@ -36,8 +38,9 @@ use crate::safetensors::{write_safetensors, SafetensorsFile, TensorToWrite, Weig
 pub const CACHE_FILE_NAME: &str = "int8-v1.safetensors";
 const FORMAT: &str = "tandem-int8";
 /// Bump when the layout of the cached tensors changes (fusion order, names, scheme).
-const FORMAT_VERSION: &str = "1";
-const SCHEME: &str = "symmetric-int8-per-block";
+/// Version 2: blocks of 16 rows, scales chosen by the importance-weighted search.
+const FORMAT_VERSION: &str = "2";
+const SCHEME: &str = "symmetric-int8-per-block-importance-weighted";
 /// Bytes of data hashed at each end of a weight file by the fingerprint.
 const FINGERPRINT_EDGE_BYTES: u64 = 1 << 20;
 
@@ -77,9 +80,13 @@ enum Source {
 
 impl QuantizedWeights {
     /// Quantizes every linear of `specs` from the checkpoint, without touching the cache.
-    pub fn quantize(weights: &WeightFiles, specs: &[LinearSpec]) -> Result<Self> {
+    pub fn quantize(
+        weights: &WeightFiles,
+        specs: &[LinearSpec],
+        importance: &Importance,
+    ) -> Result<Self> {
         Ok(Self {
-            source: Source::Fresh(quantize_all(weights, specs)?),
+            source: Source::Fresh(quantize_all(weights, specs, importance)?),
         })
     }
 
@@ -98,11 +105,13 @@ impl QuantizedWeights {
 }
 
 /// The int8 weights of every linear in `specs`: from the cache when a valid one exists,
-/// else quantized from `weights` and written to the cache for the next load.
+/// else quantized from `weights` (with the importance `calibrate` measures, run only
+/// then) and written to the cache for the next load.
 pub fn load_or_quantize(
     model_dir: &Path,
     weights: &WeightFiles,
     specs: &[LinearSpec],
+    calibrate: impl FnOnce() -> Result<Importance>,
 ) -> Result<(QuantizedWeights, CacheOutcome)> {
     let fingerprint = source_fingerprint(model_dir, weights)?;
     let locations = cache_locations(model_dir);
@@ -130,11 +139,18 @@ pub fn load_or_quantize(
         .max_by_key(|miss| matches!(miss, CacheMiss::Corrupt(_)))
         .unwrap_or(CacheMiss::Absent);
 
-    let matrices = quantize_all(weights, specs)?;
+    let importance = calibrate()?;
+    let matrices = quantize_all(weights, specs, &importance)?;
     let mut errors = Vec::new();
     let mut outcome = None;
     for path in &locations {
-        match write_cache(path, &fingerprint, specs, &matrices) {
+        match write_cache(
+            path,
+            &fingerprint,
+            specs,
+            &matrices,
+            &importance.description,
+        ) {
             Ok(()) => {
                 outcome = Some(CacheOutcome::Written {
                     path: path.clone(),
@@ -162,10 +178,14 @@ pub fn load_or_quantize(
 fn quantize_all(
     weights: &WeightFiles,
     specs: &[LinearSpec],
+    importance: &Importance,
 ) -> Result<HashMap<String, QuantizedMatrix>> {
     specs
         .iter()
-        .map(|spec| Ok((spec.name.clone(), spec.quantize(weights)?)))
+        .map(|spec| {
+            let matrix = spec.quantize(weights, importance.of(&spec.name))?;
+            Ok((spec.name.clone(), matrix))
+        })
         .collect()
 }
 
@@ -319,6 +339,7 @@ fn write_cache(
     fingerprint: &str,
     specs: &[LinearSpec],
     matrices: &HashMap<String, QuantizedMatrix>,
+    calibration: &str,
 ) -> std::io::Result<()> {
     let dir = path.parent().expect("cache paths have a folder");
     std::fs::create_dir_all(dir)?;
@@ -346,8 +367,10 @@ fn write_cache(
         ".{CACHE_FILE_NAME}.tmp-{}-{nanos}",
         std::process::id()
     ));
-    let written = write_safetensors(&temp, &tensors, &expected_metadata(fingerprint))
-        .and_then(|()| std::fs::rename(&temp, path));
+    let mut metadata = expected_metadata(fingerprint);
+    metadata.insert("calibration".into(), calibration.into());
+    let written =
+        write_safetensors(&temp, &tensors, &metadata).and_then(|()| std::fs::rename(&temp, path));
     if written.is_err() {
         let _ = std::fs::remove_file(&temp);
     }

@@ -150,7 +150,7 @@ unsafe fn f32_avx2(
 }
 
 /// The int8 kernel with its accumulators in registers: for each row and each strip of 64
-/// columns, 8 vectors of block sums live in registers while the 32 rows of a block
+/// columns, 8 vectors of block sums live in registers while the 16 rows of a block
 /// stream by (one load-and-widen, one convert and one FMA per 8 weights), then are
 /// scaled into `acc`. The auto-vectorised [`i8_body`] instead loads and stores its sums
 /// for every FMA; this is 2× faster for one row. Columns past the last full strip go
@@ -251,7 +251,7 @@ fn f32_body(
 
 /// As [`f32_body`] over i8 weights, widened to f32 in registers. Products of one block
 /// of input rows accumulate in `partial`, which is scaled into `acc` at the block's end:
-/// one multiply-add per output per 32 inputs. `acc` rows are `acc_stride` apart.
+/// one multiply-add per output per 16 inputs. `acc` rows are `acc_stride` apart.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn i8_body(

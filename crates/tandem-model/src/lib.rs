@@ -6,6 +6,7 @@
 
 pub mod backend;
 pub mod bench;
+pub mod calibration;
 pub mod causal_lm;
 pub mod config;
 #[cfg(feature = "cuda")]

@@ -131,9 +131,14 @@ impl LinearSpec {
     }
 
     /// Quantizes the parts into one fused int8 matrix, holding one part's f32 values at
-    /// a time.
-    pub fn quantize(&self, weights: &WeightFiles) -> Result<QuantizedMatrix> {
-        let mut quantizer = FusedQuantizer::new(self.in_features, self.out_features());
+    /// a time. `importance` is the mean square of each input channel (see
+    /// [`crate::calibration`]); `None` weighs every channel alike.
+    pub fn quantize(
+        &self,
+        weights: &WeightFiles,
+        importance: Option<&[f32]>,
+    ) -> Result<QuantizedMatrix> {
+        let mut quantizer = FusedQuantizer::new(self.in_features, self.out_features(), importance);
         for (name, out) in &self.parts {
             let part = weights.read(&format!("{name}.weight"), &[*out, self.in_features])?;
             quantizer.push_part(&part, *out);

@@ -10,6 +10,7 @@ use burn::tensor::activation::{silu, softmax};
 use burn::tensor::{Int, Tensor, TensorData};
 
 use crate::backend::TandemBackend;
+use crate::calibration::{self, CalibrationTokens};
 use crate::config::ModelConfig;
 use crate::error::{ModelError, Result};
 use crate::int8_cache::{self, CacheOutcome, QuantizedWeights};
@@ -50,12 +51,28 @@ struct Mlp<B: TandemBackend> {
     down: Linear<B>,
 }
 
-struct DecoderLayer<B: TandemBackend> {
+pub(crate) struct DecoderLayer<B: TandemBackend> {
     input_norm: RmsNorm<B>,
     attention: Attention<B>,
     post_attention_norm: RmsNorm<B>,
     mlp: Mlp<B>,
 }
+
+/// The linear layers of a decoder layer, as a probe of their inputs names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LinearSite {
+    Qkv,
+    Out,
+    GateUp,
+    Down,
+}
+
+/// Sees the input of each linear layer of a decoder layer during a forward (calibration
+/// records them; decoding passes [`no_probe`]).
+pub(crate) type Probe<'a, B> = &'a mut dyn FnMut(LinearSite, &Tensor<B, 2>);
+
+/// A probe that does nothing.
+pub(crate) fn no_probe<B: TandemBackend>(_: LinearSite, _: &Tensor<B, 2>) {}
 
 /// A loaded decoder with its KV cache.
 pub struct Llama<B: TandemBackend> {
@@ -85,7 +102,12 @@ impl<B: TandemBackend> Llama<B> {
             Precision::F32 => Self::build(config, &weights, None, options, device),
             Precision::Int8 => {
                 let specs = linears::all(&config);
-                let (mut quantized, outcome) = int8_cache::load_or_quantize(dir, &weights, &specs)?;
+                let calibrate = || {
+                    let tokens = CalibrationTokens::for_model(Some(dir), &config);
+                    calibration::measure::<B>(&config, &weights, &tokens, device)
+                };
+                let (mut quantized, outcome) =
+                    int8_cache::load_or_quantize(dir, &weights, &specs, calibrate)?;
                 let mut model =
                     Self::build(config, &weights, Some(&mut quantized), options, device)?;
                 model.int8_cache = Some(outcome);
@@ -95,7 +117,8 @@ impl<B: TandemBackend> Llama<B> {
     }
 
     /// Builds the model from an opened checkpoint, checking every tensor's shape. Int8
-    /// is quantized in memory here; only [`load`](Self::load) uses the disk cache.
+    /// is quantized in memory here, calibrated on synthetic ids (there is no tokenizer
+    /// without a folder); only [`load`](Self::load) uses the disk cache.
     pub fn from_weights(
         config: ModelConfig,
         weights: &WeightFiles,
@@ -106,7 +129,9 @@ impl<B: TandemBackend> Llama<B> {
             Precision::F32 => Self::build(config, weights, None, options, device),
             Precision::Int8 => {
                 let specs = linears::all(&config);
-                let mut quantized = QuantizedWeights::quantize(weights, &specs)?;
+                let tokens = CalibrationTokens::for_model(None, &config);
+                let importance = calibration::measure::<B>(&config, weights, &tokens, device)?;
+                let mut quantized = QuantizedWeights::quantize(weights, &specs, &importance)?;
                 Self::build(config, weights, Some(&mut quantized), options, device)
             }
         }
@@ -142,69 +167,34 @@ impl<B: TandemBackend> Llama<B> {
             None => c.num_layers,
         };
 
-        let norm = |name: &str| -> Result<RmsNorm<B>> {
-            Ok(RmsNorm {
-                gamma: tensor1(weights.read(name, &[d])?, device),
-                eps: c.rms_norm_eps,
-            })
-        };
-        // One linear layer: int8 from `quantized`, else HF `[out, in]` parts fused into
-        // one f32 `[in, Σ out]` weight.
-        let mut linear = |spec: &LinearSpec| -> Result<Linear<B>> {
-            let weight = match quantized.as_deref_mut() {
-                Some(quantized) => LinearWeight::int8(quantized.take(spec)?, device),
-                None => LinearWeight::F32(tensor2(
-                    spec.read_f32(weights)?,
-                    spec.in_features,
-                    spec.out_features(),
-                    device,
-                )),
-            };
-            let bias = spec.read_bias(weights)?.map(|b| tensor1(b, device));
-            Ok(Linear { weight, bias })
-        };
-
         let mut layers = Vec::with_capacity(num_layers);
         for i in 0..num_layers {
-            let p = format!("model.layers.{i}");
-            let specs = LayerLinears::of(c, i);
-            layers.push(DecoderLayer {
-                input_norm: norm(&format!("{p}.input_layernorm.weight"))?,
-                attention: Attention {
-                    qkv: linear(&specs.qkv)?,
-                    out: linear(&specs.out)?,
-                },
-                post_attention_norm: norm(&format!("{p}.post_attention_layernorm.weight"))?,
-                mlp: Mlp {
-                    gate_up: linear(&specs.gate_up)?,
-                    down: linear(&specs.down)?,
-                },
-            });
+            layers.push(DecoderLayer::load(
+                c,
+                i,
+                weights,
+                quantized.as_deref_mut(),
+                device,
+            )?);
         }
         // Tied embeddings: the head is its own (transposed, maybe quantized) copy and
         // the embedding table stays f32.
-        let lm_head = linear(&linears::lm_head(c))?;
+        let lm_head = load_linear(&linears::lm_head(c), weights, quantized, device)?;
         let embed = tensor2(
             weights.read("model.embed_tokens.weight", &[c.vocab_size, d])?,
             c.vocab_size,
             d,
             device,
         );
-
-        let inv_freq = rope::inverse_frequencies(c.head_dim, c.rope_theta, &c.rope_scaling);
-        let (cos, mut sin) = rope::cos_sin_tables(&inv_freq, capacity);
-        let half = c.head_dim / 2;
-        for row in sin.chunks_mut(c.head_dim) {
-            row[..half].iter_mut().for_each(|s| *s = -*s);
-        }
+        let (rope_cos, rope_sin_signed) = rope_tables(c, capacity, device);
 
         Ok(Self {
             embed,
             layers,
-            norm: norm("model.norm.weight")?,
+            norm: load_norm(c, weights, "model.norm.weight", device)?,
             lm_head,
-            rope_cos: tensor2(cos, capacity, c.head_dim, device),
-            rope_sin_signed: tensor2(sin, capacity, c.head_dim, device),
+            rope_cos,
+            rope_sin_signed,
             cache: KvCache::new(num_layers, capacity, c.num_kv_heads, c.head_dim, device),
             device: device.clone(),
             precision: options.precision,
@@ -313,62 +303,179 @@ impl<B: TandemBackend> Llama<B> {
             .clone()
             .slice([start..start + n])
             .unsqueeze_dim::<3>(1);
-        let mask = self.attention_mask(start, n);
+        let mask = attention_mask(&self.config, start, n, &self.device);
 
         for (i, layer) in self.layers.iter().enumerate() {
-            let h = layer.input_norm.forward(x.clone());
-            let attn = self_attention(
+            x = layer.forward(
                 &self.config,
-                &layer.attention,
-                h,
-                &cos,
-                &sin,
+                x,
+                (&cos, &sin),
                 mask.as_ref(),
                 &mut self.cache,
                 i,
+                &mut no_probe,
             );
-            x = x + attn;
-            let h = layer.post_attention_norm.forward(x.clone());
-            x = x + layer.mlp.forward(h);
         }
         self.cache.advance(n);
         Ok(x)
     }
+}
 
-    /// Additive mask `[group · n, start + n]` for a multi-token step (causal, and the
-    /// sliding window if any); `None` when every cached position is visible.
-    fn attention_mask(&self, start: usize, n: usize) -> Option<Tensor<B, 2>> {
-        let total = start + n;
-        let window = self.config.sliding_window.filter(|&w| w < total);
-        if n == 1 && window.is_none() {
-            return None;
-        }
-        let group = self.config.group_size();
-        let mut mask = vec![0.0f32; group * n * total];
-        for g in 0..group {
-            for i in 0..n {
-                let pos = start + i;
-                let row = &mut mask[(g * n + i) * total..][..total];
-                for (j, m) in row.iter_mut().enumerate() {
-                    let visible = j <= pos && window.is_none_or(|w| pos - j < w);
-                    if !visible {
-                        *m = f32::NEG_INFINITY;
-                    }
+/// Additive mask `[group · n, start + n]` for a multi-token step (causal, and the
+/// sliding window if any); `None` when every cached position is visible.
+pub(crate) fn attention_mask<B: TandemBackend>(
+    c: &ModelConfig,
+    start: usize,
+    n: usize,
+    device: &B::Device,
+) -> Option<Tensor<B, 2>> {
+    let total = start + n;
+    let window = c.sliding_window.filter(|&w| w < total);
+    if n == 1 && window.is_none() {
+        return None;
+    }
+    let group = c.group_size();
+    let mut mask = vec![0.0f32; group * n * total];
+    for g in 0..group {
+        for i in 0..n {
+            let pos = start + i;
+            let row = &mut mask[(g * n + i) * total..][..total];
+            for (j, m) in row.iter_mut().enumerate() {
+                let visible = j <= pos && window.is_none_or(|w| pos - j < w);
+                if !visible {
+                    *m = f32::NEG_INFINITY;
                 }
             }
         }
-        Some(tensor2(mask, group * n, total, &self.device))
+    }
+    Some(tensor2(mask, group * n, total, device))
+}
+
+/// The rope tables for positions `0..capacity`: cos, and sin with the first half negated,
+/// so rope(x) = x·cos + swap_halves(x)·sin_signed.
+///
+/// # Shapes
+/// → `[capacity, head_dim]` each
+pub(crate) fn rope_tables<B: TandemBackend>(
+    c: &ModelConfig,
+    capacity: usize,
+    device: &B::Device,
+) -> (Tensor<B, 2>, Tensor<B, 2>) {
+    let inv_freq = rope::inverse_frequencies(c.head_dim, c.rope_theta, &c.rope_scaling);
+    let (cos, mut sin) = rope::cos_sin_tables(&inv_freq, capacity);
+    let half = c.head_dim / 2;
+    for row in sin.chunks_mut(c.head_dim) {
+        row[..half].iter_mut().for_each(|s| *s = -*s);
+    }
+    (
+        tensor2(cos, capacity, c.head_dim, device),
+        tensor2(sin, capacity, c.head_dim, device),
+    )
+}
+
+pub(crate) fn load_norm<B: TandemBackend>(
+    c: &ModelConfig,
+    weights: &WeightFiles,
+    name: &str,
+    device: &B::Device,
+) -> Result<RmsNorm<B>> {
+    Ok(RmsNorm {
+        gamma: tensor1(weights.read(name, &[c.hidden_size])?, device),
+        eps: c.rms_norm_eps,
+    })
+}
+
+/// One linear layer: int8 from `quantized`, else HF `[out, in]` parts fused into one f32
+/// `[in, Σ out]` weight. The bias, if any, is f32.
+fn load_linear<B: TandemBackend>(
+    spec: &LinearSpec,
+    weights: &WeightFiles,
+    quantized: Option<&mut QuantizedWeights>,
+    device: &B::Device,
+) -> Result<Linear<B>> {
+    let weight = match quantized {
+        Some(quantized) => LinearWeight::int8(quantized.take(spec)?, device),
+        None => LinearWeight::F32(tensor2(
+            spec.read_f32(weights)?,
+            spec.in_features,
+            spec.out_features(),
+            device,
+        )),
+    };
+    let bias = spec.read_bias(weights)?.map(|b| tensor1(b, device));
+    Ok(Linear { weight, bias })
+}
+
+impl<B: TandemBackend> DecoderLayer<B> {
+    /// Loads decoder layer `index`; its linears come from `quantized` when given.
+    pub(crate) fn load(
+        c: &ModelConfig,
+        index: usize,
+        weights: &WeightFiles,
+        mut quantized: Option<&mut QuantizedWeights>,
+        device: &B::Device,
+    ) -> Result<Self> {
+        let p = format!("model.layers.{index}");
+        let specs = LayerLinears::of(c, index);
+        let mut linear =
+            |spec: &LinearSpec| load_linear(spec, weights, quantized.as_deref_mut(), device);
+        Ok(Self {
+            input_norm: load_norm(c, weights, &format!("{p}.input_layernorm.weight"), device)?,
+            attention: Attention {
+                qkv: linear(&specs.qkv)?,
+                out: linear(&specs.out)?,
+            },
+            post_attention_norm: load_norm(
+                c,
+                weights,
+                &format!("{p}.post_attention_layernorm.weight"),
+                device,
+            )?,
+            mlp: Mlp {
+                gate_up: linear(&specs.gate_up)?,
+                down: linear(&specs.down)?,
+            },
+        })
+    }
+
+    /// Runs the layer over `x` (positions `cache.len()..`), writing its keys and values
+    /// into layer `index` of the cache (the caller advances the cache). `probe` sees the
+    /// input of each linear layer.
+    ///
+    /// # Shapes
+    /// - x: `[n, d]` → `[n, d]`; rope: cos and sin_signed rows of the `n` positions,
+    ///   `[n, 1, head_dim]`
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn forward(
+        &self,
+        c: &ModelConfig,
+        x: Tensor<B, 2>,
+        rope: (&Tensor<B, 3>, &Tensor<B, 3>),
+        mask: Option<&Tensor<B, 2>>,
+        cache: &mut KvCache<B>,
+        index: usize,
+        probe: Probe<'_, B>,
+    ) -> Tensor<B, 2> {
+        let h = self.input_norm.forward(x.clone());
+        probe(LinearSite::Qkv, &h);
+        let attn = self_attention(c, &self.attention, h, rope, mask, cache, index, probe);
+        let x = x + attn;
+        let h = self.post_attention_norm.forward(x.clone());
+        probe(LinearSite::GateUp, &h);
+        x.clone() + self.mlp.forward(h, probe)
     }
 }
 
 impl<B: TandemBackend> Mlp<B> {
-    fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
+    fn forward(&self, x: Tensor<B, 2>, probe: Probe<'_, B>) -> Tensor<B, 2> {
         let gate_up = self.gate_up.forward(x);
         let [n, width] = gate_up.dims();
         let half = width / 2;
         let gate = gate_up.clone().slice([0..n, 0..half]);
         let up = gate_up.slice([0..n, half..width]);
-        self.down.forward(silu(gate) * up)
+        let h = silu(gate) * up;
+        probe(LinearSite::Down, &h);
+        self.down.forward(h)
     }
 }
 
@@ -403,11 +510,11 @@ fn self_attention<B: TandemBackend>(
     c: &ModelConfig,
     attn: &Attention<B>,
     h: Tensor<B, 2>,
-    cos: &Tensor<B, 3>,
-    sin: &Tensor<B, 3>,
+    (cos, sin): (&Tensor<B, 3>, &Tensor<B, 3>),
     mask: Option<&Tensor<B, 2>>,
     cache: &mut KvCache<B>,
     layer: usize,
+    probe: Probe<'_, B>,
 ) -> Tensor<B, 2> {
     let n = h.dims()[0];
     let (heads, kv_heads, dim) = (c.num_heads, c.num_kv_heads, c.head_dim);
@@ -446,6 +553,7 @@ fn self_attention<B: TandemBackend>(
         .swap_dims(0, 1)
         .reshape([n, q_dim]);
     debug_assert_eq!(total, cache.len() + n);
+    probe(LinearSite::Out, &out);
     attn.out.forward(out)
 }
 

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use tandem_model::calibration::{self, CalibrationTokens};
 use tandem_model::int8_cache::{self, CacheMiss, CacheOutcome};
 use tandem_model::linears;
 use tandem_model::quant::QuantizedMatrix;
@@ -212,12 +213,15 @@ fn fixtures_int8_agrees_with_f32() {
         };
         let agreement = Agreement::of(&run(Precision::F32), &run(Precision::Int8));
         agreement.report(name);
-        // Random tiny models have near-ties among their logits, so allow one flip.
+        // Random tiny models have many near-ties among their logits (1 to 4 of these
+        // 24 positions): int8 may flip those, never a clear choice.
+        let flips = agreement.positions - agreement.top1_matches;
         assert!(
-            agreement.top1_matches + 1 >= agreement.positions,
-            "{name}: top-1 agreement {}/{}",
+            flips <= 2 && agreement.near_tie_flips == flips,
+            "{name}: top-1 agreement {}/{}, {} of the flips at near-ties",
             agreement.top1_matches,
-            agreement.positions
+            agreement.positions,
+            agreement.near_tie_flips
         );
         // Measured: max 2.5%, mean 0.4% of the largest logit.
         assert!(
@@ -242,6 +246,10 @@ fn dequantized_copy(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     let config = ModelConfig::from_dir(&src).unwrap();
     let weights = WeightFiles::open(&src).unwrap();
+    // The same calibration as the int8 load (synthetic ids: fixtures have no tokenizer).
+    let tokens = CalibrationTokens::for_model(None, &config);
+    let importance =
+        calibration::measure::<Flex>(&config, &weights, &tokens, &Default::default()).unwrap();
     let mut tensors: BTreeMap<String, (Vec<usize>, Vec<f32>)> = BTreeMap::new();
     for path in weights.paths() {
         let file = SafetensorsFile::open(path).unwrap();
@@ -251,7 +259,9 @@ fn dequantized_copy(name: &str) -> PathBuf {
     }
     for spec in linears::all(&config) {
         let (k, m) = (spec.in_features, spec.out_features());
-        let fused = QuantizedMatrix::quantize(&spec.read_f32(&weights).unwrap(), k, m).dequantize();
+        let importance = importance.of(&spec.name).unwrap();
+        let f32_weight = spec.read_f32(&weights).unwrap();
+        let fused = QuantizedMatrix::quantize_weighted(&f32_weight, k, m, importance).dequantize();
         let mut col0 = 0;
         for (part, out) in &spec.parts {
             let hf: Vec<f32> = (0..out * k)
@@ -328,13 +338,13 @@ fn int8_model_computes_exactly_its_dequantized_f32_twin() {
     }
 }
 
-/// The target is 99% top-1 agreement. Qwen2.5-Coder-0.5B meets it; SmolLM2-135M
-/// cannot with int8: it has many near-ties on prose (3.6% of positions within 0.035 of
-/// the runner-up), and simulating other roundings in f32 over these texts gave 96.3%
-/// (one scale per output channel), 96.9% (blocks of 32, what we use), 98.1% (blocks of
-/// 8) and still only 98.7% with 10-bit per-channel values. This guards what block-32
-/// int8 achieves (96.9%, max |logit error| 1.7, mean 0.11 of logits up to 38).
-const SMOLLM2_MIN_TOP1: f64 = 0.965;
+/// The target is 99% top-1 agreement on both models. SmolLM2-135M is the hard one: it
+/// has many near-ties on prose (1.4% of positions within 0.01 of the runner-up; in its
+/// native bf16 it agrees with f32 on only 96.7% of them). Simulated in f32 over these
+/// texts: 96.9% with blocks of 32 and `max/127` scales (the first int8 scheme), 97.6%
+/// with blocks of 16, 98.0% adding the unweighted scale search, 99.2% with the
+/// importance-weighted search (see `tandem_model::quant`).
+const SMOLLM2_MIN_TOP1: f64 = 0.99;
 const QWEN_MIN_TOP1: f64 = 0.99;
 
 #[test]

@@ -163,14 +163,14 @@ mod tests {
         assert_eq!(config.parameter_count(), linear + other);
 
         assert_eq!(weight_bytes(&config, Precision::F32), 4 * 123_200);
-        // Scales: blocks of 32 input rows × output columns. Per layer: qkv 2·128,
-        // o 2·64, gate/up 2·256, down 4·64 = 1152; two layers plus the head's 2·384.
-        let scales = 2 * 1152 + 2 * 384;
+        // Scales: blocks of 16 input rows × output columns. Per layer: qkv 4·128,
+        // o 4·64, gate/up 4·256, down 8·64 = 2304; two layers plus the head's 4·384.
+        let scales = 2 * 2304 + 4 * 384;
         assert_eq!(
             weight_bytes(&config, Precision::Int8),
             (linear + 4 * scales + 4 * other) as u64
         );
-        assert_eq!(weight_bytes(&config, Precision::Int8), 210_176);
+        assert_eq!(weight_bytes(&config, Precision::Int8), 222_464);
 
         // 2 layers · (K and V) · 2 KV heads · 16 · 4 bytes = 512 bytes a position.
         assert_eq!(kv_cache_bytes(&config, 100), 51_200);
@@ -186,7 +186,7 @@ mod tests {
         // qwen2-bias: as llama-gqa plus q/k/v biases (64 + 32 + 32 per layer).
         let qwen = fixture("qwen2-bias");
         assert_eq!(qwen.parameter_count(), 123_200 + 2 * 128);
-        assert_eq!(weight_bytes(&qwen, Precision::Int8), 210_176 + 4 * 2 * 128);
+        assert_eq!(weight_bytes(&qwen, Precision::Int8), 222_464 + 4 * 2 * 128);
 
         // llama3-tied: hidden 64, 4 heads of 32 (q 128), 1 KV head (kv 32),
         // MLP 128, vocab 384. The parameter count holds the table once; the
@@ -200,9 +200,9 @@ mod tests {
             weight_bytes(&tied, Precision::F32),
             4 * (2 * per_layer + head + other) as u64
         );
-        // Scales per layer: qkv 2·192, o 4·64, gate/up 2·256, down 4·64 = 1408; the
-        // head's 2·384.
-        let scales = 2 * 1408 + 2 * 384;
+        // Scales (blocks of 16 rows) per layer: qkv 4·192, o 8·64, gate/up 4·256,
+        // down 8·64 = 2816; the head's 4·384.
+        let scales = 2 * 2816 + 4 * 384;
         assert_eq!(
             weight_bytes(&tied, Precision::Int8),
             (2 * per_layer + head + 4 * scales + 4 * other) as u64

@@ -48,18 +48,18 @@ fn memory_estimate_matches_a_hand_count() {
         (memory.precision, memory.context_len),
         (Precision::Int8, 100)
     );
-    // llama-gqa int8: linear weights 98 304 bytes + 3 072 scales (one per output
-    // column and block of 32 input rows) · 4 + the other 24 896 parameters
-    // (embeddings, norms) · 4 = 210 176.
+    // llama-gqa int8: linear weights 98 304 bytes + 6 144 scales (one per output
+    // column and block of 16 input rows) · 4 + the other 24 896 parameters
+    // (embeddings, norms) · 4 = 222 464.
     let draft = memory.draft.unwrap();
-    assert_eq!((draft.parameters, draft.weight_bytes), (123_200, 210_176));
+    assert_eq!((draft.parameters, draft.weight_bytes), (123_200, 222_464));
     // qwen2-bias adds 2 · 128 f32 biases.
     let target = memory.target.unwrap();
-    assert_eq!((target.parameters, target.weight_bytes), (123_456, 211_200));
+    assert_eq!((target.parameters, target.weight_bytes), (123_456, 223_488));
     // KV: 2 layers · (K, V) · 2 KV heads · 16 · 4 bytes · 100 positions each.
     assert_eq!(draft.kv_cache_bytes, 2 * 2 * 2 * 16 * 4 * 100);
     assert_eq!(target.kv_cache_bytes, 51_200);
-    assert_eq!(memory.total_bytes, 210_176 + 211_200 + 2 * 51_200);
+    assert_eq!(memory.total_bytes, 222_464 + 223_488 + 2 * 51_200);
     assert!(mentions(&verdict.notes, "int8 weights, 100-token context"));
 
     // f32 at the default context: 4 bytes a parameter, caches capped at the
