@@ -35,6 +35,8 @@ use crate::linears::LinearSpec;
 use crate::quant::{scale_rows, QuantizedMatrix, BLOCK_ROWS};
 use crate::safetensors::{write_safetensors, SafetensorsFile, TensorToWrite, WeightFiles};
 
+/// The name stays when the format version changes, so a stale cache is replaced rather
+/// than left on disk beside the new one.
 pub const CACHE_FILE_NAME: &str = "int8-v1.safetensors";
 const FORMAT: &str = "tandem-int8";
 /// Bump when the layout of the cached tensors changes (fusion order, names, scheme).
