@@ -52,7 +52,7 @@ const TEXT: Record<ErrorCode, { message: string; fix: string }> = {
   },
   out_of_memory: {
     message: "The models don't fit in this computer's memory.",
-    fix: 'Turn on int8 to need about a quarter of the memory, or pick a smaller pair.',
+    fix: 'Turn on int8 to need well under half the memory, or pick a smaller pair.',
   },
   unsupported_model: {
     message: "Tandem can't run this model's architecture yet.",
