@@ -1,0 +1,114 @@
+"""Simulates int8 weight schemes in f32 with Hugging Face transformers and reports
+next-token top-1 agreement with the f32 model, the figures behind the scheme table in
+docs/benchmarks.md ("int8 accuracy").
+
+It runs outside Tandem on purpose: an independent check of what each rounding choice
+costs. Texts are the ones `crates/tandem-model/tests/int8.rs` measures on; the
+calibration text is Tandem's (`crates/tandem-model/src/calibration.txt`).
+
+    python3 -m venv .venv && .venv/bin/pip install torch transformers tokenizers
+    .venv/bin/python scripts/int8_schemes.py ~/.cache/tandem-test-models/smollm2-135m
+
+Takes a few minutes for SmolLM2-135M on 2 cores.
+"""
+import re
+import sys
+from pathlib import Path
+
+import torch
+from tokenizers import Tokenizer
+from transformers import AutoModelForCausalLM
+
+torch.set_grad_enabled(False)
+ROOT = Path(__file__).resolve().parent.parent
+CANDIDATES = 64  # scales max/127 … max/64, as tandem_model::quant::SCALE_CANDIDATES
+
+
+def rust_str(source, name):
+    """A `const NAME: &str = "…";` literal of a Rust file, unescaped."""
+    m = re.search(r'const %s: &str = "(.*?)";\n' % name, source, re.S)
+    return re.sub(r"\\\n\s*", "", m.group(1)).replace("\\n", "\n").replace('\\"', '"')
+
+
+def quantize(w, block, search, importance=None):
+    """Symmetric int8 of an HF [out, in] weight, one scale per output row per `block`
+    inputs, dequantized back to f32. `search`: pick the scale with the smallest
+    (importance-weighted) squared error among CANDIDATES, else max/127."""
+    out, k = w.shape
+    wb = w.reshape(out, k // block, block)
+    imp = (importance if importance is not None else torch.ones(k)).reshape(1, k // block, block)
+    mx = wb.abs().amax(-1, keepdim=True)
+    mx[mx == 0] = 1
+    best, best_err = None, None
+    for j in range(CANDIDATES if search else 1):
+        s = mx / (127 - j)
+        q = (wb / s).round().clamp(-127, 127) * s
+        err = (((q - wb) ** 2) * imp).sum(-1, keepdim=True)
+        if best is None:
+            best, best_err = q, err
+        else:
+            better = err < best_err
+            best, best_err = torch.where(better, q, best), torch.minimum(err, best_err)
+    return best.reshape(out, k)
+
+
+def main(model_dir):
+    tests = (ROOT / "crates/tandem-model/tests/int8.rs").read_text()
+    texts = [rust_str(tests, n) for n in ("TEXT", "TEXT2", "TEXT3")]
+    tok = Tokenizer.from_file(str(Path(model_dir) / "tokenizer.json"))
+    ids = [tok.encode(t).ids for t in texts]
+    calib = tok.encode((ROOT / "crates/tandem-model/src/calibration.txt").read_text()).ids
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    if model.lm_head.weight is model.model.embed_tokens.weight:
+        # Tandem quantizes a copy of a tied head; the embedding table stays f32.
+        model.lm_head.weight = torch.nn.Parameter(model.model.embed_tokens.weight.clone())
+    linears = [(n, m) for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)]
+    original = {n: p.clone() for n, p in model.named_parameters()}
+
+    def logits():
+        return [model(torch.tensor([t])).logits[0] for t in ids]
+
+    reference = logits()
+    print(f"{sum(map(len, ids))} positions, calibration {len(calib)} tokens")
+
+    # Mean square of each input channel of each linear over the calibration text.
+    sums, hooks = {}, []
+    for name, module in linears:
+        def hook(_, inputs, __, name=name):
+            x = inputs[0].reshape(-1, inputs[0].shape[-1]).double()
+            sums[name] = (x * x).sum(0) / x.shape[0]
+        hooks.append(module.register_forward_hook(hook))
+    model(torch.tensor([calib]))
+    for h in hooks:
+        h.remove()
+    importance = {n: v.float() for n, v in sums.items()}
+
+    def report(label, rows):
+        agree = sum((r.argmax(-1) == o.argmax(-1)).sum().item() for r, o in zip(reference, rows))
+        total = sum(r.shape[0] for r in reference)
+        err = sum((r - o).abs().mean().item() for r, o in zip(reference, rows)) / len(rows)
+        print(f"{label:<45} top-1 {agree}/{total} = {100 * agree / total:.2f}%  mean |logit error| {err:.4f}")
+
+    schemes = [
+        ("blocks of 32, max/127", 32, False, False),
+        ("blocks of 16, max/127", 16, False, False),
+        ("blocks of 16, unweighted search", 16, True, False),
+        ("blocks of 32, importance-weighted search", 32, True, True),
+        ("blocks of 16, importance-weighted search", 16, True, True),
+    ]
+    for label, block, search, weighted in schemes:
+        for name, p in model.named_parameters():
+            p.copy_(original[name])
+        for name, module in linears:
+            imp = importance[name] if weighted else None
+            module.weight.copy_(quantize(module.weight, block, search, imp))
+        report(label, logits())
+
+    for name, p in model.named_parameters():
+        p.copy_(original[name])
+    model.to(torch.bfloat16)
+    report("the model in bf16 (no int8)", [r.float() for r in logits()])
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
