@@ -7,12 +7,7 @@ use std::time::Instant;
 
 use tandem_model::kernels::{matmul_f32, matmul_i8};
 use tandem_model::quant::QuantizedMatrix;
-
-fn values(len: usize, seed: u32) -> Vec<f32> {
-    (0..len)
-        .map(|i| (((i as u32).wrapping_mul(2654435761) ^ seed) % 1000) as f32 / 500.0 - 1.0)
-        .collect()
-}
+use tandem_model::test_models::pseudo_random_values as values;
 
 /// Median seconds of `f` over enough runs to take about 0.3 s.
 fn time(mut f: impl FnMut()) -> f64 {

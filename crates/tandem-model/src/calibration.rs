@@ -98,7 +98,7 @@ impl Importance {
         let sums = (x.clone() * x.clone()).sum_dim(0);
         let values = sums.into_data().convert::<f32>().into_vec::<f32>();
         let means = values
-            .unwrap_or_default()
+            .expect("f32 after convert")
             .into_iter()
             .map(|s| s / n.max(1) as f32)
             .collect();

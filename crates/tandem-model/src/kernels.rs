@@ -298,6 +298,7 @@ fn i8_body(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_models::pseudo_random_values as values;
 
     fn naive(x: &[f32], n: usize, k: usize, w: &[f32], m: usize) -> Vec<f32> {
         let mut y = vec![0.0; n * m];
@@ -307,12 +308,6 @@ mod tests {
             }
         }
         y
-    }
-
-    fn values(len: usize, seed: u32) -> Vec<f32> {
-        (0..len)
-            .map(|i| (((i as u32).wrapping_mul(2654435761) ^ seed) % 1000) as f32 / 500.0 - 1.0)
-            .collect()
     }
 
     #[test]

@@ -462,7 +462,7 @@ impl<B: TandemBackend> DecoderLayer<B> {
         let x = x + attn;
         let h = self.post_attention_norm.forward(x.clone());
         probe(LinearSite::GateUp, &h);
-        x.clone() + self.mlp.forward(h, probe)
+        x + self.mlp.forward(h, probe)
     }
 }
 

@@ -353,6 +353,7 @@ impl FusedQuantizer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_models::pseudo_random_values as values;
 
     #[test]
     fn precision_parses_and_prints() {
@@ -372,19 +373,6 @@ mod tests {
             .enumerate()
             .map(|(i, (a, b))| importance[i / m] as f64 * ((a - b) as f64).powi(2))
             .sum()
-    }
-
-    /// Pseudo-random values in ±1 (a fixed LCG, so the test is reproducible).
-    fn values(len: usize, seed: u64) -> Vec<f32> {
-        let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
-        (0..len)
-            .map(|_| {
-                state = state
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            })
-            .collect()
     }
 
     #[test]

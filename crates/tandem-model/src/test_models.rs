@@ -13,6 +13,14 @@ use std::sync::Mutex;
 pub const SMOLLM2_135M: &str = "smollm2-135m";
 pub const QWEN_CODER_0_5B: &str = "qwen2.5-coder-0.5b";
 
+/// `len` reproducible pseudo-random values in [-1, 1) for kernel and quantizer tests
+/// (a multiplicative hash of the index, mixed with `seed`).
+pub fn pseudo_random_values(len: usize, seed: u32) -> Vec<f32> {
+    (0..len)
+        .map(|i| (((i as u32).wrapping_mul(2654435761) ^ seed) % 1000) as f32 / 500.0 - 1.0)
+        .collect()
+}
+
 /// One of the tiny random-weight models committed under `tests/fixtures` (made by
 /// `tests/fixtures/make_fixtures.py`, with transformers' logits beside them).
 pub fn fixture_dir(name: &str) -> PathBuf {
