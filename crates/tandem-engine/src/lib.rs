@@ -46,5 +46,5 @@ pub use tandem_decode::{
     expected_speedup, GammaPolicy, GenerationEvent, GenerationSummary, ModeKind, SamplingConfig,
     StepTrace, StopReason, TokenOrigin,
 };
-pub use tandem_model::llama::LoadOptions;
+pub use tandem_model::families::llama::LoadOptions;
 pub use tandem_model::Precision;

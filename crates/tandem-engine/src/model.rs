@@ -67,7 +67,7 @@ impl LoadedModel {
         let (lm, config): (Box<dyn CausalLm + Send>, ModelConfig) = match spec.backend {
             BackendKind::Flex => load_on::<tandem_model::Flex>(&spec.dir, &spec.options)?,
             #[cfg(feature = "cuda")]
-            BackendKind::Cuda => load_on::<tandem_model::backend::Cuda>(&spec.dir, &spec.options)?,
+            BackendKind::Cuda => load_on::<tandem_model::backends::Cuda>(&spec.dir, &spec.options)?,
             #[cfg(not(feature = "cuda"))]
             BackendKind::Cuda => return Err(crate::error::EngineError::BackendUnavailable("cuda")),
         };

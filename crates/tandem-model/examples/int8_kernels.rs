@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use tandem_model::kernels::{matmul_f32, matmul_i8};
+use tandem_model::backends::flex_kernels::{matmul_f32, matmul_i8};
 use tandem_model::quant::QuantizedMatrix;
 use tandem_model::test_models::pseudo_random_values as values;
 

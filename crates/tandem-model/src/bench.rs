@@ -7,9 +7,9 @@ use std::time::Instant;
 use burn::tensor::Tensor;
 use serde::Serialize;
 
-use crate::backend::TandemBackend;
-use crate::kv_cache::KvCache;
-use crate::llama::Llama;
+use crate::backends::TandemBackend;
+use crate::families::kv_cache::KvCache;
+use crate::families::llama::Llama;
 use crate::Result;
 
 /// What `tandem bench` measures.

@@ -3,9 +3,9 @@
 
 use tandem_decode::{CausalLm, Logits, ModelError as DecodeModelError};
 
-use crate::backend::TandemBackend;
+use crate::backends::TandemBackend;
 use crate::error::ModelError;
-use crate::llama::Llama;
+use crate::families::llama::Llama;
 
 fn host_logits<B: TandemBackend>(
     logits: burn::tensor::Tensor<B, 2>,

@@ -415,7 +415,7 @@ pub fn config_path(dir: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::safetensors::tests::tempdir;
+    use crate::formats::safetensors::tests::tempdir;
     use serde_json::json;
 
     fn parse(v: Value) -> Result<ModelConfig> {

@@ -1,33 +1,35 @@
-//! Tandem's model core: Hugging Face decoder models (Llama, Qwen2, Mistral) on burn,
-//! with a rollback KV cache, a tokenizer and chat templates.
+//! Tandem's model core: Hugging Face decoder models (Llama, Qwen2, Mistral) with a
+//! rollback KV cache, a tokenizer and chat templates.
+//!
+//! Where things are:
+//! - [`config`], [`tokenizer`]: what a model folder says about the model.
+//! - [`formats`]: files on disk (safetensors checkpoints, the int8 cache).
+//! - [`quant`]: int8 quantization (scale search, calibration, the packed layout).
+//! - [`families`]: the model definitions on burn (the Llama family), the reference the
+//!   CPU engine is tested against and the CUDA path.
+//! - [`backends`]: the burn backends (flex, cuda) and what differs between them.
+//! - [`cpu`]: the CPU engine: the same decoder on Tandem's own kernels, thread pool and
+//!   preallocated buffers; what runs on the CPU by default.
 
 // burn's `slice` takes one range per dimension: `[a..b]` slices the first dimension.
 #![allow(clippy::single_range_in_vec_init)]
 
-pub mod backend;
+pub mod backends;
 pub mod bench;
-pub mod calibration;
 pub mod causal_lm;
 pub mod config;
-#[cfg(feature = "cuda")]
-pub mod cuda_int8;
+pub mod cpu;
 pub mod error;
-pub mod int8_cache;
-pub mod kernels;
-pub mod kv_cache;
-pub mod layers;
-pub mod linears;
-pub mod llama;
+pub mod families;
+pub mod formats;
 pub mod memory;
 pub mod quant;
-pub mod rope;
-pub mod safetensors;
 pub mod test_models;
 pub mod tokenizer;
 
-pub use backend::{Flex, TandemBackend};
+pub use backends::{Flex, TandemBackend};
 pub use config::{Architecture, ModelConfig, RopeScaling};
 pub use error::{ModelError, Result};
-pub use llama::{Llama, LoadOptions};
+pub use families::llama::{Llama, LoadOptions};
 pub use quant::Precision;
 pub use tokenizer::{ChatMessage, ChatTemplate, Tokenizer};

@@ -5,11 +5,13 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use tandem_model::calibration::{self, CalibrationTokens};
-use tandem_model::int8_cache::{self, CacheMiss, CacheOutcome};
-use tandem_model::linears;
+use tandem_model::families::linears;
+use tandem_model::formats::int8_cache::{self, CacheMiss, CacheOutcome};
+use tandem_model::formats::safetensors::{
+    write_safetensors, SafetensorsFile, TensorToWrite, WeightFiles,
+};
+use tandem_model::quant::calibration::{self, CalibrationTokens};
 use tandem_model::quant::QuantizedMatrix;
-use tandem_model::safetensors::{write_safetensors, SafetensorsFile, TensorToWrite, WeightFiles};
 use tandem_model::{test_models, Flex, Llama, LoadOptions, ModelConfig, Precision, Tokenizer};
 
 const FIXTURES: [&str; 4] = ["llama-gqa", "llama3-tied", "qwen2-bias", "mistral-linear"];

@@ -10,7 +10,8 @@
 //! `parameter_count` counts it once. The KV cache is f32.
 
 use serde::{Deserialize, Serialize};
-use tandem_model::{linears, quant, ModelConfig, Precision};
+use tandem_model::families::linears;
+use tandem_model::{quant, ModelConfig, Precision};
 
 const F32_BYTES: u64 = 4;
 const INT8_BYTES: u64 = 1;

@@ -38,7 +38,7 @@ macro_rules! with_backend {
             }
             #[cfg(feature = "cuda")]
             $crate::commands::BackendChoice::Cuda => {
-                type $B = tandem_model::backend::Cuda;
+                type $B = tandem_model::backends::Cuda;
                 $body
             }
             #[cfg(not(feature = "cuda"))]

@@ -24,7 +24,7 @@ use model_files::{ModelFiles, Role};
 pub use sizes::SpeedupHint;
 
 /// The context length assumed when none is given: the loader's default.
-pub const DEFAULT_CONTEXT_LEN: usize = tandem_model::llama::DEFAULT_CONTEXT;
+pub const DEFAULT_CONTEXT_LEN: usize = tandem_model::families::llama::DEFAULT_CONTEXT;
 
 /// What to assume about how the pair will run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,7 +5,7 @@ use burn::tensor::backend::Backend;
 
 use burn::tensor::{Tensor, TensorData};
 
-use crate::backend::TandemBackend;
+use crate::backends::TandemBackend;
 use crate::quant::QuantizedMatrix;
 
 /// `y = x W + b` with `W` stored `[in, out]`, contiguous.
@@ -143,7 +143,7 @@ pub fn transpose_and_concat(parts: &[(&[f32], usize)], in_features: usize) -> Ve
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::Flex;
+    use crate::backends::Flex;
 
     #[test]
     fn int8_linear_matches_its_dequantized_f32_twin() {

@@ -29,11 +29,11 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::calibration::Importance;
 use crate::error::{ModelError, Result};
-use crate::linears::LinearSpec;
+use crate::families::linears::LinearSpec;
+use crate::formats::safetensors::{write_safetensors, SafetensorsFile, TensorToWrite, WeightFiles};
+use crate::quant::calibration::Importance;
 use crate::quant::{scale_rows, QuantizedMatrix, BLOCK_ROWS};
-use crate::safetensors::{write_safetensors, SafetensorsFile, TensorToWrite, WeightFiles};
 
 /// The name stays when the format version changes, so a stale cache is replaced rather
 /// than left on disk beside the new one.

@@ -27,8 +27,8 @@ use burn_ir::{CustomOpIr, HandleContainer, OperationIr, OperationOutput, TensorI
 use cubecl::cuda::CudaRuntime;
 use cubecl::prelude::*;
 
-use crate::backend::Cuda;
-use crate::kernels::SKINNY_MAX_ROWS;
+use crate::backends::flex_kernels::SKINNY_MAX_ROWS;
+use crate::backends::Cuda;
 use crate::quant::{scale_rows, QuantizedMatrix, BLOCK_ROWS};
 
 /// The backend under burn's `Cuda` fusion wrapper.

@@ -12,7 +12,7 @@
 //! [`SCALE_CANDIDATES`] scales from `max |w| / 127` to `max |w| / 64` and keep the one
 //! with the smallest `Σ importance[i] · (w[i] − scale · q[i])²`, where `importance[i]` is
 //! the mean square of input channel `i` over a calibration text
-//! ([`crate::calibration`]): an error on a channel that is usually near zero barely moves
+//! ([`crate::quant::calibration`]): an error on a channel that is usually near zero barely moves
 //! the output, one on a loud channel moves it a lot. This is the weighting llama.cpp's
 //! importance matrix uses for its quantizers; it needs no extra bits at run time.
 //!
@@ -23,6 +23,8 @@
 //! Part of the search's gain on our test models comes from their weights being
 //! dequantized 4–5-bit GGUF values, which sit on a coarse grid a well-chosen scale can
 //! follow; on bf16 checkpoints expect the weighting, not the grid, to do most of the work.
+
+pub mod calibration;
 
 use std::fmt;
 use std::str::FromStr;
@@ -261,7 +263,7 @@ impl QuantizedMatrix {
 }
 
 /// Quantizes Hugging Face `[out, in]` weights straight into one fused `[in, Σ out]` int8
-/// matrix, the layout [`transpose_and_concat`](crate::layers::transpose_and_concat)
+/// matrix, the layout [`transpose_and_concat`](crate::families::layers::transpose_and_concat)
 /// gives in f32. A block of one output channel is a contiguous run of an HF row, so its
 /// scale needs no transposed copy: quantizing holds one part's f32 values at a time and
 /// never builds the fused f32 matrix.
@@ -477,7 +479,7 @@ mod tests {
         let b: Vec<f32> = (0..3 * k)
             .map(|i| ((i * 5 % 9) as f32 - 4.0) / 300.0)
             .collect();
-        let fused = crate::layers::transpose_and_concat(&[(&a, 5), (&b, 3)], k);
+        let fused = crate::families::layers::transpose_and_concat(&[(&a, 5), (&b, 3)], k);
         let want = QuantizedMatrix::quantize(&fused, k, 8);
         let mut quantizer = FusedQuantizer::new(k, 8, None);
         quantizer.push_part(&a, 5);

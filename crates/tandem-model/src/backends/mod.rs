@@ -9,7 +9,11 @@
 //!
 //! Int8 linear layers differ too: each backend keeps its own int8 weight storage and
 //! multiplies by it without materialising the f32 matrix (flex: the AVX2 kernel of
-//! [`kernels`](crate::kernels); CUDA: the `cuda_int8` module).
+//! [`kernels`](crate::backends::flex_kernels); CUDA: the `cuda_int8` module).
+
+#[cfg(feature = "cuda")]
+pub mod cuda_int8;
+pub mod flex_kernels;
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorPrimitive};
@@ -82,14 +86,14 @@ impl TandemBackend for Flex {
 
     fn project(x: Tensor<Self, 2>, weight: &Tensor<Self, 2>) -> Tensor<Self, 2> {
         let [n, k] = x.dims();
-        if n > crate::kernels::SKINNY_MAX_ROWS {
+        if n > crate::backends::flex_kernels::SKINNY_MAX_ROWS {
             return x.matmul(weight.clone());
         }
         let m = weight.dims()[1];
         let device = x.device();
         let (_, x) = flex_values(x);
         let (_, w) = flex_values(weight.clone());
-        let y = crate::kernels::matmul_f32(
+        let y = crate::backends::flex_kernels::matmul_f32(
             &x.storage::<f32>()[..n * k],
             n,
             k,
@@ -112,13 +116,13 @@ impl TandemBackend for Flex {
         assert_eq!(k, weight.in_features, "int8 projection: input width");
         let m = weight.out_features;
         let device = x.device();
-        if n > crate::kernels::SKINNY_MAX_ROWS {
+        if n > crate::backends::flex_kernels::SKINNY_MAX_ROWS {
             return flex_int8_prefill(x, weight, PREFILL_PANEL_ELEMENTS);
         }
         let (_, x) = flex_values(x);
         // Decode and verify rows: stream the i8 weights once for all rows, widening in
         // registers (burn's own quantized matmul would dequantize the whole matrix).
-        let y = crate::kernels::matmul_i8(
+        let y = crate::backends::flex_kernels::matmul_i8(
             &x.storage::<f32>()[..n * k],
             n,
             k,
@@ -180,10 +184,10 @@ impl TandemBackend for Cuda {
         buffer.slice_assign([start..start + n], rows)
     }
 
-    type Int8Weight = crate::cuda_int8::CudaInt8Weight;
+    type Int8Weight = crate::backends::cuda_int8::CudaInt8Weight;
 
     fn int8_weight(matrix: QuantizedMatrix, device: &Self::Device) -> Self::Int8Weight {
-        crate::cuda_int8::CudaInt8Weight::upload(matrix, device)
+        crate::backends::cuda_int8::CudaInt8Weight::upload(matrix, device)
     }
 
     fn project_int8(x: Tensor<Self, 2>, weight: &Self::Int8Weight) -> Tensor<Self, 2> {

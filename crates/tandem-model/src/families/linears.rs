@@ -6,9 +6,9 @@
 
 use crate::config::ModelConfig;
 use crate::error::Result;
-use crate::layers::transpose_and_concat;
+use crate::families::layers::transpose_and_concat;
+use crate::formats::safetensors::WeightFiles;
 use crate::quant::{FusedQuantizer, QuantizedMatrix};
-use crate::safetensors::WeightFiles;
 
 /// One linear layer: Hugging Face `[out, in]` parts placed side by side as one
 /// `[in, Σ out]` weight.
@@ -132,7 +132,7 @@ impl LinearSpec {
 
     /// Quantizes the parts into one fused int8 matrix, holding one part's f32 values at
     /// a time. `importance` is the mean square of each input channel (see
-    /// [`crate::calibration`]); `None` weighs every channel alike.
+    /// [`crate::quant::calibration`]); `None` weighs every channel alike.
     pub fn quantize(
         &self,
         weights: &WeightFiles,

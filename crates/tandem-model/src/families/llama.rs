@@ -9,17 +9,17 @@ use std::path::Path;
 use burn::tensor::activation::{silu, softmax};
 use burn::tensor::{Int, Tensor, TensorData};
 
-use crate::backend::TandemBackend;
-use crate::calibration::{self, CalibrationTokens};
+use crate::backends::TandemBackend;
 use crate::config::ModelConfig;
 use crate::error::{ModelError, Result};
-use crate::int8_cache::{self, CacheOutcome, QuantizedWeights};
-use crate::kv_cache::KvCache;
-use crate::layers::{tensor1, tensor2, Linear, LinearWeight, RmsNorm};
-use crate::linears::{self, LayerLinears, LinearSpec};
+use crate::families::kv_cache::KvCache;
+use crate::families::layers::{tensor1, tensor2, Linear, LinearWeight, RmsNorm};
+use crate::families::linears::{self, LayerLinears, LinearSpec};
+use crate::families::rope;
+use crate::formats::int8_cache::{self, CacheOutcome, QuantizedWeights};
+use crate::formats::safetensors::WeightFiles;
+use crate::quant::calibration::{self, CalibrationTokens};
 use crate::quant::Precision;
-use crate::rope;
-use crate::safetensors::WeightFiles;
 
 /// Default KV capacity when the caller does not choose one: enough for long chats
 /// without preallocating a 32k-position cache for every model.
@@ -560,7 +560,7 @@ fn self_attention<B: TandemBackend>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::Flex;
+    use crate::backends::Flex;
 
     fn fixture(name: &str) -> std::path::PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR"))

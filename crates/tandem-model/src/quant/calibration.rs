@@ -12,14 +12,14 @@ use std::path::Path;
 
 use burn::tensor::Tensor;
 
-use crate::backend::TandemBackend;
+use crate::backends::TandemBackend;
 use crate::config::ModelConfig;
 use crate::error::{ModelError, Result};
-use crate::kv_cache::KvCache;
-use crate::layers::tensor2;
-use crate::linears::{self, LayerLinears};
-use crate::llama::{attention_mask, load_norm, rope_tables, DecoderLayer, LinearSite};
-use crate::safetensors::WeightFiles;
+use crate::families::kv_cache::KvCache;
+use crate::families::layers::tensor2;
+use crate::families::linears::{self, LayerLinears};
+use crate::families::llama::{attention_mask, load_norm, rope_tables, DecoderLayer, LinearSite};
+use crate::formats::safetensors::WeightFiles;
 use crate::tokenizer::Tokenizer;
 
 /// The calibration text: prose, code, SQL, a recipe, a letter and a chat turn, written
@@ -68,7 +68,7 @@ fn synthetic_ids(vocab_size: usize) -> Vec<u32> {
         .collect()
 }
 
-/// Per linear layer (by [`LinearSpec`](crate::linears::LinearSpec) name), the mean
+/// Per linear layer (by [`LinearSpec`](crate::families::linears::LinearSpec) name), the mean
 /// square of each input channel over the calibration tokens.
 #[derive(Debug, Clone, Default)]
 pub struct Importance {
@@ -169,7 +169,7 @@ pub fn measure<B: TandemBackend>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::Flex;
+    use crate::backends::Flex;
     use crate::test_models::fixture_dir;
 
     fn fixture(name: &str) -> (ModelConfig, WeightFiles) {

@@ -6,7 +6,7 @@
 
 use burn::tensor::Tensor;
 
-use crate::backend::TandemBackend;
+use crate::backends::TandemBackend;
 
 /// Keys and values of every layer, `[capacity, kv_heads, head_dim]` each.
 pub struct KvCache<B: TandemBackend> {
@@ -117,7 +117,7 @@ impl<B: TandemBackend> KvCache<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::{flex_storage_ptr, Flex};
+    use crate::backends::{flex_storage_ptr, Flex};
 
     #[test]
     fn append_is_in_place_at_any_length_and_truncate_is_o1() {

@@ -1,0 +1,14 @@
+//! Model families as burn modules: the definition Tandem's decoders follow, run on the
+//! CUDA backend and (as the reference the CPU engine is tested against) on flex.
+//!
+//! - [`llama`]: Llama, Qwen2 and Mistral, config → module.
+//! - [`linears`]: which checkpoint tensors make each linear layer (shared by every
+//!   loader, burn's and the CPU engine's, and by the int8 cache).
+//! - [`rope`]: rotary embedding frequencies and tables.
+//! - [`layers`], [`kv_cache`]: the burn building blocks.
+
+pub mod kv_cache;
+pub mod layers;
+pub mod linears;
+pub mod llama;
+pub mod rope;
