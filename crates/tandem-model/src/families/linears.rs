@@ -8,7 +8,7 @@ use crate::config::ModelConfig;
 use crate::error::Result;
 use crate::families::layers::transpose_and_concat;
 use crate::formats::safetensors::WeightFiles;
-use crate::quant::{FusedQuantizer, QuantizedMatrix};
+use crate::quant::{PackedInt8, PackedInt8Builder};
 
 /// One linear layer: Hugging Face `[out, in]` parts placed side by side as one
 /// `[in, Σ out]` weight.
@@ -130,20 +130,20 @@ impl LinearSpec {
         Ok(transpose_and_concat(&slices, self.in_features))
     }
 
-    /// Quantizes the parts into one fused int8 matrix, holding one part's f32 values at
-    /// a time. `importance` is the mean square of each input channel (see
+    /// Quantizes the parts into one fused packed int8 matrix, holding one part's f32
+    /// values at a time. `importance` is the mean square of each input channel (see
     /// [`crate::quant::calibration`]); `None` weighs every channel alike.
     pub fn quantize(
         &self,
         weights: &WeightFiles,
         importance: Option<&[f32]>,
-    ) -> Result<QuantizedMatrix> {
-        let mut quantizer = FusedQuantizer::new(self.in_features, self.out_features(), importance);
+    ) -> Result<PackedInt8> {
+        let mut builder = PackedInt8Builder::new(self.in_features, self.out_features(), importance);
         for (name, out) in &self.parts {
             let part = weights.read(&format!("{name}.weight"), &[*out, self.in_features])?;
-            quantizer.push_part(&part, *out);
+            builder.push_part(&part, *out);
         }
-        Ok(quantizer.finish())
+        Ok(builder.finish())
     }
 
     /// The fused bias, if the layer has one (always f32).

@@ -394,7 +394,7 @@ fn load_linear<B: TandemBackend>(
     device: &B::Device,
 ) -> Result<Linear<B>> {
     let weight = match quantized {
-        Some(quantized) => LinearWeight::int8(quantized.take(spec)?, device),
+        Some(quantized) => LinearWeight::int8(quantized.take(spec)?.to_matrix(), device),
         None => LinearWeight::F32(tensor2(
             spec.read_f32(weights)?,
             spec.in_features,

@@ -2,13 +2,16 @@
 //!
 //! The cache is one safetensors file, `<model dir>/.tandem/int8-v1.safetensors` (or, when
 //! the model folder is read-only, `$XDG_CACHE_HOME/tandem/int8/<hash of the folder
-//! path>/int8-v1.safetensors`). For every linear layer it holds `<name>.q` (I8, `[in,
-//! out]`, fused as Tandem uses it) and `<name>.scale` (F32, `[in / 16, out]`, one scale
-//! per block of input rows); `__metadata__` names the format, its version, the
-//! quantization scheme and block size, the source fingerprint, and (for the reader's
-//! information) what the calibration pass ran.
-//! Loading from it reads the i8 values directly: the f32 weights of the linears are never
-//! materialised, which is where the load-time and peak-memory savings come from.
+//! path>/int8-v1.safetensors`). For every linear layer it holds the packed form the CPU
+//! kernels read ([`crate::quant::packed`]), fused as Tandem uses it: `<name>.q` (U8,
+//! `[tiles, blocks, 256]`, `q + 128`), `<name>.scale` (F16, `[tiles, blocks, 16]`, each
+//! block's scale relative to its column's) and `<name>.column_scale` (F32, `[tiles ·
+//! 16]`); `__metadata__` names the format, its version, the quantization scheme, layout
+//! and block size, the source fingerprint, and (for the reader's information) what the
+//! calibration pass ran.
+//! Loading from it copies the packed bytes as they are: nothing is quantized or
+//! repacked, and the f32 weights of the linears are never materialised, which is where
+//! the load-time and peak-memory savings come from.
 //!
 //! The fingerprint of the source is deliberately cheap. Hashing the whole checkpoint
 //! would read every byte on every load (a second per GB), defeating the cache; instead
@@ -33,7 +36,8 @@ use crate::error::{ModelError, Result};
 use crate::families::linears::LinearSpec;
 use crate::formats::safetensors::{write_safetensors, SafetensorsFile, TensorToWrite, WeightFiles};
 use crate::quant::calibration::Importance;
-use crate::quant::{scale_rows, QuantizedMatrix, BLOCK_ROWS};
+use crate::quant::packed::{AlignedBytes, PackedInt8, BLOCK_BYTES, TILE};
+use crate::quant::{scale_rows, BLOCK_ROWS};
 
 /// The name stays when the format version changes, so a stale cache is replaced rather
 /// than left on disk beside the new one.
@@ -41,8 +45,11 @@ pub const CACHE_FILE_NAME: &str = "int8-v1.safetensors";
 const FORMAT: &str = "tandem-int8";
 /// Bump when the layout of the cached tensors changes (fusion order, names, scheme).
 /// Version 2: blocks of 16 rows, scales chosen by the importance-weighted search.
-const FORMAT_VERSION: &str = "2";
+/// Version 3: the packed layout of the CPU kernels, f16 block scales relative to f32
+/// column scales.
+const FORMAT_VERSION: &str = "3";
 const SCHEME: &str = "symmetric-int8-per-block-importance-weighted";
+const LAYOUT: &str = "tiles16-blocks16-vnni4-u8offset-f16rel";
 /// Bytes of data hashed at each end of a weight file by the fingerprint.
 const FINGERPRINT_EDGE_BYTES: u64 = 1 << 20;
 
@@ -77,7 +84,7 @@ enum Source {
     /// A validated cache file; matrices are copied out of the map on demand.
     Cached(SafetensorsFile),
     /// Freshly quantized; matrices are moved out.
-    Fresh(HashMap<String, QuantizedMatrix>),
+    Fresh(HashMap<String, PackedInt8>),
 }
 
 impl QuantizedWeights {
@@ -92,8 +99,8 @@ impl QuantizedWeights {
         })
     }
 
-    /// The int8 matrix of one linear layer (each can be taken once).
-    pub fn take(&mut self, spec: &LinearSpec) -> Result<QuantizedMatrix> {
+    /// The packed int8 matrix of one linear layer (each can be taken once).
+    pub fn take(&mut self, spec: &LinearSpec) -> Result<PackedInt8> {
         match &mut self.source {
             Source::Fresh(matrices) => matrices.remove(&spec.name).ok_or_else(|| {
                 ModelError::InvalidArgument(format!(
@@ -181,7 +188,7 @@ fn quantize_all(
     weights: &WeightFiles,
     specs: &[LinearSpec],
     importance: &Importance,
-) -> Result<HashMap<String, QuantizedMatrix>> {
+) -> Result<HashMap<String, PackedInt8>> {
     specs
         .iter()
         .map(|spec| {
@@ -272,6 +279,7 @@ fn expected_metadata(fingerprint: &str) -> BTreeMap<String, String> {
         ("format".into(), FORMAT.into()),
         ("version".into(), FORMAT_VERSION.into()),
         ("scheme".into(), SCHEME.into()),
+        ("layout".into(), LAYOUT.into()),
         ("block_rows".into(), BLOCK_ROWS.to_string()),
         ("source_fingerprint".into(), fingerprint.into()),
     ])
@@ -300,23 +308,42 @@ fn open_valid(
     }
     for spec in specs {
         let (k, m) = (spec.in_features, spec.out_features());
-        let blocks = scale_rows(k);
+        let (blocks, tiles) = (scale_rows(k), m.div_ceil(TILE));
         let q = file.info(&format!("{}.q", spec.name));
         let s = file.info(&format!("{}.scale", spec.name));
-        let well_formed = matches!(q, Some(i) if i.dtype_name == "I8" && i.shape == [k, m])
-            && matches!(s, Some(i) if i.dtype_name == "F32" && i.shape == [blocks, m]);
+        let c = file.info(&format!("{}.column_scale", spec.name));
+        let well_formed = matches!(q, Some(i) if i.dtype_name == "U8" && i.shape == [tiles, blocks, BLOCK_BYTES])
+            && matches!(s, Some(i) if i.dtype_name == "F16" && i.shape == [tiles, blocks, TILE])
+            && matches!(c, Some(i) if i.dtype_name == "F32" && i.shape == [tiles * TILE]);
         if !well_formed {
             return Err(CacheMiss::Corrupt(format!(
-                "`{}` is missing or not an I8 [{k}, {m}] matrix with F32 [{blocks}, {m}] scales",
+                "`{}` is missing or not a packed U8 [{tiles}, {blocks}, {BLOCK_BYTES}] matrix with F16 [{tiles}, {blocks}, {TILE}] and F32 [{}] scales",
+                spec.name,
+                tiles * TILE
+            )));
+        }
+        let (_, column_scales) = file
+            .read_f32(&format!("{}.column_scale", spec.name))
+            .map_err(|e| CacheMiss::Corrupt(e.to_string()))?;
+        if let Some(bad) = column_scales[..m]
+            .iter()
+            .find(|s| !(s.is_finite() && **s > 0.0))
+        {
+            return Err(CacheMiss::Corrupt(format!(
+                "`{}` has column scale {bad}",
                 spec.name
             )));
         }
-        let (_, scales) = file
-            .read_f32(&format!("{}.scale", spec.name))
+        let scales = file
+            .raw_bytes(&format!("{}.scale", spec.name))
             .map_err(|e| CacheMiss::Corrupt(e.to_string()))?;
-        if let Some(bad) = scales.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
+        let bad_scale = scales
+            .chunks_exact(2)
+            .map(|b| half::f16::from_le_bytes([b[0], b[1]]))
+            .find(|s| !(s.is_finite() && s.to_f32() >= 0.0));
+        if let Some(bad) = bad_scale {
             return Err(CacheMiss::Corrupt(format!(
-                "`{}` has scale {bad}",
+                "`{}` has block scale {bad}",
                 spec.name
             )));
         }
@@ -324,14 +351,19 @@ fn open_valid(
     Ok(file)
 }
 
-fn read_matrix(file: &SafetensorsFile, spec: &LinearSpec) -> Result<QuantizedMatrix> {
-    let (_, values) = file.read_i8(&format!("{}.q", spec.name))?;
-    let (_, scales) = file.read_f32(&format!("{}.scale", spec.name))?;
-    Ok(QuantizedMatrix {
+fn read_matrix(file: &SafetensorsFile, spec: &LinearSpec) -> Result<PackedInt8> {
+    let weights = file.raw_bytes(&format!("{}.q", spec.name))?;
+    let scales = file.raw_bytes(&format!("{}.scale", spec.name))?;
+    let (_, column_scales) = file.read_f32(&format!("{}.column_scale", spec.name))?;
+    Ok(PackedInt8 {
         in_features: spec.in_features,
         out_features: spec.out_features(),
-        values,
-        scales,
+        weights: AlignedBytes::from_slice(weights),
+        scales: scales
+            .chunks_exact(2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]))
+            .collect(),
+        column_scales,
     })
 }
 
@@ -340,26 +372,39 @@ fn write_cache(
     path: &Path,
     fingerprint: &str,
     specs: &[LinearSpec],
-    matrices: &HashMap<String, QuantizedMatrix>,
+    matrices: &HashMap<String, PackedInt8>,
     calibration: &str,
 ) -> std::io::Result<()> {
     let dir = path.parent().expect("cache paths have a folder");
     std::fs::create_dir_all(dir)?;
-    let mut tensors = Vec::with_capacity(2 * specs.len());
+    let mut tensors = Vec::with_capacity(3 * specs.len());
     for spec in specs {
         let matrix = &matrices[&spec.name];
+        let (blocks, tiles) = (matrix.blocks(), matrix.tiles());
         tensors.push(TensorToWrite {
             name: format!("{}.q", spec.name),
-            dtype: "I8",
-            shape: vec![matrix.in_features, matrix.out_features],
+            dtype: "U8",
+            shape: vec![tiles, blocks, BLOCK_BYTES],
             // Borrowed: the values are written as they lie, not copied first.
-            bytes: Cow::Borrowed(bytemuck::cast_slice(&matrix.values)),
+            bytes: Cow::Borrowed(matrix.weights.as_slice()),
         });
         tensors.push(TensorToWrite {
             name: format!("{}.scale", spec.name),
-            dtype: "F32",
-            shape: vec![scale_rows(matrix.in_features), matrix.out_features],
+            dtype: "F16",
+            shape: vec![tiles, blocks, TILE],
             bytes: Cow::Owned(matrix.scales.iter().flat_map(|s| s.to_le_bytes()).collect()),
+        });
+        tensors.push(TensorToWrite {
+            name: format!("{}.column_scale", spec.name),
+            dtype: "F32",
+            shape: vec![tiles * TILE],
+            bytes: Cow::Owned(
+                matrix
+                    .column_scales
+                    .iter()
+                    .flat_map(|s| s.to_le_bytes())
+                    .collect(),
+            ),
         });
     }
     let nanos = std::time::SystemTime::now()

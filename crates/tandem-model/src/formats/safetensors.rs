@@ -26,6 +26,8 @@ pub enum StoredDtype {
     BF16,
     /// Int8 values of a quantized matrix (Tandem's int8 cache); never read as f32.
     I8,
+    /// Bytes (the packed int8 matrices of Tandem's int8 cache); never read as f32.
+    U8,
     /// Anything else (ints, f64, fp8): readable as metadata, refused as weights.
     Other,
 }
@@ -37,6 +39,7 @@ impl StoredDtype {
             "F16" => Self::F16,
             "BF16" => Self::BF16,
             "I8" => Self::I8,
+            "U8" => Self::U8,
             _ => Self::Other,
         }
     }
@@ -45,7 +48,7 @@ impl StoredDtype {
         match self {
             Self::F32 => Some(4),
             Self::F16 | Self::BF16 => Some(2),
-            Self::I8 => Some(1),
+            Self::I8 | Self::U8 => Some(1),
             Self::Other => None,
         }
     }
@@ -184,6 +187,16 @@ impl SafetensorsFile {
         Ok((info.shape.clone(), bytes.iter().map(|&b| b as i8).collect()))
     }
 
+    /// The stored bytes of a tensor, as they lie in the file (the int8 cache's packed
+    /// matrices; the caller checked the dtype and shape).
+    pub fn raw_bytes(&self, name: &str) -> Result<&[u8]> {
+        let info = self.info(name).ok_or_else(|| ModelError::MissingTensor {
+            path: self.path.clone(),
+            name: name.to_string(),
+        })?;
+        Ok(&self.mmap[self.data_start + info.start..self.data_start + info.end])
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -216,7 +229,7 @@ impl SafetensorsFile {
                 .chunks_exact(2)
                 .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
                 .collect(),
-            StoredDtype::I8 | StoredDtype::Other => {
+            StoredDtype::I8 | StoredDtype::U8 | StoredDtype::Other => {
                 return Err(ModelError::TensorDtype {
                     path: self.path.clone(),
                     name: name.to_string(),

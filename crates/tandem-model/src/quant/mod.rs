@@ -2,10 +2,12 @@
 //! [`BLOCK_ROWS`] input rows, each scale chosen to minimise the block's rounding error
 //! weighted by how much signal its input channels carry.
 //!
-//! Every linear layer's `[in, out]` weight becomes i8 values `q` and f32 scales with
-//! `W[i, o] ≈ q[i, o] · scale[i / 16, o]`. The kernels stream the i8 values (a quarter of
-//! the f32 bytes; decoding is memory-bound) and apply each scale once per block of 16
-//! products, so the scales cost 1/16 of the work and 1/4 byte per weight.
+//! Every linear layer's `[in, out]` weight becomes i8 values `q` and scales with
+//! `W[i, o] ≈ q[i, o] · scale[i / 16, o]`. The CPU kernels stream the packed form
+//! ([`packed`]: 16-column tiles laid out for integer dot products, each block's scale an
+//! f16 relative to its column's f32 scale, 1.125 bytes per weight) and apply each scale
+//! once per block of 16 products. [`QuantizedMatrix`] is the same matrix unpacked to
+//! `[in, out]` values and f32 scales, the form the burn backends multiply by.
 //!
 //! How the scale of a block is chosen: the plain choice, `max |w| / 127`, spends the
 //! whole int8 range on the block's largest weight, wherever the others fall. We try
@@ -25,12 +27,15 @@
 //! follow; on bf16 checkpoints expect the weighting, not the grid, to do most of the work.
 
 pub mod calibration;
+pub mod packed;
+
+pub use packed::{PackedInt8, PackedInt8Builder};
 
 use std::fmt;
 use std::str::FromStr;
 
 /// The largest quantized magnitude: symmetric, so -128 is never used and `-q` is exact.
-const Q_MAX: f32 = 127.0;
+pub(crate) const Q_MAX: f32 = 127.0;
 
 /// Input rows that share one scale per output column.
 pub const BLOCK_ROWS: usize = 16;
@@ -99,86 +104,17 @@ pub fn scale_rows(in_features: usize) -> usize {
 /// 1.5 · 2²³ leaves no fraction bits. Unlike `f32::round` (a libm call without SSE4.1) it
 /// vectorises, and the scale search rounds every weight 64 times.
 #[inline(always)]
-fn round_even(x: f32) -> f32 {
+pub(crate) fn round_even(x: f32) -> f32 {
     const MAGIC: f32 = 12_582_912.0;
     (x + MAGIC) - MAGIC
 }
 
-/// Quantizes one output channel (an HF row of `in` weights) block by block: each
-/// block's scale into `scales`, its values into `q`. Compiled for AVX2 where the CPU has
-/// it: the scale search is most of the cost of quantizing a model.
-///
-/// # Shapes
-/// - row, importance, q: `[in]`; scales: `[in.div_ceil(BLOCK_ROWS)]`
-fn quantize_row(row: &[f32], importance: &[f32], q: &mut [i8], scales: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU supports the features the function is compiled for.
-        return unsafe { quantize_row_avx2(row, importance, q, scales) };
-    }
-    quantize_row_body(row, importance, q, scales)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn quantize_row_avx2(row: &[f32], importance: &[f32], q: &mut [i8], scales: &mut [f32]) {
-    quantize_row_body(row, importance, q, scales)
-}
-
-#[inline(always)]
-fn quantize_row_body(row: &[f32], importance: &[f32], q: &mut [i8], scales: &mut [f32]) {
-    for (b, i0) in (0..row.len()).step_by(BLOCK_ROWS).enumerate() {
-        let i1 = (i0 + BLOCK_ROWS).min(row.len());
-        let (scale, inverse) = block_scale(&row[i0..i1], &importance[i0..i1]);
-        scales[b] = scale;
-        for (q, &w) in q[i0..i1].iter_mut().zip(&row[i0..i1]) {
-            *q = quantize_value(w, inverse);
-        }
-    }
-}
-
-/// The scale (and its reciprocal) for one block of weights: of the candidate scales, the
-/// one with the smallest importance-weighted squared rounding error. An all-zero or
-/// non-finite block gets scale 1 so dequantization never divides by zero.
-#[inline(always)]
-fn block_scale(block: &[f32], importance: &[f32]) -> (f32, f32) {
-    debug_assert!(block.len() <= BLOCK_ROWS && importance.len() == block.len());
-    let max_abs = block.iter().fold(0.0f32, |a, w| a.max(w.abs()));
-    if !(max_abs > 0.0 && max_abs.is_finite()) {
-        return (1.0, 1.0);
-    }
-    let mut scales = [0.0f32; SCALE_CANDIDATES];
-    let mut inverses = [0.0f32; SCALE_CANDIDATES];
-    for (j, (s, inv)) in scales.iter_mut().zip(&mut inverses).enumerate() {
-        *s = max_abs / (Q_MAX - j as f32);
-        *inv = 1.0 / *s;
-    }
-    // Weights outside, candidates inside: each weight updates the running errors of all
-    // candidates at once (8 per AVX2 instruction), with no sums across lanes.
-    let mut errors = [0.0f32; SCALE_CANDIDATES];
-    for (&w, &imp) in block.iter().zip(importance) {
-        for ((e, &s), &inv) in errors.iter_mut().zip(&scales).zip(&inverses) {
-            let d = w - round_even(w * inv) * s;
-            *e += imp * d * d;
-        }
-    }
-    // The first smallest error; candidate 0 (max/127) stays if every error is NaN (a
-    // broken calibration).
-    let mut best = 0;
-    for (j, &e) in errors.iter().enumerate().skip(1) {
-        if e < errors[best] {
-            best = j;
-        }
-    }
-    (scales[best], inverses[best])
-}
-
-fn quantize_value(w: f32, inverse_scale: f32) -> i8 {
+pub(crate) fn quantize_value(w: f32, inverse_scale: f32) -> i8 {
     round_even(w * inverse_scale).clamp(-Q_MAX, Q_MAX) as i8
 }
 
 /// Uniform importance, for weights quantized without a calibration pass.
-fn uniform_importance(in_features: usize) -> Vec<f32> {
+pub(crate) fn uniform_importance(in_features: usize) -> Vec<f32> {
     vec![1.0; in_features]
 }
 
@@ -208,16 +144,16 @@ impl QuantizedMatrix {
     ) -> Self {
         let (k, m) = (in_features, out_features);
         assert_eq!(weight.len(), k * m);
-        // One HF-layout part with every column: the fused quantizer does the work.
-        let mut transposed = vec![0.0f32; k * m];
+        // One HF-layout part with every column: the packed quantizer does the work.
+        let mut rows = vec![0.0f32; k * m];
         for i in 0..k {
             for o in 0..m {
-                transposed[o * k + i] = weight[i * m + o];
+                rows[o * k + i] = weight[i * m + o];
             }
         }
-        let mut quantizer = FusedQuantizer::new(k, m, Some(importance));
-        quantizer.push_part(&transposed, m);
-        quantizer.finish()
+        let mut builder = PackedInt8Builder::new(k, m, Some(importance));
+        builder.push_part(&rows, m);
+        builder.finish().to_matrix()
     }
 
     /// The f32 matrix the int8 one stands for (tests and accuracy checks).
@@ -259,96 +195,6 @@ impl QuantizedMatrix {
     /// Bytes the matrix occupies (values and scales).
     pub fn size_bytes(&self) -> usize {
         self.values.len() + 4 * self.scales.len()
-    }
-}
-
-/// Quantizes Hugging Face `[out, in]` weights straight into one fused `[in, Σ out]` int8
-/// matrix, the layout [`transpose_and_concat`](crate::families::layers::transpose_and_concat)
-/// gives in f32. A block of one output channel is a contiguous run of an HF row, so its
-/// scale needs no transposed copy: quantizing holds one part's f32 values at a time and
-/// never builds the fused f32 matrix.
-pub struct FusedQuantizer {
-    in_features: usize,
-    total_out: usize,
-    next_column: usize,
-    /// Mean square of each input channel (uniform when there was no calibration).
-    importance: Vec<f32>,
-    values: Vec<i8>,
-    scales: Vec<f32>,
-}
-
-impl FusedQuantizer {
-    /// # Shapes
-    /// - importance: `[in_features]`
-    pub fn new(in_features: usize, total_out: usize, importance: Option<&[f32]>) -> Self {
-        let importance = match importance {
-            Some(importance) => {
-                assert_eq!(importance.len(), in_features, "importance length");
-                importance.to_vec()
-            }
-            None => uniform_importance(in_features),
-        };
-        Self {
-            in_features,
-            total_out,
-            next_column: 0,
-            importance,
-            values: vec![0; in_features * total_out],
-            scales: vec![0.0; scale_rows(in_features) * total_out],
-        }
-    }
-
-    /// Appends the next part's output channels as columns.
-    ///
-    /// # Shapes
-    /// - part: `[out, in_features]`
-    pub fn push_part(&mut self, part: &[f32], out: usize) {
-        use rayon::prelude::*;
-        let (k, m) = (self.in_features, self.total_out);
-        assert_eq!(part.len(), out * k, "part shape");
-        assert!(self.next_column + out <= m, "too many columns");
-        let col0 = self.next_column;
-        let blocks = scale_rows(k);
-        // The scale search is the expensive part: run it per output channel in parallel,
-        // in HF layout, where one channel's block is a contiguous run of its row.
-        let mut row_values = vec![0i8; out * k];
-        let mut row_scales = vec![0.0f32; out * blocks];
-        let importance = &self.importance;
-        row_values
-            .par_chunks_mut(k.max(1))
-            .zip(row_scales.par_chunks_mut(blocks.max(1)))
-            .zip(part.par_chunks(k.max(1)))
-            .for_each(|((q_row, s_row), w_row)| quantize_row(w_row, importance, q_row, s_row));
-        // Then transpose into the fused `[in, Σ out]` layout in 32 × 32 tiles, so reads
-        // and writes stay within a few cache lines even for a 150k-column LM head.
-        const TILE: usize = 32;
-        for o0 in (0..out).step_by(TILE) {
-            let o1 = (o0 + TILE).min(out);
-            for i0 in (0..k).step_by(TILE) {
-                for i in i0..(i0 + TILE).min(k) {
-                    let dst = &mut self.values[i * m + col0 + o0..i * m + col0 + o1];
-                    for (j, q) in dst.iter_mut().enumerate() {
-                        *q = row_values[(o0 + j) * k + i];
-                    }
-                }
-            }
-            for b in 0..blocks {
-                for o in o0..o1 {
-                    self.scales[b * m + col0 + o] = row_scales[o * blocks + b];
-                }
-            }
-        }
-        self.next_column += out;
-    }
-
-    pub fn finish(self) -> QuantizedMatrix {
-        assert_eq!(self.next_column, self.total_out, "missing parts");
-        QuantizedMatrix {
-            in_features: self.in_features,
-            out_features: self.total_out,
-            values: self.values,
-            scales: self.scales,
-        }
     }
 }
 
@@ -401,9 +247,9 @@ mod tests {
             }
         }
         // These blocks hold a few evenly spaced values: the search finds a scale that
-        // represents them exactly.
+        // represents them up to the f16 rounding of the stored relative scale.
         for (a, b) in q.dequantize().iter().zip(&w) {
-            assert!((a - b).abs() <= 1e-6 * b.abs().max(1e-3), "{a} vs {b}");
+            assert!((a - b).abs() <= b.abs() / 1024.0 + 1e-9, "{a} vs {b}");
         }
         assert_eq!(q.size_bytes(), k * m + 4 * 3 * m);
         let full = q.dequantize();
@@ -416,10 +262,13 @@ mod tests {
 
     #[test]
     fn the_search_finds_an_exact_scale_max_over_127_misses() {
-        // max/127 puts 0.5 at 63.5 and 0.25 at 31.75; max/124 hits all four exactly.
-        let q = QuantizedMatrix::quantize(&[1.0, -1.0, 0.5, -0.25], 4, 1);
-        assert_eq!(q.values, vec![124, -124, 62, -31]);
-        assert_eq!(q.dequantize(), vec![1.0, -1.0, 0.5, -0.25]);
+        // max/127 puts 0.5 at 63.5 and 0.25 at 31.75. max/124 would hit all four but is
+        // not exact once stored as an f16 relative scale (127/124); max/64 is (127/64),
+        // and the search finds it.
+        let w = [1.0, -1.0, 0.5, -0.25];
+        let q = QuantizedMatrix::quantize(&w, 4, 1);
+        assert_eq!(q.values, vec![64, -64, 32, -16]);
+        assert_eq!(q.dequantize(), w);
     }
 
     #[test]
@@ -481,10 +330,10 @@ mod tests {
             .collect();
         let fused = crate::families::layers::transpose_and_concat(&[(&a, 5), (&b, 3)], k);
         let want = QuantizedMatrix::quantize(&fused, k, 8);
-        let mut quantizer = FusedQuantizer::new(k, 8, None);
-        quantizer.push_part(&a, 5);
-        quantizer.push_part(&b, 3);
-        assert_eq!(quantizer.finish(), want);
+        let mut builder = PackedInt8Builder::new(k, 8, None);
+        builder.push_part(&a, 5);
+        builder.push_part(&b, 3);
+        assert_eq!(builder.finish().to_matrix(), want);
     }
 
     #[test]
