@@ -1,1 +1,10 @@
 //! The CPU engine.
+
+pub mod attention;
+pub mod isa;
+pub mod kernels;
+pub mod model;
+pub mod ops;
+pub mod pool;
+
+pub use model::CpuModel;

@@ -1,0 +1,133 @@
+//! The int8 kernel on AVX2 without VNNI: `maddubs` multiplies unsigned by signed bytes
+//! into saturating i16 pairs, so the weights go back to signed `q` and the sign trick
+//! (`|q| · sign(x, q)`, both within ±127) keeps every pair sum below 2¹⁵; `madd` with
+//! ones then widens pairs to i32. Same integer sums as VNNI, four instructions instead
+//! of one.
+
+#![cfg(target_arch = "x86_64")]
+
+use std::arch::x86_64::*;
+use std::ops::Range;
+
+use super::{for_row_group, tile_width, Epilogue, OutRows, QuantizedRows};
+use crate::quant::packed::{PackedInt8, BLOCK_BYTES, TILE};
+use crate::quant::BLOCK_ROWS;
+
+/// Rows per pass over a tile: two f32 accumulators each, in 16 ymm registers.
+const ROW_GROUP: usize = 4;
+
+/// # Safety
+/// The CPU has AVX2, FMA and F16C, and the arguments passed [`super::int8_matmul`]'s
+/// checks.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn matmul(
+    x: &QuantizedRows,
+    w: &PackedInt8,
+    tiles: Range<usize>,
+    out: &OutRows,
+    ep: &Epilogue,
+) {
+    for tile in tiles {
+        let mut r0 = 0;
+        while r0 < x.rows {
+            let rows = (x.rows - r0).min(ROW_GROUP);
+            for_row_group!(rows, 4, tile_rows(x, r0, w, tile, out, ep));
+            r0 += rows;
+        }
+    }
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+unsafe fn tile_rows<const R: usize>(
+    x: &QuantizedRows,
+    r0: usize,
+    w: &PackedInt8,
+    tile: usize,
+    out: &OutRows,
+    ep: &Epilogue,
+) {
+    let blocks = w.blocks();
+    let weights = w
+        .weights
+        .as_slice()
+        .as_ptr()
+        .add(tile * blocks * BLOCK_BYTES);
+    let scales = w.scales.as_ptr().add(tile * blocks * TILE);
+    let row_len = blocks * BLOCK_ROWS;
+    let xq = x.q.as_ptr().add(r0 * row_len);
+    let x_scales = x.scales.as_ptr().add(r0 * blocks);
+    let flip = _mm256_set1_epi8(-128);
+    let ones = _mm256_set1_epi16(1);
+    let mut acc = [[_mm256_setzero_ps(); 2]; R];
+    for b in 0..blocks {
+        let block = weights.add(b * BLOCK_BYTES);
+        let w_scale = block_scales(scales.add(b * TILE));
+        for (r, acc) in acc.iter_mut().enumerate() {
+            let xb = xq.add(r * row_len + b * BLOCK_ROWS) as *const i32;
+            let mut dot = [_mm256_setzero_si256(); 2];
+            for g in 0..4 {
+                let xg = _mm256_set1_epi32(xb.add(g).read_unaligned());
+                for (h, dot) in dot.iter_mut().enumerate() {
+                    let stored = _mm256_load_si256(block.add(g * 64 + h * 32) as *const __m256i);
+                    let q = _mm256_xor_si256(stored, flip);
+                    let pairs = _mm256_maddubs_epi16(_mm256_abs_epi8(q), _mm256_sign_epi8(xg, q));
+                    *dot = _mm256_add_epi32(*dot, _mm256_madd_epi16(pairs, ones));
+                }
+            }
+            let x_scale = _mm256_set1_ps(*x_scales.add(r * blocks + b));
+            for h in 0..2 {
+                let scale = _mm256_mul_ps(w_scale[h], x_scale);
+                acc[h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[h]), scale, acc[h]);
+            }
+        }
+    }
+    store(&acc, r0, w, tile, out, ep);
+}
+
+/// The 16 relative block scales of one block, as two f32 vectors.
+#[target_feature(enable = "avx2,f16c")]
+#[inline]
+pub(super) unsafe fn block_scales(scales: *const u16) -> [__m256; 2] {
+    [
+        _mm256_cvtph_ps(_mm_loadu_si128(scales as *const __m128i)),
+        _mm256_cvtph_ps(_mm_loadu_si128(scales.add(8) as *const __m128i)),
+    ]
+}
+
+/// `out = acc · column_scale + bias (+ out)` for 256-bit accumulators (columns 0–7 and
+/// 8–15); a partial last tile goes through a buffer.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+pub(super) unsafe fn store<const R: usize>(
+    acc: &[[__m256; 2]; R],
+    r0: usize,
+    w: &PackedInt8,
+    tile: usize,
+    out: &OutRows,
+    ep: &Epilogue,
+) {
+    let col = tile * TILE;
+    let width = tile_width(w.out_features, tile);
+    let mut bias = [0.0f32; TILE];
+    if let Some(b) = ep.bias {
+        bias[..width].copy_from_slice(&b[col..col + width]);
+    }
+    for (r, acc) in acc.iter().enumerate() {
+        let mut y = [0.0f32; TILE];
+        for h in 0..2 {
+            let column_scale = _mm256_loadu_ps(w.column_scales.as_ptr().add(col + 8 * h));
+            let v = _mm256_fmadd_ps(
+                acc[h],
+                column_scale,
+                _mm256_loadu_ps(bias.as_ptr().add(8 * h)),
+            );
+            _mm256_storeu_ps(y.as_mut_ptr().add(8 * h), v);
+        }
+        let dst = out.at(r0 + r, col);
+        for (lane, &v) in y.iter().enumerate().take(width) {
+            let d = dst.add(lane);
+            *d = if ep.accumulate { v + *d } else { v };
+        }
+    }
+}

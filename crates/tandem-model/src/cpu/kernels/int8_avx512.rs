@@ -1,0 +1,109 @@
+//! The int8 kernel on AVX-512 VNNI: one 512-bit `vpdpbusd` multiplies a 64-byte group
+//! of weights (16 columns × 4 inputs) by 4 broadcast activation bytes, so a 16 × 16
+//! block costs 4 of them per row, with the i32 sums of all 16 columns in one register.
+
+#![cfg(target_arch = "x86_64")]
+
+use std::arch::x86_64::*;
+use std::ops::Range;
+
+use super::{for_row_group, tile_width, Epilogue, OutRows, QuantizedRows};
+use crate::quant::packed::{PackedInt8, BLOCK_BYTES, TILE};
+use crate::quant::BLOCK_ROWS;
+
+/// Rows per pass over a tile: each keeps one f32 accumulator register, beside the 4
+/// weight groups and the scales.
+const ROW_GROUP: usize = 8;
+
+/// # Safety
+/// The CPU has AVX-512 F/BW/VNNI, and the arguments passed [`super::int8_matmul`]'s
+/// checks.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+pub(super) unsafe fn matmul(
+    x: &QuantizedRows,
+    w: &PackedInt8,
+    tiles: Range<usize>,
+    out: &OutRows,
+    ep: &Epilogue,
+) {
+    for tile in tiles {
+        let mut r0 = 0;
+        while r0 < x.rows {
+            let rows = (x.rows - r0).min(ROW_GROUP);
+            for_row_group!(rows, 8, tile_rows(x, r0, w, tile, out, ep));
+            r0 += rows;
+        }
+    }
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+#[inline]
+unsafe fn tile_rows<const R: usize>(
+    x: &QuantizedRows,
+    r0: usize,
+    w: &PackedInt8,
+    tile: usize,
+    out: &OutRows,
+    ep: &Epilogue,
+) {
+    let blocks = w.blocks();
+    let weights = w
+        .weights
+        .as_slice()
+        .as_ptr()
+        .add(tile * blocks * BLOCK_BYTES);
+    let scales = w.scales.as_ptr().add(tile * blocks * TILE);
+    let row_len = blocks * BLOCK_ROWS;
+    let xq = x.q.as_ptr().add(r0 * row_len);
+    let x_scales = x.scales.as_ptr().add(r0 * blocks);
+    let x_sums = x.sums.as_ptr().add(r0 * blocks);
+    let mut acc = [_mm512_setzero_ps(); R];
+    for b in 0..blocks {
+        let block = weights.add(b * BLOCK_BYTES);
+        let w0 = _mm512_load_si512(block as *const __m512i);
+        let w1 = _mm512_load_si512(block.add(64) as *const __m512i);
+        let w2 = _mm512_load_si512(block.add(128) as *const __m512i);
+        let w3 = _mm512_load_si512(block.add(192) as *const __m512i);
+        let w_scale = _mm512_cvtph_ps(_mm256_loadu_si256(scales.add(b * TILE) as *const __m256i));
+        for (r, acc) in acc.iter_mut().enumerate() {
+            let xb = xq.add(r * row_len + b * BLOCK_ROWS) as *const i32;
+            // Start from −128 · Σ x: the weights are stored as q + 128.
+            let mut dot = _mm512_set1_epi32(-(*x_sums.add(r * blocks + b) << 7));
+            dot = _mm512_dpbusd_epi32(dot, w0, _mm512_set1_epi32(xb.read_unaligned()));
+            dot = _mm512_dpbusd_epi32(dot, w1, _mm512_set1_epi32(xb.add(1).read_unaligned()));
+            dot = _mm512_dpbusd_epi32(dot, w2, _mm512_set1_epi32(xb.add(2).read_unaligned()));
+            dot = _mm512_dpbusd_epi32(dot, w3, _mm512_set1_epi32(xb.add(3).read_unaligned()));
+            let scale = _mm512_mul_ps(w_scale, _mm512_set1_ps(*x_scales.add(r * blocks + b)));
+            *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, *acc);
+        }
+    }
+    store(acc, r0, w, tile, out, ep);
+}
+
+/// `out = acc · column_scale + bias (+ out)`, the columns past the matrix masked off.
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn store<const R: usize>(
+    acc: [__m512; R],
+    r0: usize,
+    w: &PackedInt8,
+    tile: usize,
+    out: &OutRows,
+    ep: &Epilogue,
+) {
+    let col = tile * TILE;
+    let mask: __mmask16 = (((1u32 << tile_width(w.out_features, tile)) - 1) & 0xFFFF) as u16;
+    let column_scale = _mm512_loadu_ps(w.column_scales.as_ptr().add(col));
+    let bias = match ep.bias {
+        Some(b) => _mm512_maskz_loadu_ps(mask, b.as_ptr().add(col)),
+        None => _mm512_setzero_ps(),
+    };
+    for (r, acc) in acc.iter().enumerate() {
+        let dst = out.at(r0 + r, col);
+        let mut y = _mm512_fmadd_ps(*acc, column_scale, bias);
+        if ep.accumulate {
+            y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(mask, dst));
+        }
+        _mm512_mask_storeu_ps(dst, mask, y);
+    }
+}

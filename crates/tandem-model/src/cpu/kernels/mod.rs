@@ -1,0 +1,263 @@
+//! The CPU engine's matrix kernels, one file per weight type and ISA (as ggml-cpu keeps
+//! them), all computing the same thing: `out[r, c] = Σ_i x[r, i] · W[i, c]` for a few
+//! activation rows and a range of 16-column tiles of a packed weight matrix.
+//!
+//! What every path guarantees, and the tests check:
+//! - **Each weight is read once per call**, whatever the row count: the loop over rows
+//!   sits inside the loop over a tile's weights, so a verify pass of γ + 1 rows streams
+//!   the matrix once, as a decode step does.
+//! - **Batch invariance**: a row's result does not depend on which other rows are in the
+//!   call. Each output is accumulated in the same order with the same operations for any
+//!   row count (rows are only ever grouped, never mixed), so each row of a verify pass
+//!   is bit-identical to that row computed alone, the property greedy speculative
+//!   decoding's exactness rests on.
+//! - **Every ISA path gives the same bits as the portable one.** The int8 dot products
+//!   are exact integer sums, and the float steps around them (scale, accumulate,
+//!   epilogue) are the same IEEE operations in the same order on every path.
+//!
+//! The int8 kernels multiply int8 activations ([`QuantizedRows`]: per row, one f32 scale
+//! per block of 16 inputs) by the packed int8 weights of [`crate::quant::packed`]. Per
+//! tile, block and row: the block's exact integer dot product, then
+//! `acc += float(dot) · (block_scale · activation_scale)`; at the end
+//! `out = acc · column_scale + bias`. The f32 kernels read [`PackedF32`] tiles and keep two
+//! accumulators per output (even and odd inputs), summed at the end.
+
+mod f32_avx2;
+mod f32_avx512;
+mod f32_portable;
+mod int8_avx2;
+mod int8_avx512;
+mod int8_avxvnni;
+mod int8_portable;
+
+use std::ops::Range;
+
+use super::isa::Isa;
+use crate::quant::packed::{AlignedBytes, PackedInt8, TILE};
+use crate::quant::BLOCK_ROWS;
+
+/// Activation rows quantized for the int8 kernels: per row and block of 16 inputs, int8
+/// values, an f32 scale and the sum of the values (which takes the weights' `+ 128`
+/// offset out of `vpdpbusd`'s products).
+///
+/// # Shapes
+/// - q: `[rows, blocks · 16]` (padding inputs are 0), scales and sums: `[rows, blocks]`
+#[derive(Clone, Copy)]
+pub struct QuantizedRows<'a> {
+    pub q: &'a [i8],
+    pub scales: &'a [f32],
+    pub sums: &'a [i32],
+    pub rows: usize,
+    pub blocks: usize,
+}
+
+impl QuantizedRows<'_> {
+    fn check(&self, w: &PackedInt8) {
+        assert_eq!(self.blocks, w.blocks(), "activation and weight blocks");
+        assert!(self.q.len() >= self.rows * self.blocks * BLOCK_ROWS);
+        assert!(self.scales.len() >= self.rows * self.blocks);
+        assert!(self.sums.len() >= self.rows * self.blocks);
+    }
+}
+
+/// f32 activation rows, `[rows, stride]` with `in_features <= stride` values used.
+#[derive(Clone, Copy)]
+pub struct F32Rows<'a> {
+    pub x: &'a [f32],
+    pub rows: usize,
+    pub stride: usize,
+}
+
+/// Where a kernel writes: `rows` rows `stride` floats apart, of which it writes the
+/// columns of its tiles. Threads given disjoint tile ranges write disjoint columns of
+/// the same rows, so the target is a raw pointer.
+#[derive(Clone, Copy)]
+pub struct OutRows {
+    ptr: *mut f32,
+    stride: usize,
+    rows: usize,
+    cols: usize,
+}
+
+// SAFETY: an `OutRows` is only written through by kernels given disjoint tile ranges
+// (the engine's thread split), so no two threads write the same element.
+unsafe impl Send for OutRows {}
+unsafe impl Sync for OutRows {}
+
+impl OutRows {
+    /// The first `rows` rows of `out` (`stride` apart), `cols` columns wide.
+    pub fn new(out: &mut [f32], rows: usize, stride: usize, cols: usize) -> Self {
+        assert!(cols <= stride && out.len() >= rows.saturating_sub(1) * stride + cols);
+        Self {
+            ptr: out.as_mut_ptr(),
+            stride,
+            rows,
+            cols,
+        }
+    }
+
+    /// Pointer to `(row, col)`.
+    ///
+    /// # Safety
+    /// `row < rows` and `col < cols`.
+    #[inline(always)]
+    unsafe fn at(&self, row: usize, col: usize) -> *mut f32 {
+        self.ptr.add(row * self.stride + col)
+    }
+}
+
+/// What happens to a tile's result before it is stored.
+#[derive(Clone, Copy, Default)]
+pub struct Epilogue<'a> {
+    /// Added to every row (`[out_features]`).
+    pub bias: Option<&'a [f32]>,
+    /// Add into what `out` holds (a residual connection) instead of overwriting it.
+    pub accumulate: bool,
+}
+
+/// An f32 weight matrix packed for the f32 kernels: tiles of 16 output columns, each
+/// tile `[in_features, 16]` contiguous, so a thread streams its tiles sequentially.
+///
+/// # Shapes
+/// - values: `[tiles, in_features, 16]` f32 (padding columns 0)
+#[derive(Debug, Clone, PartialEq)]
+pub struct PackedF32 {
+    pub in_features: usize,
+    pub out_features: usize,
+    values: AlignedBytes,
+}
+
+impl PackedF32 {
+    /// Packs Hugging Face `[out, in]` parts placed side by side as one `[in, Σ out]`
+    /// matrix (fused QKV and gate/up).
+    pub fn from_parts(parts: &[(&[f32], usize)], in_features: usize) -> Self {
+        let total: usize = parts.iter().map(|(_, out)| out).sum();
+        let tiles = total.div_ceil(TILE);
+        let mut values = AlignedBytes::zeroed(tiles * in_features * TILE * 4);
+        let floats: &mut [f32] = bytemuck::cast_slice_mut(values.as_mut_slice());
+        let mut column = 0;
+        for &(part, out) in parts {
+            assert_eq!(part.len(), out * in_features, "part shape");
+            for (o, row) in part.chunks_exact(in_features.max(1)).enumerate() {
+                let c = column + o;
+                let base = (c / TILE) * in_features * TILE + c % TILE;
+                for (i, &w) in row.iter().enumerate() {
+                    floats[base + i * TILE] = w;
+                }
+            }
+            column += out;
+        }
+        Self {
+            in_features,
+            out_features: total,
+            values,
+        }
+    }
+
+    pub fn tiles(&self) -> usize {
+        self.out_features.div_ceil(TILE)
+    }
+
+    pub fn values(&self) -> &[f32] {
+        bytemuck::cast_slice(self.values.as_slice())
+    }
+
+    pub fn size_bytes(&self) -> usize {
+        self.values.len()
+    }
+}
+
+fn check_out(out: &OutRows, rows: usize, out_features: usize, tiles: &Range<usize>) {
+    assert!(out.rows >= rows, "output rows");
+    assert!(out.cols >= out_features, "output columns");
+    assert!(tiles.end <= out_features.div_ceil(TILE), "tile range");
+}
+
+fn check_epilogue(ep: &Epilogue, out_features: usize) {
+    if let Some(bias) = ep.bias {
+        assert!(bias.len() >= out_features, "bias length");
+    }
+}
+
+/// `out[r, c] (+)= Σ_i x[r, i] · W[i, c] (+ bias[c])` for the columns of `tiles`, int8.
+pub fn int8_matmul(
+    isa: Isa,
+    x: &QuantizedRows,
+    w: &PackedInt8,
+    tiles: Range<usize>,
+    out: &OutRows,
+    ep: &Epilogue,
+) {
+    isa.assert_supported();
+    x.check(w);
+    check_out(out, x.rows, w.out_features, &tiles);
+    check_epilogue(ep, w.out_features);
+    // SAFETY: the CPU supports the path (asserted) and the slices and output are as
+    // large as the kernels index (checked above).
+    unsafe {
+        match isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512Vnni => int8_avx512::matmul(x, w, tiles, out, ep),
+            #[cfg(target_arch = "x86_64")]
+            Isa::AvxVnni => int8_avxvnni::matmul(x, w, tiles, out, ep),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => int8_avx2::matmul(x, w, tiles, out, ep),
+            _ => int8_portable::matmul(x, w, tiles, out, ep),
+        }
+    }
+}
+
+/// `out[r, c] (+)= Σ_i x[r, i] · W[i, c] (+ bias[c])` for the columns of `tiles`, f32.
+pub fn f32_matmul(
+    isa: Isa,
+    x: &F32Rows,
+    w: &PackedF32,
+    tiles: Range<usize>,
+    out: &OutRows,
+    ep: &Epilogue,
+) {
+    isa.assert_supported();
+    assert!(x.stride >= w.in_features);
+    assert!(x.x.len() >= x.rows.saturating_sub(1) * x.stride + w.in_features);
+    check_out(out, x.rows, w.out_features, &tiles);
+    check_epilogue(ep, w.out_features);
+    // SAFETY: as in `int8_matmul`.
+    unsafe {
+        match isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512Vnni => f32_avx512::matmul(x, w, tiles, out, ep),
+            #[cfg(target_arch = "x86_64")]
+            Isa::AvxVnni | Isa::Avx2 => f32_avx2::matmul(x, w, tiles, out, ep),
+            _ => f32_portable::matmul(x, w, tiles, out, ep),
+        }
+    }
+}
+
+/// Columns of tile `tile` that exist (16, or fewer in a matrix's last tile).
+#[inline(always)]
+fn tile_width(out_features: usize, tile: usize) -> usize {
+    (out_features - tile * TILE).min(TILE)
+}
+
+/// Runs `$kernel::<R>(args…)` for a group of `$rows` rows, `R` a constant from 1 to
+/// `$max`: kernels keep one accumulator per row in registers, so the row count must be
+/// known when they are compiled.
+macro_rules! for_row_group {
+    ($rows:expr, $max:literal, $kernel:ident($($arg:expr),* $(,)?)) => {
+        match $rows {
+            1 => $kernel::<1>($($arg),*),
+            2 => $kernel::<2>($($arg),*),
+            3 => $kernel::<3>($($arg),*),
+            4 => $kernel::<4>($($arg),*),
+            5 if $max >= 5 => $kernel::<5>($($arg),*),
+            6 if $max >= 6 => $kernel::<6>($($arg),*),
+            7 if $max >= 7 => $kernel::<7>($($arg),*),
+            8 if $max >= 8 => $kernel::<8>($($arg),*),
+            r => unreachable!("row group of {r}"),
+        }
+    };
+}
+use for_row_group;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,860 @@
+//! The decoder on the CPU engine: the Llama-family forward of
+//! [`families::llama`](crate::families::llama), computed by Tandem's own kernels over
+//! buffers allocated once at load.
+//!
+//! A forward of `n` new tokens runs in chunks of at most [`CHUNK`] rows (a prefill is
+//! several chunks; decode and verify passes are one). Per layer and chunk:
+//! 1. RMSNorm of each row, quantized on the fly for int8 weights;
+//! 2. the fused QKV product (with bias), split over the pool by output tiles;
+//! 3. RoPE in place on q and k, and k, v written into the cache;
+//! 4. attention, split over the pool by query heads;
+//! 5. the output projection, added into the residual stream by the kernel;
+//! 6. RMSNorm, the fused gate/up product, the SiLU gate (quantized on the fly), and the
+//!    down projection added into the residual stream.
+//!
+//! Then the final norm and the LM head for the rows whose logits are asked for. Every
+//! step treats rows independently with fixed reduction orders, so each row of a pass
+//! equals the same row computed alone, bit for bit, and chunking a prefill changes
+//! nothing.
+
+use std::path::Path;
+
+use tandem_decode::{CausalLm, Logits, ModelError as DecodeModelError};
+
+use super::attention::{attend, KvCache};
+use super::isa::Isa;
+use super::kernels::{
+    f32_matmul, int8_matmul, Epilogue, F32Rows, OutRows, PackedF32, QuantizedRows,
+};
+use super::ops::{
+    quantize_row, rms_norm, rms_norm_quantized, rope_in_place, silu_mul, silu_mul_quantized,
+};
+use super::pool::{share, Pool};
+use crate::config::ModelConfig;
+use crate::error::{ModelError, Result};
+use crate::families::linears::{self, LayerLinears, LinearSpec};
+use crate::families::llama::{LoadOptions, DEFAULT_CONTEXT};
+use crate::families::rope;
+use crate::formats::int8_cache::{self, CacheOutcome, QuantizedWeights};
+use crate::formats::safetensors::WeightFiles;
+use crate::quant::calibration::{self, CalibrationTokens};
+use crate::quant::packed::PackedInt8;
+use crate::quant::{scale_rows, Precision, BLOCK_ROWS};
+use crate::Flex;
+
+/// Rows per chunk of a forward: a verify pass (γ + 1 ≤ 32) is one chunk.
+pub const CHUNK: usize = 32;
+
+/// The weight of a linear layer, in the precision it was loaded at.
+enum Weight {
+    F32(PackedF32),
+    Int8(PackedInt8),
+}
+
+/// A linear layer: packed weight and optional f32 bias.
+struct Linear {
+    weight: Weight,
+    bias: Option<Vec<f32>>,
+}
+
+impl Linear {
+    fn in_features(&self) -> usize {
+        match &self.weight {
+            Weight::F32(w) => w.in_features,
+            Weight::Int8(w) => w.in_features,
+        }
+    }
+
+    fn out_features(&self) -> usize {
+        match &self.weight {
+            Weight::F32(w) => w.out_features,
+            Weight::Int8(w) => w.out_features,
+        }
+    }
+
+    fn size_bytes(&self) -> usize {
+        let bias = self.bias.as_ref().map_or(0, |b| 4 * b.len());
+        bias + match &self.weight {
+            Weight::F32(w) => w.size_bytes(),
+            Weight::Int8(w) => w.size_bytes(),
+        }
+    }
+
+    /// `out (+)= input · W + bias` for `rows` rows, split over the pool by tiles.
+    fn forward(
+        &self,
+        pool: &Pool,
+        isa: Isa,
+        input: Input<'_>,
+        out: &mut [f32],
+        out_stride: usize,
+        accumulate: bool,
+    ) {
+        let rows = input.rows();
+        let target = OutRows::new(out, rows, out_stride, self.out_features());
+        let epilogue = Epilogue {
+            bias: self.bias.as_deref(),
+            accumulate,
+        };
+        let parts = pool.threads();
+        let tiles = self.out_features().div_ceil(crate::quant::packed::TILE);
+        pool.run(&|part| {
+            let range = share(tiles, part, parts);
+            if range.is_empty() {
+                return;
+            }
+            match (&self.weight, &input) {
+                (Weight::Int8(w), Input::Int8(x)) => {
+                    int8_matmul(isa, x, w, range, &target, &epilogue)
+                }
+                (Weight::F32(w), Input::F32(x)) => f32_matmul(isa, x, w, range, &target, &epilogue),
+                _ => unreachable!("the input is prepared for the weight's precision"),
+            }
+        });
+    }
+}
+
+/// Activation rows as a linear layer reads them.
+#[derive(Clone, Copy)]
+enum Input<'a> {
+    F32(F32Rows<'a>),
+    Int8(QuantizedRows<'a>),
+}
+
+impl Input<'_> {
+    fn rows(&self) -> usize {
+        match self {
+            Input::F32(x) => x.rows,
+            Input::Int8(x) => x.rows,
+        }
+    }
+}
+
+struct Layer {
+    input_norm: Vec<f32>,
+    qkv: Linear,
+    out: Linear,
+    post_attention_norm: Vec<f32>,
+    gate_up: Linear,
+    down: Linear,
+}
+
+/// Buffers of one chunk, allocated at load so a forward allocates nothing but the
+/// logits it returns.
+struct Scratch {
+    /// Residual stream, `[CHUNK, hidden]`.
+    x: Vec<f32>,
+    /// f32 input of the next linear layer, `[CHUNK, in_features]` (f32 models).
+    input: Vec<f32>,
+    /// Quantized input of the next linear layer (int8 models): values
+    /// `[CHUNK, blocks · 16]`, scales and sums `[CHUNK, blocks]`.
+    q: Vec<i8>,
+    q_scales: Vec<f32>,
+    q_sums: Vec<i32>,
+    qkv: Vec<f32>,
+    attention: Vec<f32>,
+    gate_up: Vec<f32>,
+    /// Attention scores, one `[capacity]` row per pool thread.
+    scores: Vec<f32>,
+}
+
+/// A decoder on the CPU engine with its KV cache (see the module docs).
+pub struct CpuModel {
+    config: ModelConfig,
+    precision: Precision,
+    isa: Isa,
+    pool: &'static Pool,
+    /// `[vocab, hidden]` f32.
+    embed: Vec<f32>,
+    layers: Vec<Layer>,
+    norm: Vec<f32>,
+    lm_head: Linear,
+    /// `[capacity, head_dim / 2]` each: the rotation angles of every position.
+    rope_cos: Vec<f32>,
+    rope_sin: Vec<f32>,
+    cache: KvCache,
+    scratch: Scratch,
+    dims: Dims,
+    int8_cache: Option<CacheOutcome>,
+}
+
+impl CpuModel {
+    /// Loads `config.json` and the safetensors weights of a model folder; an int8 load
+    /// goes through the on-disk cache of packed weights (quantizing and writing it the
+    /// first time).
+    pub fn load(dir: &Path, options: &LoadOptions) -> Result<Self> {
+        let config = ModelConfig::from_dir(dir)?;
+        let weights = WeightFiles::open(dir)?;
+        match options.precision {
+            Precision::F32 => Self::build(config, &weights, None, options),
+            Precision::Int8 => {
+                let specs = linears::all(&config);
+                let calibrate = || {
+                    let tokens = CalibrationTokens::for_model(Some(dir), &config);
+                    calibration::measure::<Flex>(&config, &weights, &tokens, &Default::default())
+                };
+                let (mut quantized, outcome) =
+                    int8_cache::load_or_quantize(dir, &weights, &specs, calibrate)?;
+                let mut model = Self::build(config, &weights, Some(&mut quantized), options)?;
+                model.int8_cache = Some(outcome);
+                Ok(model)
+            }
+        }
+    }
+
+    /// Builds the model from an opened checkpoint; int8 is quantized in memory,
+    /// calibrated on synthetic ids (as [`Llama::from_weights`](crate::Llama::from_weights)).
+    pub fn from_weights(
+        config: ModelConfig,
+        weights: &WeightFiles,
+        options: &LoadOptions,
+    ) -> Result<Self> {
+        match options.precision {
+            Precision::F32 => Self::build(config, weights, None, options),
+            Precision::Int8 => {
+                let specs = linears::all(&config);
+                let tokens = CalibrationTokens::for_model(None, &config);
+                let importance =
+                    calibration::measure::<Flex>(&config, weights, &tokens, &Default::default())?;
+                let mut quantized = QuantizedWeights::quantize(weights, &specs, &importance)?;
+                Self::build(config, weights, Some(&mut quantized), options)
+            }
+        }
+    }
+
+    fn build(
+        config: ModelConfig,
+        weights: &WeightFiles,
+        mut quantized: Option<&mut QuantizedWeights>,
+        options: &LoadOptions,
+    ) -> Result<Self> {
+        let c = &config;
+        let d = c.hidden_size;
+        let capacity = options
+            .context_len
+            .unwrap_or(DEFAULT_CONTEXT)
+            .min(c.max_position_embeddings);
+        if capacity == 0 {
+            return Err(ModelError::InvalidArgument(
+                "context length must be positive".into(),
+            ));
+        }
+        let num_layers = match options.layer_limit {
+            Some(0) => {
+                return Err(ModelError::InvalidArgument(
+                    "layer limit must be positive".into(),
+                ))
+            }
+            Some(limit) => limit.min(c.num_layers),
+            None => c.num_layers,
+        };
+        let norm = |name: &str| weights.read(name, &[d]);
+        let mut layers = Vec::with_capacity(num_layers);
+        for i in 0..num_layers {
+            let p = format!("model.layers.{i}");
+            let specs = LayerLinears::of(c, i);
+            let mut linear =
+                |spec: &LinearSpec| load_linear(spec, weights, quantized.as_deref_mut());
+            layers.push(Layer {
+                input_norm: norm(&format!("{p}.input_layernorm.weight"))?,
+                qkv: linear(&specs.qkv)?,
+                out: linear(&specs.out)?,
+                post_attention_norm: norm(&format!("{p}.post_attention_layernorm.weight"))?,
+                gate_up: linear(&specs.gate_up)?,
+                down: linear(&specs.down)?,
+            });
+        }
+        let lm_head = load_linear(&linears::lm_head(c), weights, quantized)?;
+        let embed = weights.read("model.embed_tokens.weight", &[c.vocab_size, d])?;
+        let (rope_cos, rope_sin) = rope_half_tables(c, capacity);
+
+        let pool = Pool::global();
+        let q_dim = c.num_heads * c.head_dim;
+        let max_in = d.max(q_dim).max(c.intermediate_size);
+        let max_blocks = scale_rows(max_in);
+        let qkv_out = layers.first().map_or(0, |l| l.qkv.out_features());
+        let scratch = Scratch {
+            x: vec![0.0; CHUNK * d],
+            input: vec![0.0; CHUNK * max_in],
+            q: vec![0; CHUNK * max_blocks * BLOCK_ROWS],
+            q_scales: vec![0.0; CHUNK * max_blocks],
+            q_sums: vec![0; CHUNK * max_blocks],
+            qkv: vec![0.0; CHUNK * qkv_out],
+            attention: vec![0.0; CHUNK * q_dim],
+            gate_up: vec![0.0; CHUNK * 2 * c.intermediate_size],
+            scores: vec![0.0; pool.threads() * capacity],
+        };
+        Ok(Self {
+            cache: KvCache::new(num_layers, capacity, c.num_kv_heads, c.head_dim),
+            precision: options.precision,
+            isa: Isa::selected(),
+            pool,
+            embed,
+            layers,
+            norm: norm("model.norm.weight")?,
+            lm_head,
+            rope_cos,
+            rope_sin,
+            scratch,
+            dims: Dims::of(c),
+            int8_cache: None,
+            config,
+        })
+    }
+
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    /// Precision the linear layers were loaded at.
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    /// The instruction set the kernels run on.
+    pub fn isa(&self) -> Isa {
+        self.isa
+    }
+
+    /// Runs the kernels on another instruction set (tests compare paths).
+    pub fn set_isa(&mut self, isa: Isa) {
+        isa.assert_supported();
+        self.isa = isa;
+    }
+
+    /// Threads of the pool the model runs on.
+    pub fn threads(&self) -> usize {
+        self.pool.threads()
+    }
+
+    /// What an int8 [`load`](Self::load) did with the on-disk cache.
+    pub fn int8_cache(&self) -> Option<&CacheOutcome> {
+        self.int8_cache.as_ref()
+    }
+
+    /// Cached positions.
+    pub fn cached_len(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// KV capacity in positions.
+    pub fn context_len(&self) -> usize {
+        self.cache.capacity()
+    }
+
+    /// Rolls the cache back to `len` positions (O(1)).
+    pub fn truncate(&mut self, len: usize) {
+        self.cache.truncate(len);
+    }
+
+    pub fn reset(&mut self) {
+        self.cache.reset();
+    }
+
+    pub fn kv_cache(&self) -> &KvCache {
+        &self.cache
+    }
+
+    /// Bytes of weights one decode step reads: every linear layer (LM head included)
+    /// and one embedding row.
+    pub fn weight_bytes_per_token(&self) -> usize {
+        let linears: usize = self
+            .layers
+            .iter()
+            .map(|l| {
+                l.qkv.size_bytes()
+                    + l.out.size_bytes()
+                    + l.gate_up.size_bytes()
+                    + l.down.size_bytes()
+            })
+            .sum();
+        let norms = 4 * self.config.hidden_size * (2 * self.layers.len() + 1);
+        linears + self.lm_head.size_bytes() + norms + 4 * self.config.hidden_size
+    }
+
+    /// Runs `tokens` at positions `cached_len()..` and returns the logits of the last
+    /// `rows` of them (`1 <= rows <= tokens.len()`).
+    ///
+    /// # Shapes
+    /// - tokens: `n` ids → `[rows, vocab_size]` row-major
+    pub fn forward_tail(&mut self, tokens: &[u32], rows: usize) -> Result<Vec<f32>> {
+        let n = tokens.len();
+        if n == 0 {
+            return Err(ModelError::InvalidArgument(
+                "forward needs at least one token".into(),
+            ));
+        }
+        let vocab_size = self.config.vocab_size;
+        if let Some(&token) = tokens.iter().find(|&&t| t as usize >= vocab_size) {
+            return Err(ModelError::TokenOutOfRange { token, vocab_size });
+        }
+        let start = self.cache.len();
+        if start + n > self.cache.capacity() {
+            return Err(ModelError::ContextOverflow {
+                needed: start + n,
+                capacity: self.cache.capacity(),
+            });
+        }
+        let rows = rows.clamp(1, n);
+        let first_wanted = n - rows;
+        let mut logits = vec![0.0f32; rows * vocab_size];
+        for (c, chunk) in tokens.chunks(CHUNK).enumerate() {
+            let chunk_start = c * CHUNK;
+            let wanted_from = first_wanted.max(chunk_start) - chunk_start;
+            let (from, to) = (wanted_from.min(chunk.len()), chunk.len());
+            let offset = (chunk_start + from).saturating_sub(first_wanted) * vocab_size;
+            self.forward_chunk(chunk, from..to, &mut logits[offset..]);
+        }
+        Ok(logits)
+    }
+
+    /// One chunk of at most [`CHUNK`] tokens; writes the logits of chunk rows `wanted`
+    /// into `logits` (row-major, from its start).
+    fn forward_chunk(
+        &mut self,
+        tokens: &[u32],
+        wanted: std::ops::Range<usize>,
+        logits: &mut [f32],
+    ) {
+        let n = tokens.len();
+        debug_assert!(n <= CHUNK);
+        let dims = self.dims;
+        let d = dims.hidden;
+        let start = self.cache.len();
+        let s = &mut self.scratch;
+        for (r, &t) in tokens.iter().enumerate() {
+            let t = t as usize;
+            s.x[r * d..(r + 1) * d].copy_from_slice(&self.embed[t * d..(t + 1) * d]);
+        }
+        let run = Run {
+            isa: self.isa,
+            pool: self.pool,
+            dims,
+            rope_cos: &self.rope_cos,
+            rope_sin: &self.rope_sin,
+        };
+        for (l, layer) in self.layers.iter().enumerate() {
+            run.layer(l, layer, s, &mut self.cache, n, start);
+        }
+        self.cache.advance(n);
+        if wanted.is_empty() {
+            return;
+        }
+        let x = &s.x[wanted.start * d..wanted.end * d];
+        let buffers = InputBuffers {
+            f32: &mut s.input,
+            q: &mut s.q,
+            scales: &mut s.q_scales,
+            sums: &mut s.q_sums,
+        };
+        let input = prepare_normed(
+            run.isa,
+            &self.lm_head,
+            x,
+            &self.norm,
+            dims.eps,
+            wanted.len(),
+            buffers,
+        );
+        let vocab = self.config.vocab_size;
+        self.lm_head
+            .forward(run.pool, run.isa, input, logits, vocab, false);
+    }
+}
+
+/// The shapes a forward needs, copied out of the config.
+#[derive(Clone, Copy)]
+struct Dims {
+    hidden: usize,
+    heads: usize,
+    kv_heads: usize,
+    head_dim: usize,
+    intermediate: usize,
+    eps: f32,
+    window: Option<usize>,
+}
+
+impl Dims {
+    fn of(c: &ModelConfig) -> Self {
+        Self {
+            hidden: c.hidden_size,
+            heads: c.num_heads,
+            kv_heads: c.num_kv_heads,
+            head_dim: c.head_dim,
+            intermediate: c.intermediate_size,
+            eps: c.rms_norm_eps as f32,
+            window: c.sliding_window,
+        }
+    }
+}
+
+/// What every layer of one forward shares.
+struct Run<'a> {
+    isa: Isa,
+    pool: &'a Pool,
+    dims: Dims,
+    rope_cos: &'a [f32],
+    rope_sin: &'a [f32],
+}
+
+impl Run<'_> {
+    /// Decoder layer `l` over the chunk's `n` rows at positions `start..start + n`.
+    fn layer(
+        &self,
+        l: usize,
+        layer: &Layer,
+        s: &mut Scratch,
+        cache: &mut KvCache,
+        n: usize,
+        start: usize,
+    ) {
+        let (isa, pool, dims) = (self.isa, self.pool, self.dims);
+        let (d, hd) = (dims.hidden, dims.head_dim);
+        let (q_dim, kv_dim) = (dims.heads * hd, dims.kv_heads * hd);
+
+        // Attention block.
+        let buffers = InputBuffers {
+            f32: &mut s.input,
+            q: &mut s.q,
+            scales: &mut s.q_scales,
+            sums: &mut s.q_sums,
+        };
+        let input = prepare_normed(
+            isa,
+            &layer.qkv,
+            &s.x[..n * d],
+            &layer.input_norm,
+            dims.eps,
+            n,
+            buffers,
+        );
+        let qkv_out = layer.qkv.out_features();
+        layer
+            .qkv
+            .forward(pool, isa, input, &mut s.qkv, qkv_out, false);
+        let half = hd / 2;
+        for r in 0..n {
+            let pos = start + r;
+            let row = &mut s.qkv[r * qkv_out..(r + 1) * qkv_out];
+            let (cos, sin) = (
+                &self.rope_cos[pos * half..][..half],
+                &self.rope_sin[pos * half..][..half],
+            );
+            let (q, kv) = row.split_at_mut(q_dim);
+            rope_in_place(q, hd, cos, sin);
+            let (k, v) = kv.split_at_mut(kv_dim);
+            rope_in_place(k, hd, cos, sin);
+            cache.write(l, pos, k, &v[..kv_dim]);
+        }
+        self.attention(l, cache, s, qkv_out, n, start);
+        let input = match layer.out.weight {
+            Weight::F32(_) => Input::F32(F32Rows {
+                x: &s.attention,
+                rows: n,
+                stride: q_dim,
+            }),
+            Weight::Int8(_) => quantize_rows(
+                isa,
+                &s.attention,
+                q_dim,
+                n,
+                &mut s.q,
+                &mut s.q_scales,
+                &mut s.q_sums,
+            ),
+        };
+        layer.out.forward(pool, isa, input, &mut s.x, d, true);
+
+        // MLP block.
+        let buffers = InputBuffers {
+            f32: &mut s.input,
+            q: &mut s.q,
+            scales: &mut s.q_scales,
+            sums: &mut s.q_sums,
+        };
+        let input = prepare_normed(
+            isa,
+            &layer.gate_up,
+            &s.x[..n * d],
+            &layer.post_attention_norm,
+            dims.eps,
+            n,
+            buffers,
+        );
+        let inter = dims.intermediate;
+        layer
+            .gate_up
+            .forward(pool, isa, input, &mut s.gate_up, 2 * inter, false);
+        let input = match layer.down.weight {
+            Weight::F32(_) => {
+                for r in 0..n {
+                    let row = &s.gate_up[r * 2 * inter..(r + 1) * 2 * inter];
+                    silu_mul(
+                        isa,
+                        &row[..inter],
+                        &row[inter..],
+                        &mut s.input[r * inter..(r + 1) * inter],
+                    );
+                }
+                Input::F32(F32Rows {
+                    x: &s.input,
+                    rows: n,
+                    stride: inter,
+                })
+            }
+            Weight::Int8(_) => {
+                let blocks = scale_rows(inter);
+                let row_len = blocks * BLOCK_ROWS;
+                for r in 0..n {
+                    let row = &s.gate_up[r * 2 * inter..(r + 1) * 2 * inter];
+                    silu_mul_quantized(
+                        isa,
+                        &row[..inter],
+                        &row[inter..],
+                        &mut s.q[r * row_len..(r + 1) * row_len],
+                        &mut s.q_scales[r * blocks..(r + 1) * blocks],
+                        &mut s.q_sums[r * blocks..(r + 1) * blocks],
+                    );
+                }
+                Input::Int8(QuantizedRows {
+                    q: &s.q,
+                    scales: &s.q_scales,
+                    sums: &s.q_sums,
+                    rows: n,
+                    blocks,
+                })
+            }
+        };
+        layer.down.forward(pool, isa, input, &mut s.x, d, true);
+    }
+
+    /// Attention of the chunk's rows over the cache of layer `l`, split by query head.
+    fn attention(
+        &self,
+        l: usize,
+        cache: &KvCache,
+        s: &mut Scratch,
+        qkv_out: usize,
+        n: usize,
+        start: usize,
+    ) {
+        let dims = self.dims;
+        let (heads, hd) = (dims.heads, dims.head_dim);
+        let group = heads / dims.kv_heads;
+        let q_dim = heads * hd;
+        let scale = 1.0 / (hd as f32).sqrt();
+        let isa = self.isa;
+        let capacity = cache.capacity();
+        let qkv = &s.qkv;
+        let out = SharedRows::new(&mut s.attention);
+        let scores = SharedRows::new(&mut s.scores);
+        let parts = self.pool.threads();
+        self.pool.run(&|part| {
+            // SAFETY: each part has its own scores row.
+            let scores = unsafe { scores.slice(part * capacity, capacity) };
+            for h in share(heads, part, parts) {
+                for r in 0..n {
+                    let pos = start + r;
+                    let first = dims.window.map_or(0, |w| (pos + 1).saturating_sub(w));
+                    let (keys, values) = cache.head(l, h / group, pos + 1);
+                    let q = &qkv[r * qkv_out + h * hd..][..hd];
+                    // SAFETY: (row, head) pairs are disjoint across parts.
+                    let o = unsafe { out.slice(r * q_dim + h * hd, hd) };
+                    attend(isa, q, keys, values, first, scale, scores, o);
+                }
+            }
+        });
+    }
+}
+
+/// Quantizes `rows` rows of `x` (`k` wide) for an int8 layer.
+fn quantize_rows<'a>(
+    isa: Isa,
+    x: &[f32],
+    k: usize,
+    rows: usize,
+    q: &'a mut [i8],
+    scales: &'a mut [f32],
+    sums: &'a mut [i32],
+) -> Input<'a> {
+    let blocks = scale_rows(k);
+    let row_len = blocks * BLOCK_ROWS;
+    for r in 0..rows {
+        quantize_row(
+            isa,
+            &x[r * k..(r + 1) * k],
+            &mut q[r * row_len..(r + 1) * row_len],
+            &mut scales[r * blocks..(r + 1) * blocks],
+            &mut sums[r * blocks..(r + 1) * blocks],
+        );
+    }
+    Input::Int8(QuantizedRows {
+        q,
+        scales,
+        sums,
+        rows,
+        blocks,
+    })
+}
+
+/// Mutable rows several pool parts write, each its own disjoint ranges.
+struct SharedRows {
+    ptr: *mut f32,
+    len: usize,
+}
+
+// SAFETY: parts only take disjoint ranges (the callers' split guarantees it).
+unsafe impl Sync for SharedRows {}
+
+impl SharedRows {
+    fn new(values: &mut [f32]) -> Self {
+        Self {
+            ptr: values.as_mut_ptr(),
+            len: values.len(),
+        }
+    }
+
+    /// # Safety
+    /// No other live slice overlaps `offset..offset + len`.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn slice(&self, offset: usize, len: usize) -> &mut [f32] {
+        assert!(offset + len <= self.len);
+        std::slice::from_raw_parts_mut(self.ptr.add(offset), len)
+    }
+}
+
+/// The buffers a linear layer's input is prepared in.
+struct InputBuffers<'a> {
+    f32: &'a mut [f32],
+    q: &'a mut [i8],
+    scales: &'a mut [f32],
+    sums: &'a mut [i32],
+}
+
+/// RMSNorm of `rows` rows of `x` as the input of `linear`: f32, or quantized on the fly
+/// for int8 weights.
+fn prepare_normed<'a>(
+    isa: Isa,
+    linear: &Linear,
+    x: &[f32],
+    gamma: &[f32],
+    eps: f32,
+    rows: usize,
+    buffers: InputBuffers<'a>,
+) -> Input<'a> {
+    let k = linear.in_features();
+    match linear.weight {
+        Weight::F32(_) => {
+            for r in 0..rows {
+                rms_norm(
+                    isa,
+                    &x[r * k..(r + 1) * k],
+                    gamma,
+                    eps,
+                    &mut buffers.f32[r * k..(r + 1) * k],
+                );
+            }
+            Input::F32(F32Rows {
+                x: buffers.f32,
+                rows,
+                stride: k,
+            })
+        }
+        Weight::Int8(_) => {
+            let blocks = scale_rows(k);
+            for r in 0..rows {
+                rms_norm_quantized(
+                    isa,
+                    &x[r * k..(r + 1) * k],
+                    gamma,
+                    eps,
+                    &mut buffers.q[r * blocks * BLOCK_ROWS..(r + 1) * blocks * BLOCK_ROWS],
+                    &mut buffers.scales[r * blocks..(r + 1) * blocks],
+                    &mut buffers.sums[r * blocks..(r + 1) * blocks],
+                );
+            }
+            Input::Int8(QuantizedRows {
+                q: buffers.q,
+                scales: buffers.scales,
+                sums: buffers.sums,
+                rows,
+                blocks,
+            })
+        }
+    }
+}
+
+/// One linear layer: packed int8 from `quantized`, else HF `[out, in]` parts packed as
+/// f32. The bias, if any, is f32.
+fn load_linear(
+    spec: &LinearSpec,
+    weights: &WeightFiles,
+    quantized: Option<&mut QuantizedWeights>,
+) -> Result<Linear> {
+    let weight = match quantized {
+        Some(quantized) => Weight::Int8(quantized.take(spec)?),
+        None => {
+            let parts = spec
+                .parts
+                .iter()
+                .map(|(name, out)| {
+                    Ok((
+                        weights.read(&format!("{name}.weight"), &[*out, spec.in_features])?,
+                        *out,
+                    ))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let slices: Vec<(&[f32], usize)> =
+                parts.iter().map(|(v, out)| (v.as_slice(), *out)).collect();
+            Weight::F32(PackedF32::from_parts(&slices, spec.in_features))
+        }
+    };
+    Ok(Linear {
+        weight,
+        bias: spec.read_bias(weights)?,
+    })
+}
+
+/// cos and sin of every position's angles, `[capacity, head_dim / 2]` each (the
+/// rotate-half tables repeat them in both halves; in-place RoPE needs one).
+fn rope_half_tables(c: &ModelConfig, capacity: usize) -> (Vec<f32>, Vec<f32>) {
+    let inv_freq = rope::inverse_frequencies(c.head_dim, c.rope_theta, &c.rope_scaling);
+    let (cos, sin) = rope::cos_sin_tables(&inv_freq, capacity);
+    let half = c.head_dim / 2;
+    let first_half = |t: Vec<f32>| -> Vec<f32> {
+        t.chunks_exact(c.head_dim)
+            .flat_map(|row| row[..half].to_vec())
+            .collect()
+    };
+    (first_half(cos), first_half(sin))
+}
+
+impl CausalLm for CpuModel {
+    fn forward(&mut self, tokens: &[u32]) -> Result<Logits, DecodeModelError> {
+        self.forward_last(tokens, tokens.len())
+    }
+
+    fn forward_last(&mut self, tokens: &[u32], rows: usize) -> Result<Logits, DecodeModelError> {
+        let rows = rows.clamp(1, tokens.len().max(1));
+        let data = self
+            .forward_tail(tokens, rows)
+            .map_err(DecodeModelError::new)?;
+        Ok(Logits::new(rows, self.config.vocab_size, data))
+    }
+
+    fn cached_len(&self) -> usize {
+        self.cache.len()
+    }
+
+    fn truncate(&mut self, len: usize) {
+        self.cache.truncate(len)
+    }
+
+    fn reset(&mut self) {
+        self.cache.reset()
+    }
+
+    fn vocab_size(&self) -> usize {
+        self.config.vocab_size
+    }
+}

@@ -1,0 +1,329 @@
+//! The row operations of a decoder layer besides the matrix products: RMSNorm (fused
+//! with quantizing its output for the int8 kernels), activation quantization, the
+//! SiLU gate (fused likewise), RoPE in place, and the vector helpers attention uses.
+//!
+//! Each works on one row at a time, so a row's result never depends on the other rows
+//! of a pass. They are plain Rust over fixed 16-lane chunks, compiled per ISA by
+//! [`multiversion`]: no `mul_add`, no reassociation, so every ISA gives the same bits.
+
+use super::isa::multiversion;
+use crate::quant::{round_even, BLOCK_ROWS, Q_MAX};
+
+/// Lanes of the partial sums of reductions (one 512-bit vector of f32).
+const LANES: usize = 16;
+
+/// `Σ x²` with 16 partial sums, added in lane order at the end.
+#[inline(always)]
+fn sum_of_squares(x: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; LANES];
+    let mut chunks = x.chunks_exact(LANES);
+    for chunk in &mut chunks {
+        for (l, &v) in lanes.iter_mut().zip(chunk) {
+            *l += v * v;
+        }
+    }
+    for (l, &v) in lanes.iter_mut().zip(chunks.remainder()) {
+        *l += v * v;
+    }
+    lanes.iter().fold(0.0, |a, &l| a + l)
+}
+
+/// `1 / sqrt(mean(x²) + eps)`, as transformers computes RMSNorm's factor in f32.
+#[inline(always)]
+fn inverse_rms(x: &[f32], eps: f32) -> f32 {
+    1.0 / (sum_of_squares(x) / x.len() as f32 + eps).sqrt()
+}
+
+/// Quantizes one block (at most 16 values) to int8 with one scale: `max |x| / 127`.
+/// Returns the scale and the sum of the values; an all-zero block has scale 0.
+#[inline(always)]
+fn quantize_block(x: &[f32], q: &mut [i8]) -> (f32, i32) {
+    let max_abs = x.iter().fold(0.0f32, |a, v| a.max(v.abs()));
+    if !(max_abs > 0.0) {
+        q.fill(0);
+        return (0.0, 0);
+    }
+    let inverse = Q_MAX / max_abs;
+    let mut sum = 0i32;
+    for (q, &v) in q.iter_mut().zip(x) {
+        let r = round_even(v * inverse).clamp(-Q_MAX, Q_MAX) as i8;
+        sum += r as i32;
+        *q = r;
+    }
+    // Padding past the row's end stays 0.
+    for q in q.iter_mut().skip(x.len()) {
+        *q = 0;
+    }
+    (max_abs / Q_MAX, sum)
+}
+
+/// Quantizes a row for the int8 kernels: `q` holds `blocks · 16` values (the padding
+/// past `x.len()` is 0), `scales` and `sums` one per block.
+#[inline(always)]
+fn quantize_row_body(x: &[f32], q: &mut [i8], scales: &mut [f32], sums: &mut [i32]) {
+    for (b, chunk) in x.chunks(BLOCK_ROWS).enumerate() {
+        let (scale, sum) = quantize_block(chunk, &mut q[b * BLOCK_ROWS..][..BLOCK_ROWS]);
+        scales[b] = scale;
+        sums[b] = sum;
+    }
+}
+
+#[inline(always)]
+fn rms_norm_body(x: &[f32], gamma: &[f32], eps: f32, out: &mut [f32]) {
+    let inv = inverse_rms(x, eps);
+    for ((o, &v), &g) in out.iter_mut().zip(x).zip(gamma) {
+        *o = g * (v * inv);
+    }
+}
+
+/// RMSNorm whose output goes straight into the int8 quantizer, a block at a time: the
+/// normalized row is never written out in f32.
+#[inline(always)]
+fn rms_norm_quantized_body(
+    x: &[f32],
+    gamma: &[f32],
+    eps: f32,
+    q: &mut [i8],
+    scales: &mut [f32],
+    sums: &mut [i32],
+) {
+    let inv = inverse_rms(x, eps);
+    let mut block = [0.0f32; BLOCK_ROWS];
+    for (b, (xs, gs)) in x
+        .chunks(BLOCK_ROWS)
+        .zip(gamma.chunks(BLOCK_ROWS))
+        .enumerate()
+    {
+        let block = &mut block[..xs.len()];
+        for ((o, &v), &g) in block.iter_mut().zip(xs).zip(gs) {
+            *o = g * (v * inv);
+        }
+        let (scale, sum) = quantize_block(block, &mut q[b * BLOCK_ROWS..][..BLOCK_ROWS]);
+        scales[b] = scale;
+        sums[b] = sum;
+    }
+}
+
+/// `e^x` for `x ≤ 88.7` (Cephes' polynomial after reducing by powers of two, about
+/// 2 ulp), branch-free so it vectorises; below −87.3 it returns about 1e-38 instead of
+/// smaller values, which a softmax cannot tell from 0.
+#[inline(always)]
+pub(crate) fn exp(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    let x = x.clamp(-87.336_55, 88.722_83);
+    let n = round_even(x * LOG2E);
+    let r = x - n * LN2_HI - n * LN2_LO;
+    let mut p = 1.987_569_1e-4f32;
+    p = p * r + 1.398_199_9e-3;
+    p = p * r + 8.333_452e-3;
+    p = p * r + 4.166_579_6e-2;
+    p = p * r + 0.166_666_65;
+    p = p * r + 0.5;
+    p = p * (r * r) + r + 1.0;
+    p * f32::from_bits(((n as i32 + 127) << 23) as u32)
+}
+
+/// `x · sigmoid(x)`.
+#[inline(always)]
+fn silu(x: f32) -> f32 {
+    x / (1.0 + exp(-x))
+}
+
+#[inline(always)]
+fn silu_mul_body(gate: &[f32], up: &[f32], out: &mut [f32]) {
+    for ((o, &g), &u) in out.iter_mut().zip(gate).zip(up) {
+        *o = silu(g) * u;
+    }
+}
+
+/// `silu(gate) · up`, quantized a block at a time for the down projection.
+#[inline(always)]
+fn silu_mul_quantized_body(
+    gate: &[f32],
+    up: &[f32],
+    q: &mut [i8],
+    scales: &mut [f32],
+    sums: &mut [i32],
+) {
+    let mut block = [0.0f32; BLOCK_ROWS];
+    for (b, (gs, us)) in gate
+        .chunks(BLOCK_ROWS)
+        .zip(up.chunks(BLOCK_ROWS))
+        .enumerate()
+    {
+        let block = &mut block[..gs.len()];
+        silu_mul_body(gs, us, block);
+        let (scale, sum) = quantize_block(block, &mut q[b * BLOCK_ROWS..][..BLOCK_ROWS]);
+        scales[b] = scale;
+        sums[b] = sum;
+    }
+}
+
+/// `a · b` with 16 partial sums, added in lane order.
+#[inline(always)]
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; LANES];
+    let mut ca = a.chunks_exact(LANES);
+    let mut cb = b.chunks_exact(LANES);
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        for ((l, &x), &y) in lanes.iter_mut().zip(x).zip(y) {
+            *l += x * y;
+        }
+    }
+    for ((l, &x), &y) in lanes.iter_mut().zip(ca.remainder()).zip(cb.remainder()) {
+        *l += x * y;
+    }
+    lanes.iter().fold(0.0, |s, &l| s + l)
+}
+
+/// `y += a · x`.
+#[inline(always)]
+pub(crate) fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
+    for (y, &x) in y.iter_mut().zip(x) {
+        *y += a * x;
+    }
+}
+
+multiversion! {
+    /// RMSNorm of one row: `out = gamma · (x / rms(x))`.
+    pub fn rms_norm(x: &[f32], gamma: &[f32], eps: f32, out: &mut [f32]) => rms_norm_body
+}
+
+multiversion! {
+    /// RMSNorm of one row, quantized for the int8 kernels (see [`quantize_row`]).
+    pub fn rms_norm_quantized(
+        x: &[f32],
+        gamma: &[f32],
+        eps: f32,
+        q: &mut [i8],
+        scales: &mut [f32],
+        sums: &mut [i32],
+    ) => rms_norm_quantized_body
+}
+
+multiversion! {
+    /// Quantizes one row for the int8 kernels: per block of 16 values, int8 values with
+    /// scale `max |x| / 127` (ties to even), and their sum.
+    ///
+    /// # Shapes
+    /// - x: `[k]`; q: `[k.div_ceil(16) · 16]`; scales, sums: `[k.div_ceil(16)]`
+    pub fn quantize_row(x: &[f32], q: &mut [i8], scales: &mut [f32], sums: &mut [i32]) => quantize_row_body
+}
+
+multiversion! {
+    /// `out = silu(gate) · up`, the SwiGLU gate.
+    pub fn silu_mul(gate: &[f32], up: &[f32], out: &mut [f32]) => silu_mul_body
+}
+
+multiversion! {
+    /// `silu(gate) · up`, quantized for the down projection (see [`quantize_row`]).
+    pub fn silu_mul_quantized(
+        gate: &[f32],
+        up: &[f32],
+        q: &mut [i8],
+        scales: &mut [f32],
+        sums: &mut [i32],
+    ) => silu_mul_quantized_body
+}
+
+/// Rotates each `head_dim` chunk of `x` in place by one position's angles, in the
+/// rotate-half convention: `(a, b) → (a·cos − b·sin, b·cos + a·sin)` for the pairs
+/// `(i, i + head_dim/2)`.
+///
+/// # Shapes
+/// - x: `[heads · head_dim]`; cos, sin: `[head_dim / 2]`
+pub fn rope_in_place(x: &mut [f32], head_dim: usize, cos: &[f32], sin: &[f32]) {
+    let half = head_dim / 2;
+    for head in x.chunks_exact_mut(head_dim) {
+        let (first, second) = head.split_at_mut(half);
+        for (((a, b), &c), &s) in first.iter_mut().zip(second).zip(cos).zip(sin) {
+            let (x1, x2) = (*a, *b);
+            *a = x1 * c - x2 * s;
+            *b = x2 * c + x1 * s;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cpu::isa::Isa;
+    use crate::test_models::pseudo_random_values as values;
+
+    #[test]
+    fn exp_is_close_to_std() {
+        for i in -2000..=800 {
+            let x = i as f32 * 0.1;
+            let (got, want) = (exp(x), x.exp());
+            let rel = ((got - want) / want).abs();
+            assert!(rel < 4e-7 || want < 1e-37, "exp({x}) = {got}, std {want}");
+        }
+    }
+
+    #[test]
+    fn every_isa_gives_the_portable_bits() {
+        // 70 values: four full blocks and a partial one.
+        let x: Vec<f32> = values(70, 5).iter().map(|v| v * 3.0).collect();
+        let gamma: Vec<f32> = values(70, 6).iter().map(|v| 1.0 + v / 10.0).collect();
+        let up = values(70, 7);
+        let run = |isa: Isa| {
+            let mut norm = vec![0.0f32; 70];
+            rms_norm(isa, &x, &gamma, 1e-5, &mut norm);
+            let (mut q, mut s, mut sums) = (vec![0i8; 80], vec![0.0f32; 5], vec![0i32; 5]);
+            rms_norm_quantized(isa, &x, &gamma, 1e-5, &mut q, &mut s, &mut sums);
+            let mut act = vec![0.0f32; 70];
+            silu_mul(isa, &x, &up, &mut act);
+            let (mut q2, mut s2, mut sums2) = (vec![0i8; 80], vec![0.0f32; 5], vec![0i32; 5]);
+            silu_mul_quantized(isa, &x, &up, &mut q2, &mut s2, &mut sums2);
+            (norm, q, s, sums, act, q2, s2, sums2)
+        };
+        let portable = run(Isa::Portable);
+        for isa in Isa::available() {
+            assert!(run(isa) == portable, "{isa}");
+        }
+    }
+
+    #[test]
+    fn quantized_rows_round_trip_within_half_a_step() {
+        let x: Vec<f32> = values(40, 9).iter().map(|v| v * 5.0).collect();
+        let (mut q, mut scales, mut sums) = (vec![0i8; 48], vec![0.0f32; 3], vec![0i32; 3]);
+        quantize_row(Isa::selected(), &x, &mut q, &mut scales, &mut sums);
+        for (i, &v) in x.iter().enumerate() {
+            let back = q[i] as f32 * scales[i / 16];
+            assert!(
+                (back - v).abs() <= 0.5 * scales[i / 16] + 1e-6,
+                "{v} vs {back}"
+            );
+        }
+        assert_eq!(&q[40..], &[0; 8]);
+        for b in 0..3 {
+            let sum: i32 = q[b * 16..(b + 1) * 16].iter().map(|&v| v as i32).sum();
+            assert_eq!(sums[b], sum);
+        }
+        // A zero block has scale 0 and zero values.
+        let (mut q, mut scales, mut sums) = (vec![1i8; 16], vec![1.0f32], vec![1i32]);
+        quantize_row(Isa::Portable, &[0.0; 16], &mut q, &mut scales, &mut sums);
+        assert_eq!((q, scales, sums), (vec![0; 16], vec![0.0], vec![0]));
+    }
+
+    #[test]
+    fn norm_and_gate_match_their_definitions() {
+        let x = [3.0f32, 4.0];
+        let mut out = [0.0f32; 2];
+        rms_norm(Isa::Portable, &x, &[1.0, 2.0], 0.0, &mut out);
+        let rms = 12.5f32.sqrt();
+        assert!((out[0] - 3.0 / rms).abs() < 1e-6 && (out[1] - 8.0 / rms).abs() < 1e-6);
+        let mut act = [0.0f32; 2];
+        silu_mul(Isa::Portable, &[1.0, -2.0], &[2.0, 3.0], &mut act);
+        let silu = |v: f32| v / (1.0 + (-v).exp());
+        assert!((act[0] - 2.0 * silu(1.0)).abs() < 1e-6);
+        assert!((act[1] - 3.0 * silu(-2.0)).abs() < 1e-6);
+        let mut head = [1.0f32, 0.0, 0.0, 1.0];
+        let angle = 0.5f32;
+        rope_in_place(&mut head, 4, &[angle.cos(); 2], &[angle.sin(); 2]);
+        assert!((head[0] - angle.cos()).abs() < 1e-6 && (head[2] - angle.sin()).abs() < 1e-6);
+        assert!((head[1] + angle.sin()).abs() < 1e-6 && (head[3] - angle.cos()).abs() < 1e-6);
+    }
+}

@@ -1,0 +1,246 @@
+//! The CPU engine against transformers (f32 logits within 1e-4 on every fixture), against
+//! the burn model it follows, and the property greedy speculation rests on: each row of
+//! a multi-token forward is bit-identical to the same row computed alone, for 1..17
+//! rows, in f32 and int8, on every instruction set the CPU has.
+
+use std::path::Path;
+
+use serde::Deserialize;
+use tandem_decode::CausalLm;
+use tandem_model::cpu::isa::Isa;
+use tandem_model::cpu::CpuModel;
+use tandem_model::formats::safetensors::WeightFiles;
+use tandem_model::test_models::{self, logit_rows};
+use tandem_model::{Flex, Llama, LoadOptions, ModelConfig, Precision};
+
+const FIXTURES: [&str; 4] = ["llama-gqa", "llama3-tied", "qwen2-bias", "mistral-linear"];
+
+#[derive(Deserialize)]
+struct Reference {
+    tokens: Vec<u32>,
+    logits: Vec<Vec<f32>>,
+    greedy_prompt_len: usize,
+    greedy: Vec<u32>,
+}
+
+fn reference(name: &str) -> Reference {
+    let text =
+        std::fs::read_to_string(test_models::fixture_dir(name).join("reference.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn load(dir: &Path, precision: Precision) -> CpuModel {
+    let options = LoadOptions {
+        precision,
+        ..Default::default()
+    };
+    // `from_weights` for int8: the fixtures' folders stay free of int8 caches.
+    let config = ModelConfig::from_dir(dir).unwrap();
+    let weights = WeightFiles::open(dir).unwrap();
+    CpuModel::from_weights(config, &weights, &options).unwrap()
+}
+
+fn rows(model: &mut CpuModel, tokens: &[u32]) -> Vec<Vec<f32>> {
+    let logits = model.forward(tokens).unwrap();
+    (0..logits.rows).map(|r| logits.row(r).to_vec()).collect()
+}
+
+fn max_diff(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .flat_map(|(x, y)| x.iter().zip(y).map(|(p, q)| (p - q).abs()))
+        .fold(0.0, f32::max)
+}
+
+fn argmax(row: &[f32]) -> u32 {
+    (0..row.len())
+        .max_by(|&a, &b| row[a].total_cmp(&row[b]).then(b.cmp(&a)))
+        .unwrap() as u32
+}
+
+#[test]
+fn f32_logits_match_transformers() {
+    for name in FIXTURES {
+        let reference = reference(name);
+        let mut model = load(&test_models::fixture_dir(name), Precision::F32);
+        let diff = max_diff(&rows(&mut model, &reference.tokens), &reference.logits);
+        println!("{name}: max |logit difference| = {diff:e}");
+        assert!(diff <= 1e-4, "{name}: {diff}");
+    }
+}
+
+#[test]
+fn f32_greedy_continuation_matches_transformers_generate() {
+    for name in FIXTURES {
+        let reference = reference(name);
+        let mut model = load(&test_models::fixture_dir(name), Precision::F32);
+        let prompt = &reference.tokens[..reference.greedy_prompt_len];
+        let mut last = rows(&mut model, prompt).pop().unwrap();
+        let mut generated = Vec::new();
+        for _ in 0..reference.greedy.len() {
+            let next = argmax(&last);
+            generated.push(next);
+            last = rows(&mut model, &[next]).pop().unwrap();
+        }
+        assert_eq!(generated, reference.greedy, "{name}");
+    }
+}
+
+/// Each row of a forward of `n` tokens after a prefix equals that row computed alone
+/// (the tokens fed one at a time), bit for bit, for n = 1..=17.
+fn assert_batch_invariant(model: &mut CpuModel, tokens: &[u32], label: &str) {
+    let prefix = 5;
+    model.reset();
+    model.forward(&tokens[..prefix]).unwrap();
+    let mut alone = Vec::new();
+    for &t in &tokens[prefix..] {
+        alone.push(model.forward(&[t]).unwrap().row(0).to_vec());
+    }
+    for n in 1..=17.min(tokens.len() - prefix) {
+        model.truncate(prefix);
+        let batch = rows(model, &tokens[prefix..prefix + n]);
+        for (r, row) in batch.iter().enumerate() {
+            assert!(
+                row == &alone[r],
+                "{label}: row {r} of a {n}-row pass differs from the row alone"
+            );
+        }
+    }
+}
+
+#[test]
+fn rows_are_bit_identical_to_the_row_alone_for_1_to_17_rows() {
+    for name in FIXTURES {
+        // 5 prefix tokens and 17 more: the fixture's 24 tokens.
+        let tokens = reference(name).tokens;
+        for precision in [Precision::F32, Precision::Int8] {
+            let mut model = load(&test_models::fixture_dir(name), precision);
+            for isa in Isa::available() {
+                model.set_isa(isa);
+                assert_batch_invariant(&mut model, &tokens, &format!("{name} {precision} {isa}"));
+            }
+        }
+    }
+}
+
+#[test]
+fn every_isa_gives_the_portable_logits() {
+    for name in FIXTURES {
+        let tokens = reference(name).tokens;
+        for precision in [Precision::F32, Precision::Int8] {
+            let mut model = load(&test_models::fixture_dir(name), precision);
+            model.set_isa(Isa::Portable);
+            let want = rows(&mut model, &tokens);
+            for isa in Isa::available() {
+                model.set_isa(isa);
+                model.reset();
+                assert!(
+                    rows(&mut model, &tokens) == want,
+                    "{name} {precision} {isa}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_long_prefill_in_chunks_equals_single_steps_and_truncation_rolls_back() {
+    // 70 tokens: three chunks of the engine (32 + 32 + 6).
+    let dir = test_models::fixture_dir("qwen2-bias");
+    let tokens: Vec<u32> = (0..70).map(|i| (i * 37 + 11) % 384).collect();
+    for precision in [Precision::F32, Precision::Int8] {
+        let mut model = load(&dir, precision);
+        let full = rows(&mut model, &tokens);
+        assert_eq!(model.cached_len(), 70);
+        model.reset();
+        let mut stepwise = Vec::new();
+        for &t in &tokens {
+            stepwise.extend(rows(&mut model, &[t]));
+        }
+        assert!(
+            full == stepwise,
+            "{precision}: chunked prefill differs from single steps"
+        );
+        // Feed wrong drafts, roll back, feed the truth: as a fresh run.
+        model.truncate(40);
+        rows(&mut model, &[1, 2, 3, 4]);
+        model.truncate(40);
+        let again = rows(&mut model, &tokens[40..]);
+        assert!(
+            again[..] == full[40..],
+            "{precision}: truncate + re-forward differs"
+        );
+        // forward_last asks for the tail rows only.
+        model.reset();
+        let tail = model.forward_last(&tokens, 3).unwrap();
+        assert_eq!(tail.rows, 3);
+        for r in 0..3 {
+            assert!(tail.row(r) == &full[67 + r][..]);
+        }
+    }
+}
+
+#[test]
+fn matches_the_burn_model_with_a_sliding_window_and_a_layer_limit() {
+    let dir = test_models::fixture_dir("mistral-linear");
+    let mut config = ModelConfig::from_dir(&dir).unwrap();
+    config.sliding_window = Some(5);
+    let weights = WeightFiles::open(&dir).unwrap();
+    let tokens = reference("mistral-linear").tokens;
+    for layer_limit in [None, Some(1)] {
+        let options = LoadOptions {
+            layer_limit,
+            ..Default::default()
+        };
+        let mut cpu = CpuModel::from_weights(config.clone(), &weights, &options).unwrap();
+        let mut burn =
+            Llama::<Flex>::from_weights(config.clone(), &weights, &options, &Default::default())
+                .unwrap();
+        let diff = max_diff(&rows(&mut cpu, &tokens), &logit_rows(&mut burn, &tokens));
+        assert!(diff <= 1e-4, "window 5, layers {layer_limit:?}: {diff}");
+    }
+}
+
+#[test]
+fn int8_is_close_to_f32_on_the_fixtures() {
+    for name in FIXTURES {
+        let tokens = reference(name).tokens;
+        let dir = test_models::fixture_dir(name);
+        let f32_rows = rows(&mut load(&dir, Precision::F32), &tokens);
+        let int8_rows = rows(&mut load(&dir, Precision::Int8), &tokens);
+        let diff = max_diff(&f32_rows, &int8_rows);
+        let agree = f32_rows
+            .iter()
+            .zip(&int8_rows)
+            .filter(|(a, b)| argmax(a) == argmax(b))
+            .count();
+        println!(
+            "{name}: int8 top-1 {agree}/{} max |logit error| {diff}",
+            tokens.len()
+        );
+        assert!(diff < 0.5, "{name}: {diff}");
+        assert!(
+            agree * 10 >= tokens.len() * 9,
+            "{name}: {agree}/{}",
+            tokens.len()
+        );
+    }
+}
+
+#[test]
+fn bad_input_is_an_error_not_a_panic() {
+    let dir = test_models::fixture_dir("llama-gqa");
+    let options = LoadOptions {
+        context_len: Some(8),
+        ..Default::default()
+    };
+    let config = ModelConfig::from_dir(&dir).unwrap();
+    let weights = WeightFiles::open(&dir).unwrap();
+    let mut model = CpuModel::from_weights(config, &weights, &options).unwrap();
+    assert!(model.forward(&[]).is_err());
+    assert!(model.forward(&[384]).is_err(), "token past the vocabulary");
+    assert!(model.forward(&[1; 9]).is_err(), "past the context");
+    assert_eq!(model.cached_len(), 0, "a refused forward changes nothing");
+    assert!(model.forward(&[1; 8]).is_ok());
+}
