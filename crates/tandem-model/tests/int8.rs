@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use tandem_model::cpu::CpuModel;
 use tandem_model::families::linears;
 use tandem_model::formats::int8_cache::{self, CacheMiss, CacheOutcome};
 use tandem_model::formats::safetensors::{
@@ -176,22 +177,27 @@ impl Agreement {
     }
 }
 
-/// f32 against int8 on a real model over [`TEXTS`]: one forward per text and model,
+/// f32 against int8 on a real model over [`TEXTS`], both on the CPU engine (what runs
+/// them: int8 there also quantizes the activations): one forward per text and model,
 /// logits at every position.
 fn real_model_agreement(dir: &Path) -> Agreement {
     let tokenizer = Tokenizer::from_dir(dir).unwrap();
     let texts: Vec<Vec<u32>> = TEXTS.iter().map(|t| tokenizer.encode(t).unwrap()).collect();
     assert!(texts.iter().all(|t| t.len() >= 250), "texts too short");
     let context = texts.iter().map(Vec::len).max().unwrap() + 8;
-    let device = Default::default();
-    let f32_rows: Vec<Vec<f32>> = {
-        let mut model =
-            Llama::<Flex>::load(dir, &options(Precision::F32, context), &device).unwrap();
-        texts.iter().flat_map(|t| logits(&mut model, t)).collect()
+    let rows = |model: &mut CpuModel, tokens: &[u32]| -> Vec<Vec<f32>> {
+        model.reset();
+        let vocab = model.config().vocab_size;
+        let values = model.forward_tail(tokens, tokens.len()).unwrap();
+        values.chunks(vocab).map(<[f32]>::to_vec).collect()
     };
-    let mut model = Llama::<Flex>::load(dir, &options(Precision::Int8, context), &device).unwrap();
+    let f32_rows: Vec<Vec<f32>> = {
+        let mut model = CpuModel::load(dir, &options(Precision::F32, context)).unwrap();
+        texts.iter().flat_map(|t| rows(&mut model, t)).collect()
+    };
+    let mut model = CpuModel::load(dir, &options(Precision::Int8, context)).unwrap();
     println!("int8 cache: {:?}", model.int8_cache().unwrap());
-    let int8_rows: Vec<Vec<f32>> = texts.iter().flat_map(|t| logits(&mut model, t)).collect();
+    let int8_rows: Vec<Vec<f32>> = texts.iter().flat_map(|t| rows(&mut model, t)).collect();
     Agreement::of(&f32_rows, &int8_rows)
 }
 

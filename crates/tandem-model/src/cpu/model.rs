@@ -24,7 +24,7 @@ use tandem_decode::{CausalLm, Logits, ModelError as DecodeModelError};
 use super::attention::{attend, KvCache};
 use super::isa::Isa;
 use super::kernels::{
-    f32_matmul, int8_matmul, Epilogue, F32Rows, OutRows, PackedF32, QuantizedRows,
+    f32_matmul, int8_matmul, Epilogue, F32Rows, OutRows, PackedF32, QuantizedBuffers, QuantizedRows,
 };
 use super::ops::{
     quantize_row, rms_norm, rms_norm_quantized, rope_in_place, silu_mul, silu_mul_quantized,
@@ -39,7 +39,7 @@ use crate::formats::int8_cache::{self, CacheOutcome, QuantizedWeights};
 use crate::formats::safetensors::WeightFiles;
 use crate::quant::calibration::{self, CalibrationTokens};
 use crate::quant::packed::PackedInt8;
-use crate::quant::{scale_rows, Precision, BLOCK_ROWS};
+use crate::quant::Precision;
 use crate::Flex;
 
 /// Rows per chunk of a forward: a verify pass (γ + 1 ≤ 32) is one chunk.
@@ -146,11 +146,8 @@ struct Scratch {
     x: Vec<f32>,
     /// f32 input of the next linear layer, `[CHUNK, in_features]` (f32 models).
     input: Vec<f32>,
-    /// Quantized input of the next linear layer (int8 models): values
-    /// `[CHUNK, blocks · 16]`, scales and sums `[CHUNK, blocks]`.
-    q: Vec<i8>,
-    q_scales: Vec<f32>,
-    q_sums: Vec<i32>,
+    /// Quantized input of the next linear layer (int8 models).
+    quantized: QuantizedBuffers,
     qkv: Vec<f32>,
     attention: Vec<f32>,
     gate_up: Vec<f32>,
@@ -271,14 +268,11 @@ impl CpuModel {
         let pool = Pool::global();
         let q_dim = c.num_heads * c.head_dim;
         let max_in = d.max(q_dim).max(c.intermediate_size);
-        let max_blocks = scale_rows(max_in);
         let qkv_out = layers.first().map_or(0, |l| l.qkv.out_features());
         let scratch = Scratch {
             x: vec![0.0; CHUNK * d],
             input: vec![0.0; CHUNK * max_in],
-            q: vec![0; CHUNK * max_blocks * BLOCK_ROWS],
-            q_scales: vec![0.0; CHUNK * max_blocks],
-            q_sums: vec![0; CHUNK * max_blocks],
+            quantized: QuantizedBuffers::new(CHUNK, max_in),
             qkv: vec![0.0; CHUNK * qkv_out],
             attention: vec![0.0; CHUNK * q_dim],
             gate_up: vec![0.0; CHUNK * 2 * c.intermediate_size],
@@ -443,9 +437,7 @@ impl CpuModel {
         let x = &s.x[wanted.start * d..wanted.end * d];
         let buffers = InputBuffers {
             f32: &mut s.input,
-            q: &mut s.q,
-            scales: &mut s.q_scales,
-            sums: &mut s.q_sums,
+            quantized: &mut s.quantized,
         };
         let input = prepare_normed(
             run.isa,
@@ -515,9 +507,7 @@ impl Run<'_> {
         // Attention block.
         let buffers = InputBuffers {
             f32: &mut s.input,
-            q: &mut s.q,
-            scales: &mut s.q_scales,
-            sums: &mut s.q_sums,
+            quantized: &mut s.quantized,
         };
         let input = prepare_normed(
             isa,
@@ -553,24 +543,14 @@ impl Run<'_> {
                 rows: n,
                 stride: q_dim,
             }),
-            Weight::Int8(_) => quantize_rows(
-                isa,
-                &s.attention,
-                q_dim,
-                n,
-                &mut s.q,
-                &mut s.q_scales,
-                &mut s.q_sums,
-            ),
+            Weight::Int8(_) => quantize_rows(isa, &s.attention, q_dim, n, &mut s.quantized),
         };
         layer.out.forward(pool, isa, input, &mut s.x, d, true);
 
         // MLP block.
         let buffers = InputBuffers {
             f32: &mut s.input,
-            q: &mut s.q,
-            scales: &mut s.q_scales,
-            sums: &mut s.q_sums,
+            quantized: &mut s.quantized,
         };
         let input = prepare_normed(
             isa,
@@ -603,26 +583,12 @@ impl Run<'_> {
                 })
             }
             Weight::Int8(_) => {
-                let blocks = scale_rows(inter);
-                let row_len = blocks * BLOCK_ROWS;
+                let mut out = s.quantized.rows(n, inter);
                 for r in 0..n {
                     let row = &s.gate_up[r * 2 * inter..(r + 1) * 2 * inter];
-                    silu_mul_quantized(
-                        isa,
-                        &row[..inter],
-                        &row[inter..],
-                        &mut s.q[r * row_len..(r + 1) * row_len],
-                        &mut s.q_scales[r * blocks..(r + 1) * blocks],
-                        &mut s.q_sums[r * blocks..(r + 1) * blocks],
-                    );
+                    silu_mul_quantized(isa, &row[..inter], &row[inter..], &mut out, r);
                 }
-                Input::Int8(QuantizedRows {
-                    q: &s.q,
-                    scales: &s.q_scales,
-                    sums: &s.q_sums,
-                    rows: n,
-                    blocks,
-                })
+                Input::Int8(out.into_rows())
             }
         };
         layer.down.forward(pool, isa, input, &mut s.x, d, true);
@@ -673,28 +639,13 @@ fn quantize_rows<'a>(
     x: &[f32],
     k: usize,
     rows: usize,
-    q: &'a mut [i8],
-    scales: &'a mut [f32],
-    sums: &'a mut [i32],
+    buffers: &'a mut QuantizedBuffers,
 ) -> Input<'a> {
-    let blocks = scale_rows(k);
-    let row_len = blocks * BLOCK_ROWS;
+    let mut out = buffers.rows(rows, k);
     for r in 0..rows {
-        quantize_row(
-            isa,
-            &x[r * k..(r + 1) * k],
-            &mut q[r * row_len..(r + 1) * row_len],
-            &mut scales[r * blocks..(r + 1) * blocks],
-            &mut sums[r * blocks..(r + 1) * blocks],
-        );
+        quantize_row(isa, &x[r * k..(r + 1) * k], &mut out, r);
     }
-    Input::Int8(QuantizedRows {
-        q,
-        scales,
-        sums,
-        rows,
-        blocks,
-    })
+    Input::Int8(out.into_rows())
 }
 
 /// Mutable rows several pool parts write, each its own disjoint ranges.
@@ -726,9 +677,7 @@ impl SharedRows {
 /// The buffers a linear layer's input is prepared in.
 struct InputBuffers<'a> {
     f32: &'a mut [f32],
-    q: &'a mut [i8],
-    scales: &'a mut [f32],
-    sums: &'a mut [i32],
+    quantized: &'a mut QuantizedBuffers,
 }
 
 /// RMSNorm of `rows` rows of `x` as the input of `linear`: f32, or quantized on the fly
@@ -761,25 +710,11 @@ fn prepare_normed<'a>(
             })
         }
         Weight::Int8(_) => {
-            let blocks = scale_rows(k);
+            let mut out = buffers.quantized.rows(rows, k);
             for r in 0..rows {
-                rms_norm_quantized(
-                    isa,
-                    &x[r * k..(r + 1) * k],
-                    gamma,
-                    eps,
-                    &mut buffers.q[r * blocks * BLOCK_ROWS..(r + 1) * blocks * BLOCK_ROWS],
-                    &mut buffers.scales[r * blocks..(r + 1) * blocks],
-                    &mut buffers.sums[r * blocks..(r + 1) * blocks],
-                );
+                rms_norm_quantized(isa, &x[r * k..(r + 1) * k], gamma, eps, &mut out, r);
             }
-            Input::Int8(QuantizedRows {
-                q: buffers.q,
-                scales: buffers.scales,
-                sums: buffers.sums,
-                rows,
-                blocks,
-            })
+            Input::Int8(out.into_rows())
         }
     }
 }

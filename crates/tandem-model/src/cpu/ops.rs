@@ -7,6 +7,9 @@
 //! [`multiversion`]: no `mul_add`, no reassociation, so every ISA gives the same bits.
 
 use super::isa::multiversion;
+#[cfg(test)]
+use super::kernels::QuantizedBuffers;
+use super::kernels::QuantizedRowsMut;
 use crate::quant::{round_even, BLOCK_ROWS, Q_MAX};
 
 /// Lanes of the partial sums of reductions (one 512-bit vector of f32).
@@ -34,38 +37,53 @@ fn inverse_rms(x: &[f32], eps: f32) -> f32 {
     1.0 / (sum_of_squares(x) / x.len() as f32 + eps).sqrt()
 }
 
-/// Quantizes one block (at most 16 values) to int8 with one scale: `max |x| / 127`.
-/// Returns the scale and the sum of the values; an all-zero block has scale 0.
+/// Quantizes one block (at most 16 values; the rest is padding, 0) to two int8 levels
+/// (see [`QuantizedRows`](super::kernels::QuantizedRows)): `hi` with the scale
+/// `max |x| / 127` (ties to even), `lo` the remainder at 128 times the resolution.
+/// Returns the scale of the combined value `128 · hi + lo`; an all-zero block has
+/// scale 0.
 #[inline(always)]
-fn quantize_block(x: &[f32], q: &mut [i8]) -> (f32, i32) {
+fn quantize_block(x: &[f32], hi: &mut [i8; BLOCK_ROWS], lo: &mut [i8; BLOCK_ROWS]) -> f32 {
+    *hi = [0; BLOCK_ROWS];
+    *lo = [0; BLOCK_ROWS];
     let max_abs = x.iter().fold(0.0f32, |a, v| a.max(v.abs()));
-    if !(max_abs > 0.0) {
-        q.fill(0);
-        return (0.0, 0);
+    if max_abs.is_nan() || max_abs <= 0.0 {
+        return 0.0;
     }
     let inverse = Q_MAX / max_abs;
-    let mut sum = 0i32;
-    for (q, &v) in q.iter_mut().zip(x) {
-        let r = round_even(v * inverse).clamp(-Q_MAX, Q_MAX) as i8;
-        sum += r as i32;
-        *q = r;
+    for ((h, l), &v) in hi.iter_mut().zip(lo.iter_mut()).zip(x) {
+        let scaled = v * inverse;
+        let top = round_even(scaled).clamp(-Q_MAX, Q_MAX);
+        *h = top as i8;
+        *l = round_even((scaled - top) * 128.0).clamp(-64.0, 64.0) as i8;
     }
-    // Padding past the row's end stays 0.
-    for q in q.iter_mut().skip(x.len()) {
-        *q = 0;
-    }
-    (max_abs / Q_MAX, sum)
+    max_abs / Q_MAX / 128.0
 }
 
-/// Quantizes a row for the int8 kernels: `q` holds `blocks · 16` values (the padding
-/// past `x.len()` is 0), `scales` and `sums` one per block.
+/// Quantizes row `row` of `out` from the values `value(c)` of the channels `0..k`, a
+/// block of 16 at a time.
 #[inline(always)]
-fn quantize_row_body(x: &[f32], q: &mut [i8], scales: &mut [f32], sums: &mut [i32]) {
-    for (b, chunk) in x.chunks(BLOCK_ROWS).enumerate() {
-        let (scale, sum) = quantize_block(chunk, &mut q[b * BLOCK_ROWS..][..BLOCK_ROWS]);
-        scales[b] = scale;
-        sums[b] = sum;
+fn quantize_values(
+    k: usize,
+    mut value: impl FnMut(usize) -> f32,
+    out: &mut QuantizedRowsMut<'_>,
+    row: usize,
+) {
+    let mut block = [0.0f32; BLOCK_ROWS];
+    let (mut hi, mut lo) = ([0i8; BLOCK_ROWS], [0i8; BLOCK_ROWS]);
+    for (b, start) in (0..k).step_by(BLOCK_ROWS).enumerate() {
+        let block = &mut block[..BLOCK_ROWS.min(k - start)];
+        for (i, v) in block.iter_mut().enumerate() {
+            *v = value(start + i);
+        }
+        let scale = quantize_block(block, &mut hi, &mut lo);
+        out.put(row, b, &hi, &lo, scale);
     }
+}
+
+#[inline(always)]
+fn quantize_row_body(x: &[f32], out: &mut QuantizedRowsMut<'_>, row: usize) {
+    quantize_values(x.len(), |c| x[c], out, row);
 }
 
 #[inline(always)]
@@ -83,25 +101,11 @@ fn rms_norm_quantized_body(
     x: &[f32],
     gamma: &[f32],
     eps: f32,
-    q: &mut [i8],
-    scales: &mut [f32],
-    sums: &mut [i32],
+    out: &mut QuantizedRowsMut<'_>,
+    row: usize,
 ) {
     let inv = inverse_rms(x, eps);
-    let mut block = [0.0f32; BLOCK_ROWS];
-    for (b, (xs, gs)) in x
-        .chunks(BLOCK_ROWS)
-        .zip(gamma.chunks(BLOCK_ROWS))
-        .enumerate()
-    {
-        let block = &mut block[..xs.len()];
-        for ((o, &v), &g) in block.iter_mut().zip(xs).zip(gs) {
-            *o = g * (v * inv);
-        }
-        let (scale, sum) = quantize_block(block, &mut q[b * BLOCK_ROWS..][..BLOCK_ROWS]);
-        scales[b] = scale;
-        sums[b] = sum;
-    }
+    quantize_values(x.len(), |c| gamma[c] * (x[c] * inv), out, row);
 }
 
 /// `e^x` for `x ≤ 88.7` (Cephes' polynomial after reducing by powers of two, about
@@ -140,25 +144,8 @@ fn silu_mul_body(gate: &[f32], up: &[f32], out: &mut [f32]) {
 
 /// `silu(gate) · up`, quantized a block at a time for the down projection.
 #[inline(always)]
-fn silu_mul_quantized_body(
-    gate: &[f32],
-    up: &[f32],
-    q: &mut [i8],
-    scales: &mut [f32],
-    sums: &mut [i32],
-) {
-    let mut block = [0.0f32; BLOCK_ROWS];
-    for (b, (gs, us)) in gate
-        .chunks(BLOCK_ROWS)
-        .zip(up.chunks(BLOCK_ROWS))
-        .enumerate()
-    {
-        let block = &mut block[..gs.len()];
-        silu_mul_body(gs, us, block);
-        let (scale, sum) = quantize_block(block, &mut q[b * BLOCK_ROWS..][..BLOCK_ROWS]);
-        scales[b] = scale;
-        sums[b] = sum;
-    }
+fn silu_mul_quantized_body(gate: &[f32], up: &[f32], out: &mut QuantizedRowsMut<'_>, row: usize) {
+    quantize_values(gate.len(), |c| silu(gate[c]) * up[c], out, row);
 }
 
 /// `a · b` with 16 partial sums, added in lane order.
@@ -192,24 +179,21 @@ multiversion! {
 }
 
 multiversion! {
-    /// RMSNorm of one row, quantized for the int8 kernels (see [`quantize_row`]).
+    /// RMSNorm of one row, quantized into row `row` of `out` (see [`quantize_row`]).
     pub fn rms_norm_quantized(
         x: &[f32],
         gamma: &[f32],
         eps: f32,
-        q: &mut [i8],
-        scales: &mut [f32],
-        sums: &mut [i32],
+        out: &mut QuantizedRowsMut<'_>,
+        row: usize,
     ) => rms_norm_quantized_body
 }
 
 multiversion! {
-    /// Quantizes one row for the int8 kernels: per block of 16 values, int8 values with
-    /// scale `max |x| / 127` (ties to even), and their sum.
-    ///
-    /// # Shapes
-    /// - x: `[k]`; q: `[k.div_ceil(16) · 16]`; scales, sums: `[k.div_ceil(16)]`
-    pub fn quantize_row(x: &[f32], q: &mut [i8], scales: &mut [f32], sums: &mut [i32]) => quantize_row_body
+    /// Quantizes one row for the int8 kernels into row `row` of `out`: per block of 16
+    /// values, two int8 levels with scale `max |x| / 127 / 128` (the inputs past the end
+    /// in the last block are 0).
+    pub fn quantize_row(x: &[f32], out: &mut QuantizedRowsMut<'_>, row: usize) => quantize_row_body
 }
 
 multiversion! {
@@ -218,13 +202,12 @@ multiversion! {
 }
 
 multiversion! {
-    /// `silu(gate) · up`, quantized for the down projection (see [`quantize_row`]).
+    /// `silu(gate) · up`, quantized into row `row` of `out` (see [`quantize_row`]).
     pub fn silu_mul_quantized(
         gate: &[f32],
         up: &[f32],
-        q: &mut [i8],
-        scales: &mut [f32],
-        sums: &mut [i32],
+        out: &mut QuantizedRowsMut<'_>,
+        row: usize,
     ) => silu_mul_quantized_body
 }
 
@@ -268,16 +251,20 @@ mod tests {
         let x: Vec<f32> = values(70, 5).iter().map(|v| v * 3.0).collect();
         let gamma: Vec<f32> = values(70, 6).iter().map(|v| 1.0 + v / 10.0).collect();
         let up = values(70, 7);
+        let quantized = |f: &dyn Fn(&mut QuantizedRowsMut<'_>)| {
+            let mut buffers = QuantizedBuffers::new(2, 70);
+            // Row 1 of 2: the other row's slots stay as they were.
+            f(&mut buffers.rows(2, 70));
+            buffers
+        };
         let run = |isa: Isa| {
             let mut norm = vec![0.0f32; 70];
             rms_norm(isa, &x, &gamma, 1e-5, &mut norm);
-            let (mut q, mut s, mut sums) = (vec![0i8; 80], vec![0.0f32; 5], vec![0i32; 5]);
-            rms_norm_quantized(isa, &x, &gamma, 1e-5, &mut q, &mut s, &mut sums);
+            let normed = quantized(&|out| rms_norm_quantized(isa, &x, &gamma, 1e-5, out, 1));
             let mut act = vec![0.0f32; 70];
             silu_mul(isa, &x, &up, &mut act);
-            let (mut q2, mut s2, mut sums2) = (vec![0i8; 80], vec![0.0f32; 5], vec![0i32; 5]);
-            silu_mul_quantized(isa, &x, &up, &mut q2, &mut s2, &mut sums2);
-            (norm, q, s, sums, act, q2, s2, sums2)
+            let gated = quantized(&|out| silu_mul_quantized(isa, &x, &up, out, 1));
+            (norm, normed, act, gated)
         };
         let portable = run(Isa::Portable);
         for isa in Isa::available() {
@@ -286,26 +273,51 @@ mod tests {
     }
 
     #[test]
-    fn quantized_rows_round_trip_within_half_a_step() {
+    fn two_levels_round_trip_within_half_a_fine_step_block_major() {
         let x: Vec<f32> = values(40, 9).iter().map(|v| v * 5.0).collect();
-        let (mut q, mut scales, mut sums) = (vec![0i8; 48], vec![0.0f32; 3], vec![0i32; 3]);
-        quantize_row(Isa::selected(), &x, &mut q, &mut scales, &mut sums);
+        let mut buffers = QuantizedBuffers::new(2, 40);
+        let mut out = buffers.rows(2, 40);
+        quantize_row(Isa::selected(), &x, &mut out, 1);
+        let rows = out.into_rows();
         for (i, &v) in x.iter().enumerate() {
-            let back = q[i] as f32 * scales[i / 16];
+            // Row 1 of 2, block b at b · 2 + 1.
+            let at = (i / 16) * 2 + 1;
+            let (hi, lo) = (
+                rows.hi[at * 16 + i % 16] as f32,
+                rows.lo[at * 16 + i % 16] as f32,
+            );
+            assert!(lo.abs() <= 64.0);
+            let back = (128.0 * hi + lo) * rows.scales[at];
             assert!(
-                (back - v).abs() <= 0.5 * scales[i / 16] + 1e-6,
+                (back - v).abs() <= 0.5 * rows.scales[at] * 1.001,
                 "{v} vs {back}"
             );
         }
-        assert_eq!(&q[40..], &[0; 8]);
+        assert_eq!(
+            &rows.hi[5 * 16 + 8..6 * 16],
+            &[0; 8],
+            "padding of the last block"
+        );
         for b in 0..3 {
-            let sum: i32 = q[b * 16..(b + 1) * 16].iter().map(|&v| v as i32).sum();
-            assert_eq!(sums[b], sum);
+            let at = b * 2 + 1;
+            let sum = |q: &[i8]| {
+                q[at * 16..(at + 1) * 16]
+                    .iter()
+                    .map(|&v| v as i32)
+                    .sum::<i32>()
+            };
+            assert_eq!(rows.offsets[2 * at], -128 * sum(rows.hi));
+            assert_eq!(rows.offsets[2 * at + 1], -128 * sum(rows.lo));
         }
         // A zero block has scale 0 and zero values.
-        let (mut q, mut scales, mut sums) = (vec![1i8; 16], vec![1.0f32], vec![1i32]);
-        quantize_row(Isa::Portable, &[0.0; 16], &mut q, &mut scales, &mut sums);
-        assert_eq!((q, scales, sums), (vec![0; 16], vec![0.0], vec![0]));
+        let mut buffers = QuantizedBuffers::new(1, 16);
+        let mut out = buffers.rows(1, 16);
+        quantize_row(Isa::Portable, &[0.0; 16], &mut out, 0);
+        let rows = out.into_rows();
+        assert_eq!(
+            (rows.hi, rows.lo, rows.scales),
+            (&[0i8; 16][..], &[0i8; 16][..], &[0.0f32][..])
+        );
     }
 
     #[test]

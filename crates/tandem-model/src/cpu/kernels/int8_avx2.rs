@@ -9,7 +9,7 @@
 use std::arch::x86_64::*;
 use std::ops::Range;
 
-use super::{for_row_group, tile_width, Epilogue, OutRows, QuantizedRows};
+use super::{for_row_group, prefetch_block, tile_width, Epilogue, OutRows, QuantizedRows};
 use crate::quant::packed::{PackedInt8, BLOCK_BYTES, TILE};
 use crate::quant::BLOCK_ROWS;
 
@@ -54,28 +54,41 @@ unsafe fn tile_rows<const R: usize>(
         .as_ptr()
         .add(tile * blocks * BLOCK_BYTES);
     let scales = w.scales.as_ptr().add(tile * blocks * TILE);
-    let row_len = blocks * BLOCK_ROWS;
-    let xq = x.q.as_ptr().add(r0 * row_len);
-    let x_scales = x.scales.as_ptr().add(r0 * blocks);
+    // Block b of row r0 + r is at `b · rows + r0 + r` (block-major activations).
+    let x_hi = x.hi.as_ptr().add(r0 * BLOCK_ROWS);
+    let x_lo = x.lo.as_ptr().add(r0 * BLOCK_ROWS);
+    let x_scales = x.scales.as_ptr().add(r0);
     let flip = _mm256_set1_epi8(-128);
     let ones = _mm256_set1_epi16(1);
     let mut acc = [[_mm256_setzero_ps(); 2]; R];
     for b in 0..blocks {
         let block = weights.add(b * BLOCK_BYTES);
+        prefetch_block(block, scales.add(b * TILE));
         let w_scale = block_scales(scales.add(b * TILE));
+        let at = b * x.rows;
         for (r, acc) in acc.iter_mut().enumerate() {
-            let xb = xq.add(r * row_len + b * BLOCK_ROWS) as *const i32;
+            let hi = x_hi.add((at + r) * BLOCK_ROWS) as *const i32;
+            let lo = x_lo.add((at + r) * BLOCK_ROWS) as *const i32;
             let mut dot = [_mm256_setzero_si256(); 2];
-            for g in 0..4 {
-                let xg = _mm256_set1_epi32(xb.add(g).read_unaligned());
-                for (h, dot) in dot.iter_mut().enumerate() {
-                    let stored = _mm256_load_si256(block.add(g * 64 + h * 32) as *const __m256i);
-                    let q = _mm256_xor_si256(stored, flip);
-                    let pairs = _mm256_maddubs_epi16(_mm256_abs_epi8(q), _mm256_sign_epi8(xg, q));
-                    *dot = _mm256_add_epi32(*dot, _mm256_madd_epi16(pairs, ones));
+            for (level, xs) in [hi, lo].into_iter().enumerate() {
+                if level == 1 {
+                    for dot in dot.iter_mut() {
+                        *dot = _mm256_slli_epi32::<7>(*dot);
+                    }
+                }
+                for g in 0..4 {
+                    let xg = _mm256_set1_epi32(xs.add(g).read_unaligned());
+                    for (h, dot) in dot.iter_mut().enumerate() {
+                        let stored =
+                            _mm256_load_si256(block.add(g * 64 + h * 32) as *const __m256i);
+                        let q = _mm256_xor_si256(stored, flip);
+                        let pairs =
+                            _mm256_maddubs_epi16(_mm256_abs_epi8(q), _mm256_sign_epi8(xg, q));
+                        *dot = _mm256_add_epi32(*dot, _mm256_madd_epi16(pairs, ones));
+                    }
                 }
             }
-            let x_scale = _mm256_set1_ps(*x_scales.add(r * blocks + b));
+            let x_scale = _mm256_set1_ps(*x_scales.add(at + r));
             for h in 0..2 {
                 let scale = _mm256_mul_ps(w_scale[h], x_scale);
                 acc[h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[h]), scale, acc[h]);

@@ -7,7 +7,7 @@
 use std::arch::x86_64::*;
 use std::ops::Range;
 
-use super::{for_row_group, tile_width, Epilogue, OutRows, QuantizedRows};
+use super::{for_row_group, prefetch_block, tile_width, Epilogue, OutRows, QuantizedRows};
 use crate::quant::packed::{PackedInt8, BLOCK_BYTES, TILE};
 use crate::quant::BLOCK_ROWS;
 
@@ -53,27 +53,40 @@ unsafe fn tile_rows<const R: usize>(
         .as_ptr()
         .add(tile * blocks * BLOCK_BYTES);
     let scales = w.scales.as_ptr().add(tile * blocks * TILE);
-    let row_len = blocks * BLOCK_ROWS;
-    let xq = x.q.as_ptr().add(r0 * row_len);
-    let x_scales = x.scales.as_ptr().add(r0 * blocks);
-    let x_sums = x.sums.as_ptr().add(r0 * blocks);
+    // Block b of row r0 + r is at `b · rows + r0 + r` (block-major activations).
+    let x_hi = x.hi.as_ptr().add(r0 * BLOCK_ROWS);
+    let x_lo = x.lo.as_ptr().add(r0 * BLOCK_ROWS);
+    let x_scales = x.scales.as_ptr().add(r0);
+    let x_offsets = x.offsets.as_ptr().add(2 * r0);
     let mut acc = [_mm512_setzero_ps(); R];
     for b in 0..blocks {
         let block = weights.add(b * BLOCK_BYTES);
+        prefetch_block(block, scales.add(b * TILE));
         let w0 = _mm512_load_si512(block as *const __m512i);
         let w1 = _mm512_load_si512(block.add(64) as *const __m512i);
         let w2 = _mm512_load_si512(block.add(128) as *const __m512i);
         let w3 = _mm512_load_si512(block.add(192) as *const __m512i);
         let w_scale = _mm512_cvtph_ps(_mm256_loadu_si256(scales.add(b * TILE) as *const __m256i));
+        let at = b * x.rows;
         for (r, acc) in acc.iter_mut().enumerate() {
-            let xb = xq.add(r * row_len + b * BLOCK_ROWS) as *const i32;
-            // Start from −128 · Σ x: the weights are stored as q + 128.
-            let mut dot = _mm512_set1_epi32(-(*x_sums.add(r * blocks + b) << 7));
-            dot = _mm512_dpbusd_epi32(dot, w0, _mm512_set1_epi32(xb.read_unaligned()));
-            dot = _mm512_dpbusd_epi32(dot, w1, _mm512_set1_epi32(xb.add(1).read_unaligned()));
-            dot = _mm512_dpbusd_epi32(dot, w2, _mm512_set1_epi32(xb.add(2).read_unaligned()));
-            dot = _mm512_dpbusd_epi32(dot, w3, _mm512_set1_epi32(xb.add(3).read_unaligned()));
-            let scale = _mm512_mul_ps(w_scale, _mm512_set1_ps(*x_scales.add(r * blocks + b)));
+            let hi = x_hi.add((at + r) * BLOCK_ROWS) as *const i32;
+            let lo = x_lo.add((at + r) * BLOCK_ROWS) as *const i32;
+            let offsets = x_offsets.add(2 * (at + r));
+            // Each level starts from −128 · Σ x: the weights are stored as q + 128.
+            let mut dot = _mm512_set1_epi32(*offsets);
+            dot = _mm512_dpbusd_epi32(dot, w0, _mm512_set1_epi32(hi.read_unaligned()));
+            dot = _mm512_dpbusd_epi32(dot, w1, _mm512_set1_epi32(hi.add(1).read_unaligned()));
+            dot = _mm512_dpbusd_epi32(dot, w2, _mm512_set1_epi32(hi.add(2).read_unaligned()));
+            dot = _mm512_dpbusd_epi32(dot, w3, _mm512_set1_epi32(hi.add(3).read_unaligned()));
+            dot = _mm512_add_epi32(
+                _mm512_slli_epi32::<7>(dot),
+                _mm512_set1_epi32(*offsets.add(1)),
+            );
+            dot = _mm512_dpbusd_epi32(dot, w0, _mm512_set1_epi32(lo.read_unaligned()));
+            dot = _mm512_dpbusd_epi32(dot, w1, _mm512_set1_epi32(lo.add(1).read_unaligned()));
+            dot = _mm512_dpbusd_epi32(dot, w2, _mm512_set1_epi32(lo.add(2).read_unaligned()));
+            dot = _mm512_dpbusd_epi32(dot, w3, _mm512_set1_epi32(lo.add(3).read_unaligned()));
+            let scale = _mm512_mul_ps(w_scale, _mm512_set1_ps(*x_scales.add(at + r)));
             *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, *acc);
         }
     }

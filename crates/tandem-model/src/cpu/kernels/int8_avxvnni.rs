@@ -7,7 +7,7 @@ use std::arch::x86_64::*;
 use std::ops::Range;
 
 use super::int8_avx2::{block_scales, store};
-use super::{for_row_group, Epilogue, OutRows, QuantizedRows};
+use super::{for_row_group, prefetch_block, Epilogue, OutRows, QuantizedRows};
 use crate::quant::packed::{PackedInt8, BLOCK_BYTES, TILE};
 use crate::quant::BLOCK_ROWS;
 
@@ -52,26 +52,39 @@ unsafe fn tile_rows<const R: usize>(
         .as_ptr()
         .add(tile * blocks * BLOCK_BYTES);
     let scales = w.scales.as_ptr().add(tile * blocks * TILE);
-    let row_len = blocks * BLOCK_ROWS;
-    let xq = x.q.as_ptr().add(r0 * row_len);
-    let x_scales = x.scales.as_ptr().add(r0 * blocks);
-    let x_sums = x.sums.as_ptr().add(r0 * blocks);
+    // Block b of row r0 + r is at `b · rows + r0 + r` (block-major activations).
+    let x_hi = x.hi.as_ptr().add(r0 * BLOCK_ROWS);
+    let x_lo = x.lo.as_ptr().add(r0 * BLOCK_ROWS);
+    let x_scales = x.scales.as_ptr().add(r0);
+    let x_offsets = x.offsets.as_ptr().add(2 * r0);
     let mut acc = [[_mm256_setzero_ps(); 2]; R];
     for b in 0..blocks {
         let block = weights.add(b * BLOCK_BYTES);
+        prefetch_block(block, scales.add(b * TILE));
         let w_scale = block_scales(scales.add(b * TILE));
+        let at = b * x.rows;
         for (r, acc) in acc.iter_mut().enumerate() {
-            let xb = xq.add(r * row_len + b * BLOCK_ROWS) as *const i32;
-            let offset = _mm256_set1_epi32(-(*x_sums.add(r * blocks + b) << 7));
-            let mut dot = [offset; 2];
-            for g in 0..4 {
-                let xg = _mm256_set1_epi32(xb.add(g).read_unaligned());
-                for (h, dot) in dot.iter_mut().enumerate() {
-                    let wg = _mm256_load_si256(block.add(g * 64 + h * 32) as *const __m256i);
-                    *dot = _mm256_dpbusd_avx_epi32(*dot, wg, xg);
+            let hi = x_hi.add((at + r) * BLOCK_ROWS) as *const i32;
+            let lo = x_lo.add((at + r) * BLOCK_ROWS) as *const i32;
+            let offsets = x_offsets.add(2 * (at + r));
+            // Each level starts from −128 · Σ x: the weights are stored as q + 128.
+            let mut dot = [_mm256_set1_epi32(*offsets); 2];
+            for (level, xs) in [hi, lo].into_iter().enumerate() {
+                if level == 1 {
+                    let lo_offset = _mm256_set1_epi32(*offsets.add(1));
+                    for dot in dot.iter_mut() {
+                        *dot = _mm256_add_epi32(_mm256_slli_epi32::<7>(*dot), lo_offset);
+                    }
+                }
+                for g in 0..4 {
+                    let xg = _mm256_set1_epi32(xs.add(g).read_unaligned());
+                    for (h, dot) in dot.iter_mut().enumerate() {
+                        let wg = _mm256_load_si256(block.add(g * 64 + h * 32) as *const __m256i);
+                        *dot = _mm256_dpbusd_avx_epi32(*dot, wg, xg);
+                    }
                 }
             }
-            let x_scale = _mm256_set1_ps(*x_scales.add(r * blocks + b));
+            let x_scale = _mm256_set1_ps(*x_scales.add(at + r));
             for h in 0..2 {
                 let scale = _mm256_mul_ps(w_scale[h], x_scale);
                 acc[h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[h]), scale, acc[h]);

@@ -23,19 +23,23 @@ pub(super) unsafe fn matmul(
         let tile_weights = &weights[tile * blocks * BLOCK_BYTES..][..blocks * BLOCK_BYTES];
         let tile_scales = &w.scales[tile * blocks * TILE..][..blocks * TILE];
         for row in 0..x.rows {
-            let xq = &x.q[row * blocks * BLOCK_ROWS..][..blocks * BLOCK_ROWS];
             let mut acc = [0.0f32; TILE];
             for b in 0..blocks {
                 let block = &tile_weights[b * BLOCK_BYTES..][..BLOCK_BYTES];
-                let x_scale = x.scales[row * blocks + b];
+                let at = b * x.rows + row;
+                let hi = &x.hi[at * BLOCK_ROWS..][..BLOCK_ROWS];
+                let lo = &x.lo[at * BLOCK_ROWS..][..BLOCK_ROWS];
+                let x_scale = x.scales[at];
                 for (lane, acc) in acc.iter_mut().enumerate() {
-                    // Exact: |Σ| ≤ 16 · 127 · 127.
-                    let mut dot = 0i32;
+                    // Exact: |Σ| ≤ 16 · 127 · (128 · 127 + 64) < 2³¹.
+                    let (mut dot_hi, mut dot_lo) = (0i32, 0i32);
                     for i in 0..BLOCK_ROWS {
                         let (g, byte) = (i / GROUP, i % GROUP);
-                        let q = (block[(g * TILE + lane) * GROUP + byte] ^ 0x80) as i8;
-                        dot += q as i32 * xq[b * BLOCK_ROWS + i] as i32;
+                        let q = (block[(g * TILE + lane) * GROUP + byte] ^ 0x80) as i8 as i32;
+                        dot_hi += q * hi[i] as i32;
+                        dot_lo += q * lo[i] as i32;
                     }
+                    let dot = (dot_hi << 7) + dot_lo;
                     let w_scale = half::f16::from_bits(tile_scales[b * TILE + lane]).to_f32();
                     *acc = (dot as f32).mul_add(w_scale * x_scale, *acc);
                 }

@@ -5,22 +5,18 @@
 use super::*;
 use crate::cpu::ops::quantize_row;
 use crate::quant::packed::PackedInt8Builder;
-use crate::quant::scale_rows;
 use crate::test_models::pseudo_random_values as values;
 
-/// Activation rows and their quantized form.
+/// Activation rows and their quantized form (block-major).
 struct Acts {
     x: Vec<f32>,
-    q: Vec<i8>,
-    scales: Vec<f32>,
-    sums: Vec<i32>,
+    buffers: QuantizedBuffers,
     rows: usize,
     k: usize,
 }
 
 impl Acts {
     fn new(rows: usize, k: usize, seed: u32) -> Self {
-        let blocks = scale_rows(k);
         let mut x = values(rows * k, seed);
         // Some rows with a loud channel, one zero block.
         for r in (0..rows).step_by(3) {
@@ -29,48 +25,43 @@ impl Acts {
         if k >= 32 {
             x[..16].fill(0.0);
         }
-        let mut q = vec![0i8; rows * blocks * 16];
-        let mut scales = vec![0.0f32; rows * blocks];
-        let mut sums = vec![0i32; rows * blocks];
+        Self::quantize(x, rows, k)
+    }
+
+    fn quantize(x: Vec<f32>, rows: usize, k: usize) -> Self {
+        let mut buffers = QuantizedBuffers::new(rows, k);
+        let mut out = buffers.rows(rows, k);
         for r in 0..rows {
-            quantize_row(
-                Isa::Portable,
-                &x[r * k..(r + 1) * k],
-                &mut q[r * blocks * 16..(r + 1) * blocks * 16],
-                &mut scales[r * blocks..(r + 1) * blocks],
-                &mut sums[r * blocks..(r + 1) * blocks],
-            );
+            quantize_row(Isa::Portable, &x[r * k..(r + 1) * k], &mut out, r);
         }
         Self {
             x,
-            q,
-            scales,
-            sums,
+            buffers,
             rows,
             k,
         }
     }
 
     fn quantized(&self) -> QuantizedRows<'_> {
-        QuantizedRows {
-            q: &self.q,
-            scales: &self.scales,
-            sums: &self.sums,
-            rows: self.rows,
-            blocks: scale_rows(self.k),
-        }
+        self.buffers.read(self.rows, self.k)
+    }
+
+    /// The first `rows` rows, quantized on their own.
+    fn first(&self, rows: usize) -> Acts {
+        Self::quantize(self.x[..rows * self.k].to_vec(), rows, self.k)
     }
 
     /// Row `r` alone.
-    fn row(&self, r: usize) -> QuantizedRows<'_> {
-        let blocks = scale_rows(self.k);
-        QuantizedRows {
-            q: &self.q[r * blocks * 16..(r + 1) * blocks * 16],
-            scales: &self.scales[r * blocks..(r + 1) * blocks],
-            sums: &self.sums[r * blocks..(r + 1) * blocks],
-            rows: 1,
-            blocks,
-        }
+    fn row(&self, r: usize) -> Acts {
+        Self::quantize(self.x[r * self.k..(r + 1) * self.k].to_vec(), 1, self.k)
+    }
+
+    /// Quantized value (`128 · hi + lo`) and scale of input `i` of row `r`.
+    fn value(&self, r: usize, i: usize) -> (f64, f64) {
+        let at = (i / 16) * self.rows + r;
+        let q = self.quantized();
+        let v = 128.0 * q.hi[at * 16 + i % 16] as f64 + q.lo[at * 16 + i % 16] as f64;
+        (v, q.scales[at] as f64)
     }
 }
 
@@ -114,13 +105,11 @@ fn int8_paths_equal_the_portable_bits_and_rows_are_batch_invariant() {
                 assert!(got == want, "{isa} differs from portable at {k}x{m}");
                 // Every row count from 1 to 17: row r of the pass equals row r alone.
                 for rows in 1..=17 {
-                    let some = QuantizedRows {
-                        rows,
-                        ..acts.quantized()
-                    };
-                    let batch = run_int8(isa, &some, &w, &ep, 0.5);
+                    let some = acts.first(rows);
+                    let batch = run_int8(isa, &some.quantized(), &w, &ep, 0.5);
                     for r in 0..rows {
-                        let alone = run_int8(isa, &acts.row(r), &w, &ep, 0.5);
+                        let one = acts.row(r);
+                        let alone = run_int8(isa, &one.quantized(), &w, &ep, 0.5);
                         let stride = m + 3;
                         assert!(
                             batch[r * stride..(r + 1) * stride] == alone[..],
@@ -146,14 +135,12 @@ fn int8_portable_is_the_dequantized_product() {
             0.0,
         );
         let deq = w.dequantize();
-        let blocks = scale_rows(k);
         for r in 0..acts.rows {
             for c in 0..m {
                 let want: f64 = (0..k)
                     .map(|i| {
-                        let xq = acts.q[r * blocks * 16 + i] as f64
-                            * acts.scales[r * blocks + i / 16] as f64;
-                        xq * deq[i * m + c] as f64
+                        let (q, scale) = acts.value(r, i);
+                        q * scale * deq[i * m + c] as f64
                     })
                     .sum();
                 let g = got[r * (m + 3) + c] as f64;
@@ -167,9 +154,7 @@ fn int8_portable_is_the_dequantized_product() {
                     .map(|i| acts.x[r * k + i] as f64 * deq[i * m + c] as f64)
                     .sum();
                 let bound: f64 = (0..k)
-                    .map(|i| {
-                        deq[i * m + c].abs() as f64 * acts.scales[r * blocks + i / 16] as f64 / 2.0
-                    })
+                    .map(|i| deq[i * m + c].abs() as f64 * acts.value(r, i).1 / 2.0)
                     .sum();
                 assert!(
                     (g - exact).abs() <= bound + 1e-5,
