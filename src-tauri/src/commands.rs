@@ -45,7 +45,7 @@ pub async fn app_info(state: AppStateRef<'_>) -> AppResult<AppInfo> {
     let state = state.inner().clone();
     // nvidia-smi and the memory probe take a moment: not on the UI thread.
     blocking(move || {
-        let mut backends = vec![BackendKind::Flex];
+        let mut backends = vec![BackendKind::Cpu];
         if cfg!(feature = "cuda") {
             backends.push(BackendKind::Cuda);
         }

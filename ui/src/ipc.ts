@@ -258,7 +258,8 @@ export interface Verdict {
 // The app itself (src-tauri/src/*.rs)
 // ---------------------------------------------------------------------------------------
 
-export type BackendKind = 'flex' | 'cuda';
+/** `cpu`: Tandem's CPU engine; `flex`: burn's CPU backend (the reference; runs logged before the engine say it); `cuda`: NVIDIA GPU. */
+export type BackendKind = 'cpu' | 'flex' | 'cuda';
 
 export interface Gpu {
   name: string;
@@ -275,7 +276,7 @@ export interface Hardware {
 
 export interface AppInfo {
   version: string;
-  /** Backends this build can run: always flex (CPU), cuda with the GPU build. */
+  /** Backends this build can run: always cpu (Tandem's CPU engine), cuda with the GPU build. */
   backends: BackendKind[];
   hardware: Hardware;
   hub_endpoint: string;

@@ -345,7 +345,7 @@ class AppState {
       return false;
     }
     const precision = this.settings.int8 ? 'int8' : 'f32';
-    const backend = this.info?.backends.includes('cuda') ? 'cuda' : 'flex';
+    const backend = this.info?.backends.includes('cuda') ? 'cuda' : 'cpu';
     const l = this.loaded;
     const same =
       l &&

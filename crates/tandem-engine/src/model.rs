@@ -7,16 +7,19 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use tandem_decode::CausalLm;
+use tandem_model::cpu::CpuModel;
 use tandem_model::{Llama, LoadOptions, ModelConfig, TandemBackend, Tokenizer};
 
 use crate::error::Result;
 
-/// Which burn backend runs a model.
+/// What runs a model.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendKind {
-    /// CPU (burn flex).
+    /// CPU: Tandem's own engine ([`tandem_model::cpu`]).
     #[default]
+    Cpu,
+    /// CPU through burn's flex backend (the reference the engine is tested against).
     Flex,
     /// NVIDIA GPU (burn cuda).
     Cuda,
@@ -25,6 +28,7 @@ pub enum BackendKind {
 impl BackendKind {
     pub fn name(self) -> &'static str {
         match self {
+            Self::Cpu => "cpu",
             Self::Flex => "flex",
             Self::Cuda => "cuda",
         }
@@ -65,6 +69,11 @@ impl LoadedModel {
         let started = Instant::now();
         let tokenizer = Tokenizer::from_dir(&spec.dir)?;
         let (lm, config): (Box<dyn CausalLm + Send>, ModelConfig) = match spec.backend {
+            BackendKind::Cpu => {
+                let model = CpuModel::load(&spec.dir, &spec.options)?;
+                let config = model.config().clone();
+                (Box::new(model), config)
+            }
             BackendKind::Flex => load_on::<tandem_model::Flex>(&spec.dir, &spec.options)?,
             #[cfg(feature = "cuda")]
             BackendKind::Cuda => load_on::<tandem_model::backends::Cuda>(&spec.dir, &spec.options)?,

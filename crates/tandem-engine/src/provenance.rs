@@ -157,8 +157,11 @@ fn hex(bytes: &[u8]) -> String {
 /// What runs the models, in words: the CPU model and thread count, or the GPU.
 pub fn device_description(backend: BackendKind) -> String {
     match backend {
-        BackendKind::Flex => {
-            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        BackendKind::Cpu | BackendKind::Flex => {
+            let threads = match backend {
+                BackendKind::Cpu => tandem_model::cpu::pool::Pool::global().threads(),
+                _ => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            };
             let cpu = std::fs::read_to_string("/proc/cpuinfo")
                 .ok()
                 .and_then(|info| {
@@ -168,7 +171,13 @@ pub fn device_description(backend: BackendKind) -> String {
                         .map(|(_, name)| name.trim().to_string())
                 })
                 .unwrap_or_else(|| std::env::consts::ARCH.to_string());
-            format!("{cpu} ({threads} threads)")
+            match backend {
+                BackendKind::Cpu => {
+                    let isa = tandem_model::cpu::isa::Isa::selected();
+                    format!("{cpu} ({threads} threads, {isa} kernels)")
+                }
+                _ => format!("{cpu} ({threads} threads, burn flex)"),
+            }
         }
         BackendKind::Cuda => "cuda:0".to_string(),
     }

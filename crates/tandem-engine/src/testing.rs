@@ -196,7 +196,7 @@ pub fn fake_record(run_id: &str, mode: RunMode, cycles: usize, wall_ms: f64) -> 
             mode,
             target: provenance("target"),
             draft: uses_draft.then(|| provenance("draft")),
-            backend: "flex".into(),
+            backend: "cpu".into(),
             device: "test cpu (2 threads)".into(),
             sampling: SamplingConfig::greedy(),
             max_new_tokens: tokens.len(),

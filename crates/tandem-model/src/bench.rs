@@ -6,21 +6,50 @@ use std::time::Instant;
 
 use burn::tensor::Tensor;
 use serde::Serialize;
+use tandem_decode::CausalLm;
 
 use crate::backends::TandemBackend;
+use crate::config::ModelConfig;
+use crate::cpu::bandwidth::Bandwidth;
+use crate::cpu::CpuModel;
 use crate::families::kv_cache::KvCache;
+use crate::families::linears;
 use crate::families::llama::Llama;
-use crate::Result;
+use crate::quant::{scale_rows, Precision};
+
+/// A model `tandem bench` can measure: a causal LM plus what the report says about it.
+pub trait BenchModel: CausalLm {
+    fn config(&self) -> &ModelConfig;
+    /// What runs it: `cpu`, `flex` or `cuda`.
+    fn backend(&self) -> String;
+    /// The CPU engine's instruction set; `None` on burn backends.
+    fn isa(&self) -> Option<String>;
+    fn threads(&self) -> usize;
+    /// Weight bytes one decode step reads (every linear layer and norm, one embedding
+    /// row).
+    fn weight_bytes_per_token(&self) -> usize;
+    /// Time of appending one position to one layer's KV cache at each context length.
+    fn kv_append_costs(&self, contexts: &[usize]) -> Vec<AppendCost>;
+}
 
 /// What `tandem bench` measures.
 #[derive(Debug, Clone, Serialize)]
 pub struct ModelBench {
     pub backend: String,
+    pub isa: Option<String>,
     pub threads: usize,
     pub parameters: usize,
     /// Plain decoding (one token per forward, logits to host, argmax) after a short prompt.
     pub decode_tokens_per_sec: f64,
     pub decode_tokens: usize,
+    /// Weight bytes read per decode step, and what that makes per second at the decode
+    /// speed above.
+    pub weight_bytes_per_token: usize,
+    pub decode_gb_per_sec: f64,
+    /// The machine's measured bandwidth (with the same threads), and the decode's share
+    /// of the read bandwidth: the roofline.
+    pub memory: Option<Bandwidth>,
+    pub decode_percent_of_read_bandwidth: Option<f64>,
     /// Prefill of `prefill_tokens` tokens, logits for the last position only.
     pub prefill_tokens_per_sec: f64,
     pub prefill_tokens: usize,
@@ -67,14 +96,16 @@ fn median(mut xs: Vec<f64>) -> f64 {
     xs[xs.len() / 2]
 }
 
-/// Runs the model benchmark: decode, prefill, verify costs and KV append.
-pub fn run<B: TandemBackend>(
-    model: &mut Llama<B>,
+/// Runs the model benchmark: decode, prefill, verify costs and KV append; with
+/// `bandwidth`, the decode's share of it.
+pub fn run(
+    model: &mut dyn BenchModel,
     decode_tokens: usize,
     prefill_tokens: usize,
     verify_context: usize,
     repeats: usize,
-) -> Result<ModelBench> {
+    bandwidth: Option<Bandwidth>,
+) -> std::result::Result<ModelBench, tandem_decode::ModelError> {
     let vocab = model.config().vocab_size;
     let repeats = repeats.max(1);
 
@@ -82,14 +113,14 @@ pub fn run<B: TandemBackend>(
     model.reset();
     model.forward(&synthetic_tokens(8, vocab))?;
 
-    // Plain decoding, each step's logits read back to host as a sampler would.
+    // Plain decoding, each step's logits on the host as a sampler would read them.
     model.reset();
-    let logits = model.forward_tail(&synthetic_tokens(16, vocab), 1)?;
-    let mut next = argmax(&logits.into_data().to_vec::<f32>().unwrap_or_default());
+    let logits = model.forward_last(&synthetic_tokens(16, vocab), 1)?;
+    let mut next = argmax(logits.row(0));
     let start = Instant::now();
     for _ in 0..decode_tokens {
         let logits = model.forward(&[next])?;
-        next = argmax(&logits.into_data().to_vec::<f32>().unwrap_or_default());
+        next = argmax(logits.row(0));
     }
     let decode_tokens_per_sec = decode_tokens as f64 / start.elapsed().as_secs_f64();
 
@@ -98,24 +129,21 @@ pub fn run<B: TandemBackend>(
     for _ in 0..repeats {
         model.reset();
         let start = Instant::now();
-        let logits = model.forward_tail(&prompt, 1)?;
-        let _ = logits.into_data();
+        model.forward_last(&prompt, 1)?;
         prefill.push(start.elapsed().as_secs_f64());
     }
     let prefill_tokens_per_sec = prefill_tokens as f64 / median(prefill);
 
     model.reset();
-    let _ = model
-        .forward_tail(&synthetic_tokens(verify_context, vocab), 1)?
-        .into_data();
+    model.forward_last(&synthetic_tokens(verify_context, vocab), 1)?;
     let mut verify = Vec::new();
     for n in [1usize, 2, 4, 8, 16] {
         let tokens = synthetic_tokens(n, vocab);
         let mut times = Vec::new();
         for _ in 0..repeats.max(3) {
             let start = Instant::now();
-            let logits = model.forward(&tokens)?;
-            let _ = logits.into_data();
+            // Every row's logits, as a verify pass of n − 1 drafts asks for.
+            model.forward(&tokens)?;
             times.push(start.elapsed().as_secs_f64() * 1e3);
             model.truncate(verify_context);
         }
@@ -130,19 +158,23 @@ pub fn run<B: TandemBackend>(
         .iter_mut()
         .for_each(|v| v.relative_to_one = v.ms / one);
 
-    let c = model.config().clone();
-    let kv_append = kv_append_costs::<B>(
-        c.num_kv_heads,
-        c.head_dim,
-        &[512, 2048, 8192],
-        model.device(),
-    );
+    let kv_append = model.kv_append_costs(&[512, 2048, 8192]);
+    let weight_bytes_per_token = model.weight_bytes_per_token();
+    let decode_gb_per_sec = weight_bytes_per_token as f64 * decode_tokens_per_sec / 1e9;
+    let decode_percent_of_read_bandwidth = bandwidth
+        .as_ref()
+        .map(|b| 100.0 * decode_gb_per_sec / b.read_gb_per_sec);
     Ok(ModelBench {
-        backend: B::backend_name().to_string(),
-        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        parameters: c.parameter_count(),
+        backend: model.backend(),
+        isa: model.isa(),
+        threads: model.threads(),
+        parameters: model.config().parameter_count(),
         decode_tokens_per_sec,
         decode_tokens,
+        weight_bytes_per_token,
+        decode_gb_per_sec,
+        memory: bandwidth,
+        decode_percent_of_read_bandwidth,
         prefill_tokens_per_sec,
         prefill_tokens,
         verify_context,
@@ -180,4 +212,88 @@ pub fn kv_append_costs<B: TandemBackend>(
             }
         })
         .collect()
+}
+
+impl<B: TandemBackend> BenchModel for Llama<B> {
+    fn config(&self) -> &ModelConfig {
+        Llama::config(self)
+    }
+
+    fn backend(&self) -> String {
+        B::backend_name().to_string()
+    }
+
+    fn isa(&self) -> Option<String> {
+        None
+    }
+
+    fn threads(&self) -> usize {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    }
+
+    fn weight_bytes_per_token(&self) -> usize {
+        // burn's int8 matrices hold one f32 scale per 16 inputs of each column.
+        let c = Llama::config(self);
+        let linear_bytes: usize = linears::all(c)
+            .iter()
+            .map(|spec| {
+                let (k, m) = (spec.in_features, spec.out_features());
+                match self.precision() {
+                    Precision::F32 => 4 * k * m,
+                    Precision::Int8 => k * m + 4 * scale_rows(k) * m,
+                }
+            })
+            .sum();
+        linear_bytes + 4 * c.hidden_size * (2 * c.num_layers + 2)
+    }
+
+    fn kv_append_costs(&self, contexts: &[usize]) -> Vec<AppendCost> {
+        let c = Llama::config(self);
+        kv_append_costs::<B>(c.num_kv_heads, c.head_dim, contexts, self.device())
+    }
+}
+
+impl BenchModel for CpuModel {
+    fn config(&self) -> &ModelConfig {
+        CpuModel::config(self)
+    }
+
+    fn backend(&self) -> String {
+        "cpu".into()
+    }
+
+    fn isa(&self) -> Option<String> {
+        Some(CpuModel::isa(self).to_string())
+    }
+
+    fn threads(&self) -> usize {
+        CpuModel::threads(self)
+    }
+
+    fn weight_bytes_per_token(&self) -> usize {
+        CpuModel::weight_bytes_per_token(self)
+    }
+
+    fn kv_append_costs(&self, contexts: &[usize]) -> Vec<AppendCost> {
+        let c = CpuModel::config(self);
+        let capacity = contexts.iter().max().copied().unwrap_or(1) + 1;
+        let mut cache =
+            crate::cpu::attention::KvCache::new(1, capacity, c.num_kv_heads, c.head_dim);
+        let row = vec![1.0f32; c.num_kv_heads * c.head_dim];
+        contexts
+            .iter()
+            .map(|&context| {
+                const ROUNDS: usize = 200;
+                let start = Instant::now();
+                for _ in 0..ROUNDS {
+                    cache.write(0, context, &row, &row);
+                }
+                std::hint::black_box(&cache);
+                AppendCost {
+                    context,
+                    microseconds: start.elapsed().as_secs_f64() / ROUNDS as f64 * 1e6,
+                }
+            })
+            .collect()
+    }
 }

@@ -369,7 +369,7 @@ export class MockBackend {
       target: this.loaded?.target.name ?? 'HuggingFaceTB/SmolLM2-360M-Instruct',
       draft: lane === 'speculative' ? (this.loaded?.draft?.name ?? 'HuggingFaceTB/SmolLM2-135M-Instruct') : null,
       precision: this.loaded?.precision ?? 'f32',
-      backend: this.loaded?.backend ?? 'flex',
+      backend: this.loaded?.backend ?? 'cpu',
       prompt_text: sim.promptText,
       text: sim.text,
       steps: sim.steps,

@@ -43,7 +43,7 @@ export function appInfo(hardware: Hardware, hasToken: boolean): AppInfo {
   const gpu = hardware.gpus.length > 0;
   return {
     version: '0.1.0',
-    backends: gpu ? ['flex', 'cuda'] : ['flex'],
+    backends: gpu ? ['cpu', 'cuda'] : ['cpu'],
     hardware,
     hub_endpoint: 'https://huggingface.co',
     cache_dir: '/home/you/.cache/huggingface/hub',

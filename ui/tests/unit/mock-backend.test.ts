@@ -25,7 +25,7 @@ describe('mocked IPC', () => {
 
   test('app info, catalog and local models', async () => {
     const info = await api.appInfo();
-    expect(info.backends).toEqual(['flex']);
+    expect(info.backends).toEqual(['cpu']);
     const catalog = await api.catalog();
     expect(catalog.pairs.length).toBe(8);
     const local = await api.localModels();
@@ -65,7 +65,7 @@ describe('mocked IPC', () => {
       target: 'HuggingFaceTB/SmolLM2-360M-Instruct',
       draft: 'HuggingFaceTB/SmolLM2-135M-Instruct',
       precision: 'f32',
-      backend: 'flex',
+      backend: 'cpu',
     });
     const events: RunEvent[] = [];
     const channel = new Channel<RunEvent>();

@@ -20,17 +20,17 @@ describe('memory and fit', () => {
     expect(pairMemoryBytes(pair, 'int8')).toBeLessThan(pairMemoryBytes(pair, 'f32') / 2);
   });
   test('the budget is GPU memory only when the build can use the GPU', () => {
-    expect(memoryBudget(machine(32, 24), ['flex', 'cuda'])).toMatchObject({ device: 'gpu', bytes: 24 * GIB });
-    expect(memoryBudget(machine(32, 24), ['flex'])).toMatchObject({ device: 'ram', bytes: 32 * GIB });
+    expect(memoryBudget(machine(32, 24), ['cpu', 'cuda'])).toMatchObject({ device: 'gpu', bytes: 24 * GIB });
+    expect(memoryBudget(machine(32, 24), ['cpu'])).toMatchObject({ device: 'ram', bytes: 32 * GIB });
   });
   test('verdicts come with a reason', () => {
-    const small = pairFit(find('smollm2-135m-360m'), machine(8), ['flex']);
+    const small = pairFit(find('smollm2-135m-360m'), machine(8), ['cpu']);
     expect(small.verdict).toBe('fits');
     expect(small.reason).toMatch(/^Needs about .* fits in your 8 GB of RAM\.$/);
-    const big = pairFit(find('qwen2.5-0.5b-7b'), machine(16), ['flex']);
+    const big = pairFit(find('qwen2.5-0.5b-7b'), machine(16), ['cpu']);
     expect(big.verdict).toBe('too_big');
     expect(big.reason).toContain('It fits with int8');
-    const tight = pairFit(find('qwen2.5-0.5b-1.5b'), machine(12), ['flex']);
+    const tight = pairFit(find('qwen2.5-0.5b-1.5b'), machine(12), ['cpu']);
     expect(tight.verdict).toBe('tight');
     expect(tight.reason).toContain('Turn on int8');
   });
@@ -38,32 +38,32 @@ describe('memory and fit', () => {
 
 describe('first-launch recommendation', () => {
   test('a small laptop gets the small SmolLM2 pair', () => {
-    const rec = recommendPair(pairs, { hardware: machine(4), backends: ['flex'] })!;
+    const rec = recommendPair(pairs, { hardware: machine(4), backends: ['cpu'] })!;
     expect(rec.pair.id).toBe('smollm2-135m-360m');
     expect(rec.fit.verdict).toBe('fits');
   });
   test('a 16 GB laptop gets a bigger target that still runs well on a processor', () => {
-    const rec = recommendPair(pairs, { hardware: machine(16), backends: ['flex'] })!;
+    const rec = recommendPair(pairs, { hardware: machine(16), backends: ['cpu'] })!;
     expect(rec.pair.id).toBe('smollm2-135m-1.7b');
     expect(rec.precision).toBe('f32');
     expect(rec.reason).toContain('on the processor');
   });
   test('a processor never gets a target above 2B, however much RAM', () => {
-    const rec = recommendPair(pairs, { hardware: machine(256), backends: ['flex'] })!;
+    const rec = recommendPair(pairs, { hardware: machine(256), backends: ['cpu'] })!;
     expect(rec.pair.target.params).toBeLessThanOrEqual(2e9);
   });
   test('a 24 GB GPU gets the 7B target with int8; gated pairs are never suggested', () => {
-    const rec = recommendPair(pairs, { hardware: machine(64, 24), backends: ['flex', 'cuda'] })!;
+    const rec = recommendPair(pairs, { hardware: machine(64, 24), backends: ['cpu', 'cuda'] })!;
     expect(rec.pair.id).toBe('qwen2.5-0.5b-7b');
     expect(rec.precision).toBe('int8');
-    const huge = recommendPair(pairs, { hardware: machine(256, 80), backends: ['flex', 'cuda'] })!;
+    const huge = recommendPair(pairs, { hardware: machine(256, 80), backends: ['cpu', 'cuda'] })!;
     expect(huge.pair.draft.gated || huge.pair.target.gated).toBe(false);
     expect(huge.precision).toBe('f32');
   });
   test('with almost no memory it still suggests the smallest pair, with int8', () => {
-    const rec = recommendPair(pairs, { hardware: machine(1), backends: ['flex'] })!;
+    const rec = recommendPair(pairs, { hardware: machine(1), backends: ['cpu'] })!;
     expect(rec.pair.id).toBe('smollm2-135m-360m');
     expect(rec.precision).toBe('int8');
-    expect(recommendPair([], { hardware: machine(8), backends: ['flex'] })).toBeNull();
+    expect(recommendPair([], { hardware: machine(8), backends: ['cpu'] })).toBeNull();
   });
 });

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use serde::Serialize;
-use tandem_model::bench::ModelBench;
+use tandem_model::bench::{BenchModel, ModelBench};
+use tandem_model::cpu::{bandwidth, pool::Pool, CpuModel};
+use tandem_model::formats::int8_cache::CacheOutcome;
 use tandem_model::{memory, Llama, LoadOptions, Precision, TandemBackend};
 
 use super::BackendChoice;
@@ -28,6 +30,10 @@ pub struct Args {
     /// Repetitions of each timed pass (the median is reported).
     #[arg(long, default_value_t = 5)]
     repeats: usize,
+    /// Skip measuring the machine's memory bandwidth (about a second, and a buffer of
+    /// four times the last-level cache).
+    #[arg(long)]
+    no_bandwidth: bool,
     /// Write the JSON here as well as to stdout.
     #[arg(long)]
     output: Option<PathBuf>,
@@ -48,7 +54,7 @@ pub struct Args {
 #[derive(Serialize)]
 struct Report {
     precision: String,
-    /// Wall time of `Llama::load` (int8: includes quantizing when the cache is cold).
+    /// Wall time of loading (int8: includes quantizing when the cache is cold).
     load_seconds: f64,
     /// What the int8 load did with its on-disk cache.
     int8_cache: Option<String>,
@@ -71,11 +77,39 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             &args.suite_options,
         );
     }
-    crate::with_backend!(args.backend, B => run_on::<B>(&args))
+    if args.backend == BackendChoice::Cpu {
+        return measure(&args, |options| {
+            let model = CpuModel::load(&args.model, options)?;
+            let outcome = model.int8_cache().cloned();
+            Ok((Box::new(model), outcome))
+        });
+    }
+    crate::with_backend!(args.backend, B => measure(&args, load_burn::<B>(&args)))
 }
 
-fn run_on<B: TandemBackend>(args: &Args) -> anyhow::Result<()> {
-    let context = args.prefill_tokens.max(args.verify_context + 16).max(64);
+type Loaded = (Box<dyn BenchModel>, Option<CacheOutcome>);
+
+fn load_burn<B: TandemBackend>(
+    args: &Args,
+) -> impl FnOnce(&LoadOptions) -> anyhow::Result<Loaded> + '_ {
+    move |options| {
+        let model = Llama::<B>::load(&args.model, options, &B::Device::default())?;
+        let outcome = model.int8_cache().cloned();
+        Ok((Box::new(model), outcome))
+    }
+}
+
+fn measure(
+    args: &Args,
+    load: impl FnOnce(&LoadOptions) -> anyhow::Result<Loaded>,
+) -> anyhow::Result<()> {
+    // Room for every measurement: the prefill, a verify pass of 16 on its context, and
+    // the decode after its 16-token prompt.
+    let context = args
+        .prefill_tokens
+        .max(args.verify_context + 16)
+        .max(16 + args.decode_tokens)
+        .max(64);
     let precision = if args.int8 {
         Precision::Int8
     } else {
@@ -88,17 +122,21 @@ fn run_on<B: TandemBackend>(args: &Args) -> anyhow::Result<()> {
     };
     let rss_before_load_bytes = memory::resident_bytes();
     let start = Instant::now();
-    let mut model = Llama::<B>::load(&args.model, &options, &B::Device::default())?;
+    let (mut model, outcome) = load(&options)?;
     let load_seconds = start.elapsed().as_secs_f64();
     let rss_after_load_bytes = memory::resident_bytes();
     let peak_rss_after_load_bytes = memory::peak_resident_bytes();
-    let int8_cache = model.int8_cache().map(|outcome| format!("{outcome:?}"));
+    let int8_cache = outcome.map(|outcome| format!("{outcome:?}"));
+    // Measured after the load (so it is not counted in the model's memory), with the
+    // threads the CPU engine uses.
+    let bandwidth = (!args.no_bandwidth).then(|| bandwidth::measure(Pool::global(), 3));
     let bench = tandem_model::bench::run(
-        &mut model,
+        &mut *model,
         args.decode_tokens,
         args.prefill_tokens,
         args.verify_context,
         args.repeats,
+        bandwidth,
     )?;
     let report = Report {
         precision: precision.to_string(),

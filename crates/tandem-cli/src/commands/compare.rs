@@ -23,6 +23,7 @@ use super::BackendChoice;
 impl From<BackendChoice> for BackendKind {
     fn from(choice: BackendChoice) -> Self {
         match choice {
+            BackendChoice::Cpu => BackendKind::Cpu,
             BackendChoice::Flex => BackendKind::Flex,
             BackendChoice::Cuda => BackendKind::Cuda,
         }

@@ -115,6 +115,7 @@ pub fn parse_gamma(text: &str) -> anyhow::Result<GammaPolicy> {
 
 fn backend(choice: BackendChoice) -> BackendKind {
     match choice {
+        BackendChoice::Cpu => BackendKind::Cpu,
         BackendChoice::Flex => BackendKind::Flex,
         BackendChoice::Cuda => BackendKind::Cuda,
     }

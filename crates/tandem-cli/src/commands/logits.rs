@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use serde::Serialize;
-use tandem_model::TandemBackend;
+use tandem_model::cpu::CpuModel;
+use tandem_model::{LoadOptions, TandemBackend};
 
 use super::{load_model, BackendChoice};
 
@@ -47,6 +48,16 @@ struct TopEntry {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    if args.backend == BackendChoice::Cpu {
+        let options = LoadOptions {
+            context_len: Some(args.tokens.len()),
+            ..Default::default()
+        };
+        let mut model = CpuModel::load(&args.model, &options)?;
+        let vocab = model.config().vocab_size;
+        let values = model.forward_tail(&args.tokens, args.tokens.len())?;
+        return print(&args, vocab, &values);
+    }
     crate::with_backend!(args.backend, B => run_on::<B>(&args))
 }
 
@@ -59,6 +70,11 @@ fn run_on<B: TandemBackend>(args: &Args) -> anyhow::Result<()> {
         .to_vec::<f32>()
         .map_err(|e| anyhow::anyhow!("{e:?}"))
         .context("reading logits")?;
+    print(args, vocab, &values)
+}
+
+/// Prints the positions asked for from every position's logits, `[n, vocab]`.
+fn print(args: &Args, vocab: usize, values: &[f32]) -> anyhow::Result<()> {
     let n = args.tokens.len();
     let first = if args.all_positions { 0 } else { n - 1 };
     let positions = (first..n)

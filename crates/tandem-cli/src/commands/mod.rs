@@ -17,21 +17,28 @@ use std::path::Path;
 
 use tandem_model::{Llama, LoadOptions, TandemBackend};
 
-/// Which burn backend runs the model.
-#[derive(Clone, Copy, Debug, Default, clap::ValueEnum)]
+/// What runs the model.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum BackendChoice {
-    /// CPU (burn flex).
+    /// CPU: Tandem's own engine (int8 and f32 kernels per instruction set, a
+    /// persistent thread pool).
     #[default]
+    Cpu,
+    /// CPU through burn's flex backend: the reference the CPU engine is tested against.
     Flex,
     /// NVIDIA GPU (burn cuda; needs a build with `--features cuda`).
     Cuda,
 }
 
-/// Calls `$body` with the backend type `$B` chosen at run time.
+/// Calls `$body` with the burn backend type `$B` chosen at run time (`flex` or `cuda`;
+/// the CPU engine is not a burn backend and callers handle it before).
 #[macro_export]
 macro_rules! with_backend {
     ($choice:expr, $B:ident => $body:expr) => {{
         match $choice {
+            $crate::commands::BackendChoice::Cpu => {
+                unreachable!("the CPU engine is not a burn backend")
+            }
             $crate::commands::BackendChoice::Flex => {
                 type $B = tandem_model::Flex;
                 $body

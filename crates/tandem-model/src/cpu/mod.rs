@@ -1,6 +1,7 @@
 //! The CPU engine.
 
 pub mod attention;
+pub mod bandwidth;
 pub mod isa;
 pub mod kernels;
 pub mod model;
