@@ -17,17 +17,19 @@
 //! equals the same row computed alone, bit for bit, and chunking a prefill changes
 //! nothing.
 
+use std::ops::Range;
 use std::path::Path;
 
 use tandem_decode::{CausalLm, Logits, ModelError as DecodeModelError};
 
 use super::attention::{attend, KvCache};
 use super::isa::Isa;
+use super::kernels::SharedQuantizedRows;
 use super::kernels::{
     f32_matmul, int8_matmul, Epilogue, F32Rows, OutRows, PackedF32, QuantizedBuffers, QuantizedRows,
 };
 use super::ops::{
-    quantize_row, rms_norm, rms_norm_quantized, rope_in_place, silu_mul, silu_mul_quantized,
+    quantize_row, rms_norm, rms_norm_quantized, rope_in_place, silu_mul, silu_mul_quantize_block,
 };
 use super::pool::{share, Pool};
 use crate::config::ModelConfig;
@@ -39,6 +41,7 @@ use crate::formats::int8_cache::{self, CacheOutcome, QuantizedWeights};
 use crate::formats::safetensors::WeightFiles;
 use crate::quant::calibration::{self, CalibrationTokens};
 use crate::quant::packed::PackedInt8;
+use crate::quant::packed::TILE;
 use crate::quant::Precision;
 use crate::Flex;
 
@@ -80,6 +83,32 @@ impl Linear {
         }
     }
 
+    /// The product for the columns of `tiles`, on the calling thread.
+    fn matmul(
+        &self,
+        isa: Isa,
+        input: &Input<'_>,
+        tiles: Range<usize>,
+        target: &OutRows,
+        epilogue: &Epilogue,
+    ) {
+        match (&self.weight, input) {
+            (Weight::Int8(w), Input::Int8(x)) => int8_matmul(isa, x, w, tiles, target, epilogue),
+            (Weight::F32(w), Input::F32(x)) => f32_matmul(isa, x, w, tiles, target, epilogue),
+            _ => unreachable!("the input is prepared for the weight's precision"),
+        }
+    }
+
+    /// The same layer with its columns gathered (see [`PackedInt8::with_columns`]).
+    fn with_columns(self, columns: &[Option<usize>]) -> Linear {
+        assert!(self.bias.is_none(), "gathered layers have no bias");
+        let weight = match &self.weight {
+            Weight::F32(w) => Weight::F32(w.with_columns(columns)),
+            Weight::Int8(w) => Weight::Int8(w.with_columns(columns)),
+        };
+        Linear { weight, bias: None }
+    }
+
     /// `out (+)= input · W + bias` for `rows` rows, split over the pool by tiles.
     fn forward(
         &self,
@@ -97,18 +126,11 @@ impl Linear {
             accumulate,
         };
         let parts = pool.threads();
-        let tiles = self.out_features().div_ceil(crate::quant::packed::TILE);
+        let tiles = self.out_features().div_ceil(TILE);
         pool.run(&|part| {
             let range = share(tiles, part, parts);
-            if range.is_empty() {
-                return;
-            }
-            match (&self.weight, &input) {
-                (Weight::Int8(w), Input::Int8(x)) => {
-                    int8_matmul(isa, x, w, range, &target, &epilogue)
-                }
-                (Weight::F32(w), Input::F32(x)) => f32_matmul(isa, x, w, range, &target, &epilogue),
-                _ => unreachable!("the input is prepared for the weight's precision"),
+            if !range.is_empty() {
+                self.matmul(isa, &input, range, &target, &epilogue);
             }
         });
     }
@@ -135,9 +157,30 @@ struct Layer {
     qkv: Linear,
     out: Linear,
     post_attention_norm: Vec<f32>,
+    /// Gate and up columns interleaved a tile at a time (see [`gate_up_columns`]).
     gate_up: Linear,
     down: Linear,
 }
+
+/// The column order of the fused gate/up layer on the CPU engine: for each block `j` of
+/// 16 intermediate channels, their 16 gate columns, then their 16 up columns (padded
+/// with zero columns when the size is not a multiple of 16). A thread that computes a
+/// tile pair holds both halves of `silu(gate) · up` for those 16 channels and applies
+/// the gate, and quantizes the result for the down projection, while it is in cache.
+fn gate_up_columns(intermediate: usize) -> Vec<Option<usize>> {
+    let mut columns = Vec::with_capacity(2 * intermediate.div_ceil(TILE) * TILE);
+    for start in (0..intermediate).step_by(TILE) {
+        for half in [0, intermediate] {
+            columns
+                .extend((0..TILE).map(|l| (start + l < intermediate).then_some(half + start + l)));
+        }
+    }
+    columns
+}
+
+/// Tile pairs of the gate/up product per kernel call: the gate's epilogue reads them
+/// back from cache.
+const GATE_PAIRS_PER_CALL: usize = 4;
 
 /// Buffers of one chunk, allocated at load so a forward allocates nothing but the
 /// logits it returns.
@@ -150,7 +193,12 @@ struct Scratch {
     quantized: QuantizedBuffers,
     qkv: Vec<f32>,
     attention: Vec<f32>,
+    /// Gate/up output, `[CHUNK, 2 · intermediate]` (interleaved by tiles, padded).
     gate_up: Vec<f32>,
+    /// `silu(gate) · up`, the down projection's input: f32 `[CHUNK, intermediate]`, or
+    /// quantized.
+    gated: Vec<f32>,
+    gated_quantized: QuantizedBuffers,
     /// Attention scores, one `[capacity]` row per pool thread.
     scores: Vec<f32>,
 }
@@ -257,7 +305,8 @@ impl CpuModel {
                 qkv: linear(&specs.qkv)?,
                 out: linear(&specs.out)?,
                 post_attention_norm: norm(&format!("{p}.post_attention_layernorm.weight"))?,
-                gate_up: linear(&specs.gate_up)?,
+                gate_up: linear(&specs.gate_up)?
+                    .with_columns(&gate_up_columns(c.intermediate_size)),
                 down: linear(&specs.down)?,
             });
         }
@@ -275,7 +324,9 @@ impl CpuModel {
             quantized: QuantizedBuffers::new(CHUNK, max_in),
             qkv: vec![0.0; CHUNK * qkv_out],
             attention: vec![0.0; CHUNK * q_dim],
-            gate_up: vec![0.0; CHUNK * 2 * c.intermediate_size],
+            gate_up: vec![0.0; CHUNK * 2 * c.intermediate_size.div_ceil(TILE) * TILE],
+            gated: vec![0.0; CHUNK * c.intermediate_size],
+            gated_quantized: QuantizedBuffers::new(CHUNK, c.intermediate_size),
             scores: vec![0.0; pool.threads() * capacity],
         };
         Ok(Self {
@@ -372,6 +423,19 @@ impl CpuModel {
     /// # Shapes
     /// - tokens: `n` ids → `[rows, vocab_size]` row-major
     pub fn forward_tail(&mut self, tokens: &[u32], rows: usize) -> Result<Vec<f32>> {
+        let mut logits = Vec::new();
+        self.forward_tail_into(tokens, rows, &mut logits)?;
+        Ok(logits)
+    }
+
+    /// [`forward_tail`](Self::forward_tail) into `logits`, reusing its buffer (it is
+    /// only resized, never cleared: every value is written).
+    pub fn forward_tail_into(
+        &mut self,
+        tokens: &[u32],
+        rows: usize,
+        logits: &mut Vec<f32>,
+    ) -> Result<()> {
         let n = tokens.len();
         if n == 0 {
             return Err(ModelError::InvalidArgument(
@@ -391,7 +455,7 @@ impl CpuModel {
         }
         let rows = rows.clamp(1, n);
         let first_wanted = n - rows;
-        let mut logits = vec![0.0f32; rows * vocab_size];
+        logits.resize(rows * vocab_size, 0.0);
         for (c, chunk) in tokens.chunks(CHUNK).enumerate() {
             let chunk_start = c * CHUNK;
             let wanted_from = first_wanted.max(chunk_start) - chunk_start;
@@ -399,7 +463,7 @@ impl CpuModel {
             let offset = (chunk_start + from).saturating_sub(first_wanted) * vocab_size;
             self.forward_chunk(chunk, from..to, &mut logits[offset..]);
         }
-        Ok(logits)
+        Ok(())
     }
 
     /// One chunk of at most [`CHUNK`] tokens; writes the logits of chunk rows `wanted`
@@ -441,6 +505,7 @@ impl CpuModel {
         };
         let input = prepare_normed(
             run.isa,
+            run.pool,
             &self.lm_head,
             x,
             &self.norm,
@@ -511,6 +576,7 @@ impl Run<'_> {
         };
         let input = prepare_normed(
             isa,
+            pool,
             &layer.qkv,
             &s.x[..n * d],
             &layer.input_norm,
@@ -543,7 +609,7 @@ impl Run<'_> {
                 rows: n,
                 stride: q_dim,
             }),
-            Weight::Int8(_) => quantize_rows(isa, &s.attention, q_dim, n, &mut s.quantized),
+            Weight::Int8(_) => quantize_rows(isa, pool, &s.attention, q_dim, n, &mut s.quantized),
         };
         layer.out.forward(pool, isa, input, &mut s.x, d, true);
 
@@ -554,6 +620,7 @@ impl Run<'_> {
         };
         let input = prepare_normed(
             isa,
+            pool,
             &layer.gate_up,
             &s.x[..n * d],
             &layer.post_attention_norm,
@@ -561,37 +628,84 @@ impl Run<'_> {
             n,
             buffers,
         );
-        let inter = dims.intermediate;
-        layer
-            .gate_up
-            .forward(pool, isa, input, &mut s.gate_up, 2 * inter, false);
-        let input = match layer.down.weight {
-            Weight::F32(_) => {
+        let input = self.gated_mlp(
+            layer,
+            input,
+            n,
+            &mut s.gate_up,
+            &mut s.gated,
+            &mut s.gated_quantized,
+        );
+        layer.down.forward(pool, isa, input, &mut s.x, d, true);
+    }
+
+    /// The gate/up product and the SiLU gate, fused: each thread computes its tile pairs
+    /// (a gate tile and its up tile, see [`gate_up_columns`]) and turns them into the
+    /// down projection's input (quantized for int8) while they are in cache.
+    fn gated_mlp<'s>(
+        &self,
+        layer: &Layer,
+        input: Input<'_>,
+        n: usize,
+        gate_up: &mut [f32],
+        gated: &'s mut [f32],
+        gated_quantized: &'s mut QuantizedBuffers,
+    ) -> Input<'s> {
+        let (isa, pool) = (self.isa, self.pool);
+        let inter = self.dims.intermediate;
+        let width = layer.gate_up.out_features();
+        let pairs = width / (2 * TILE);
+        let target = OutRows::new(gate_up, n, width, width);
+        let epilogue = Epilogue::default();
+        let parts = pool.threads();
+        // The pairs of a call, and for each row and pair the gate and up values.
+        let each_pair = |part: usize, mut gate: &mut dyn FnMut(usize, usize, &[f32], &[f32])| {
+            let mine = share(pairs, part, parts);
+            for start in mine.clone().step_by(GATE_PAIRS_PER_CALL) {
+                let end = (start + GATE_PAIRS_PER_CALL).min(mine.end);
+                layer
+                    .gate_up
+                    .matmul(isa, &input, 2 * start..2 * end, &target, &epilogue);
                 for r in 0..n {
-                    let row = &s.gate_up[r * 2 * inter..(r + 1) * 2 * inter];
-                    silu_mul(
-                        isa,
-                        &row[..inter],
-                        &row[inter..],
-                        &mut s.input[r * inter..(r + 1) * inter],
-                    );
+                    for j in start..end {
+                        // SAFETY: this thread's own columns, just written.
+                        let row = unsafe { target.read(r, 2 * TILE * j..2 * TILE * (j + 1)) };
+                        let w = TILE.min(inter - TILE * j);
+                        gate(r, j, &row[..w], &row[TILE..TILE + w]);
+                    }
                 }
+            }
+            let _ = &mut gate;
+        };
+        match layer.down.weight {
+            Weight::F32(_) => {
+                let out = SharedRows::new(&mut gated[..n * inter]);
+                pool.run(&|part| {
+                    each_pair(part, &mut |r, j, g, u| {
+                        // SAFETY: block j of row r belongs to this thread's pairs.
+                        let o = unsafe { out.slice(r * inter + TILE * j, g.len()) };
+                        silu_mul(isa, g, u, o);
+                    })
+                });
                 Input::F32(F32Rows {
-                    x: &s.input,
+                    x: gated,
                     rows: n,
                     stride: inter,
                 })
             }
             Weight::Int8(_) => {
-                let mut out = s.quantized.rows(n, inter);
-                for r in 0..n {
-                    let row = &s.gate_up[r * 2 * inter..(r + 1) * 2 * inter];
-                    silu_mul_quantized(isa, &row[..inter], &row[inter..], &mut out, r);
-                }
-                Input::Int8(out.into_rows())
+                let sink = SharedQuantizedRows::new(gated_quantized.rows(n, inter));
+                pool.run(&|part| {
+                    each_pair(part, &mut |r, j, g, u| {
+                        let (mut hi, mut lo) = ([0i8; 16], [0i8; 16]);
+                        let scale = silu_mul_quantize_block(isa, g, u, &mut hi, &mut lo);
+                        // SAFETY: block j of row r belongs to this thread's pairs.
+                        unsafe { sink.put(r, j, &hi, &lo, scale) };
+                    })
+                });
+                Input::Int8(sink.into_rows())
             }
-        };
-        layer.down.forward(pool, isa, input, &mut s.x, d, true);
+        }
     }
 
     /// Attention of the chunk's rows over the cache of layer `l`, split by query head.
@@ -633,19 +747,34 @@ impl Run<'_> {
     }
 }
 
-/// Quantizes `rows` rows of `x` (`k` wide) for an int8 layer.
+/// Quantizes `rows` rows of `x` (`k` wide) for an int8 layer, the rows split over the
+/// pool.
 fn quantize_rows<'a>(
     isa: Isa,
+    pool: &Pool,
     x: &[f32],
     k: usize,
     rows: usize,
     buffers: &'a mut QuantizedBuffers,
 ) -> Input<'a> {
-    let mut out = buffers.rows(rows, k);
-    for r in 0..rows {
-        quantize_row(isa, &x[r * k..(r + 1) * k], &mut out, r);
-    }
+    let out = SharedQuantizedRows::new(buffers.rows(rows, k));
+    each_row(pool, rows, &|r| {
+        // SAFETY: each row is quantized by one part.
+        quantize_row(isa, &x[r * k..(r + 1) * k], &mut |b, h, l, s| unsafe {
+            out.put(r, b, h, l, s)
+        });
+    });
     Input::Int8(out.into_rows())
+}
+
+/// Runs `f(row)` for every row, split over the pool when there are several (a row alone
+/// is too little work to share).
+fn each_row(pool: &Pool, rows: usize, f: &(dyn Fn(usize) + Sync)) {
+    if rows == 1 {
+        return f(0);
+    }
+    let parts = pool.threads();
+    pool.run(&|part| share(rows, part, parts).for_each(f));
 }
 
 /// Mutable rows several pool parts write, each its own disjoint ranges.
@@ -681,9 +810,10 @@ struct InputBuffers<'a> {
 }
 
 /// RMSNorm of `rows` rows of `x` as the input of `linear`: f32, or quantized on the fly
-/// for int8 weights.
+/// for int8 weights; the rows split over the pool.
 fn prepare_normed<'a>(
     isa: Isa,
+    pool: &Pool,
     linear: &Linear,
     x: &[f32],
     gamma: &[f32],
@@ -694,15 +824,12 @@ fn prepare_normed<'a>(
     let k = linear.in_features();
     match linear.weight {
         Weight::F32(_) => {
-            for r in 0..rows {
-                rms_norm(
-                    isa,
-                    &x[r * k..(r + 1) * k],
-                    gamma,
-                    eps,
-                    &mut buffers.f32[r * k..(r + 1) * k],
-                );
-            }
+            let out = SharedRows::new(&mut buffers.f32[..rows * k]);
+            each_row(pool, rows, &|r| {
+                // SAFETY: each row is normalized by one part.
+                let o = unsafe { out.slice(r * k, k) };
+                rms_norm(isa, &x[r * k..(r + 1) * k], gamma, eps, o);
+            });
             Input::F32(F32Rows {
                 x: buffers.f32,
                 rows,
@@ -710,10 +837,14 @@ fn prepare_normed<'a>(
             })
         }
         Weight::Int8(_) => {
-            let mut out = buffers.quantized.rows(rows, k);
-            for r in 0..rows {
-                rms_norm_quantized(isa, &x[r * k..(r + 1) * k], gamma, eps, &mut out, r);
-            }
+            let out = SharedQuantizedRows::new(buffers.quantized.rows(rows, k));
+            each_row(pool, rows, &|r| {
+                let x = &x[r * k..(r + 1) * k];
+                // SAFETY: each row is quantized by one part.
+                rms_norm_quantized(isa, x, gamma, eps, &mut |b, h, l, s| unsafe {
+                    out.put(r, b, h, l, s)
+                });
+            });
             Input::Int8(out.into_rows())
         }
     }
@@ -770,11 +901,23 @@ impl CausalLm for CpuModel {
     }
 
     fn forward_last(&mut self, tokens: &[u32], rows: usize) -> Result<Logits, DecodeModelError> {
+        let mut out = Logits::empty();
+        self.forward_last_into(tokens, rows, &mut out)?;
+        Ok(out)
+    }
+
+    fn forward_last_into(
+        &mut self,
+        tokens: &[u32],
+        rows: usize,
+        out: &mut Logits,
+    ) -> Result<(), DecodeModelError> {
         let rows = rows.clamp(1, tokens.len().max(1));
-        let data = self
-            .forward_tail(tokens, rows)
+        self.forward_tail_into(tokens, rows, &mut out.data)
             .map_err(DecodeModelError::new)?;
-        Ok(Logits::new(rows, self.config.vocab_size, data))
+        out.rows = rows;
+        out.vocab = self.config.vocab_size;
+        Ok(())
     }
 
     fn cached_len(&self) -> usize {

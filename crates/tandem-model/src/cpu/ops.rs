@@ -9,8 +9,11 @@
 use super::isa::multiversion;
 #[cfg(test)]
 use super::kernels::QuantizedBuffers;
-use super::kernels::QuantizedRowsMut;
 use crate::quant::{round_even, BLOCK_ROWS, Q_MAX};
+
+/// Where a row quantizer sends each block: `(block, hi, lo, scale)` (see
+/// [`QuantizedRows`](super::kernels::QuantizedRows)).
+pub type PutBlock<'a> = &'a mut dyn FnMut(usize, &[i8; BLOCK_ROWS], &[i8; BLOCK_ROWS], f32);
 
 /// Lanes of the partial sums of reductions (one 512-bit vector of f32).
 const LANES: usize = 16;
@@ -63,12 +66,7 @@ fn quantize_block(x: &[f32], hi: &mut [i8; BLOCK_ROWS], lo: &mut [i8; BLOCK_ROWS
 /// Quantizes row `row` of `out` from the values `value(c)` of the channels `0..k`, a
 /// block of 16 at a time.
 #[inline(always)]
-fn quantize_values(
-    k: usize,
-    mut value: impl FnMut(usize) -> f32,
-    out: &mut QuantizedRowsMut<'_>,
-    row: usize,
-) {
+fn quantize_values(k: usize, mut value: impl FnMut(usize) -> f32, put: PutBlock<'_>) {
     let mut block = [0.0f32; BLOCK_ROWS];
     let (mut hi, mut lo) = ([0i8; BLOCK_ROWS], [0i8; BLOCK_ROWS]);
     for (b, start) in (0..k).step_by(BLOCK_ROWS).enumerate() {
@@ -77,13 +75,13 @@ fn quantize_values(
             *v = value(start + i);
         }
         let scale = quantize_block(block, &mut hi, &mut lo);
-        out.put(row, b, &hi, &lo, scale);
+        put(b, &hi, &lo, scale);
     }
 }
 
 #[inline(always)]
-fn quantize_row_body(x: &[f32], out: &mut QuantizedRowsMut<'_>, row: usize) {
-    quantize_values(x.len(), |c| x[c], out, row);
+fn quantize_row_body(x: &[f32], put: PutBlock<'_>) {
+    quantize_values(x.len(), |c| x[c], put);
 }
 
 #[inline(always)]
@@ -97,15 +95,9 @@ fn rms_norm_body(x: &[f32], gamma: &[f32], eps: f32, out: &mut [f32]) {
 /// RMSNorm whose output goes straight into the int8 quantizer, a block at a time: the
 /// normalized row is never written out in f32.
 #[inline(always)]
-fn rms_norm_quantized_body(
-    x: &[f32],
-    gamma: &[f32],
-    eps: f32,
-    out: &mut QuantizedRowsMut<'_>,
-    row: usize,
-) {
+fn rms_norm_quantized_body(x: &[f32], gamma: &[f32], eps: f32, put: PutBlock<'_>) {
     let inv = inverse_rms(x, eps);
-    quantize_values(x.len(), |c| gamma[c] * (x[c] * inv), out, row);
+    quantize_values(x.len(), |c| gamma[c] * (x[c] * inv), put);
 }
 
 /// `e^x` for `x ≤ 88.7` (Cephes' polynomial after reducing by powers of two, about
@@ -116,7 +108,9 @@ pub(crate) fn exp(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;
-    let x = x.clamp(-87.336_55, 88.722_83);
+    // max/min rather than clamp, and the power of two built from bits rather than an
+    // `as i32` (which saturates): both vectorise.
+    let x = x.max(-87.336_55).min(88.722_83);
     let n = round_even(x * LOG2E);
     let r = x - n * LN2_HI - n * LN2_LO;
     let mut p = 1.987_569_1e-4f32;
@@ -126,7 +120,9 @@ pub(crate) fn exp(x: f32) -> f32 {
     p = p * r + 0.166_666_65;
     p = p * r + 0.5;
     p = p * (r * r) + r + 1.0;
-    p * f32::from_bits(((n as i32 + 127) << 23) as u32)
+    // n + 127 is an integer in 1..=254: added to 2²³ it sits in the low mantissa bits.
+    let biased = (n + (127.0 + 8_388_608.0)).to_bits() & 0xFF;
+    p * f32::from_bits(biased << 23)
 }
 
 /// `x · sigmoid(x)`.
@@ -140,12 +136,6 @@ fn silu_mul_body(gate: &[f32], up: &[f32], out: &mut [f32]) {
     for ((o, &g), &u) in out.iter_mut().zip(gate).zip(up) {
         *o = silu(g) * u;
     }
-}
-
-/// `silu(gate) · up`, quantized a block at a time for the down projection.
-#[inline(always)]
-fn silu_mul_quantized_body(gate: &[f32], up: &[f32], out: &mut QuantizedRowsMut<'_>, row: usize) {
-    quantize_values(gate.len(), |c| silu(gate[c]) * up[c], out, row);
 }
 
 /// `a · b` with 16 partial sums, added in lane order.
@@ -179,21 +169,20 @@ multiversion! {
 }
 
 multiversion! {
-    /// RMSNorm of one row, quantized into row `row` of `out` (see [`quantize_row`]).
+    /// RMSNorm of one row, quantized block by block into `put` (see [`quantize_row`]).
     pub fn rms_norm_quantized(
         x: &[f32],
         gamma: &[f32],
         eps: f32,
-        out: &mut QuantizedRowsMut<'_>,
-        row: usize,
+        put: PutBlock<'_>,
     ) => rms_norm_quantized_body
 }
 
 multiversion! {
-    /// Quantizes one row for the int8 kernels into row `row` of `out`: per block of 16
+    /// Quantizes one row for the int8 kernels, block by block into `put`: per block of 16
     /// values, two int8 levels with scale `max |x| / 127 / 128` (the inputs past the end
     /// in the last block are 0).
-    pub fn quantize_row(x: &[f32], out: &mut QuantizedRowsMut<'_>, row: usize) => quantize_row_body
+    pub fn quantize_row(x: &[f32], put: PutBlock<'_>) => quantize_row_body
 }
 
 multiversion! {
@@ -201,14 +190,28 @@ multiversion! {
     pub fn silu_mul(gate: &[f32], up: &[f32], out: &mut [f32]) => silu_mul_body
 }
 
+#[inline(always)]
+fn silu_mul_quantize_block_body(
+    gate: &[f32],
+    up: &[f32],
+    hi: &mut [i8; BLOCK_ROWS],
+    lo: &mut [i8; BLOCK_ROWS],
+) -> f32 {
+    let mut block = [0.0f32; BLOCK_ROWS];
+    let block = &mut block[..gate.len()];
+    silu_mul_body(gate, up, block);
+    quantize_block(block, hi, lo)
+}
+
 multiversion! {
-    /// `silu(gate) · up`, quantized into row `row` of `out` (see [`quantize_row`]).
-    pub fn silu_mul_quantized(
+    /// `silu(gate) · up` of one block (at most 16 values), quantized as
+    /// [`quantize_row`] quantizes each block of a row; returns the scale.
+    pub fn silu_mul_quantize_block(
         gate: &[f32],
         up: &[f32],
-        out: &mut QuantizedRowsMut<'_>,
-        row: usize,
-    ) => silu_mul_quantized_body
+        hi: &mut [i8; BLOCK_ROWS],
+        lo: &mut [i8; BLOCK_ROWS],
+    ) -> f32 => silu_mul_quantize_block_body
 }
 
 /// Rotates each `head_dim` chunk of `x` in place by one position's angles, in the
@@ -251,7 +254,7 @@ mod tests {
         let x: Vec<f32> = values(70, 5).iter().map(|v| v * 3.0).collect();
         let gamma: Vec<f32> = values(70, 6).iter().map(|v| 1.0 + v / 10.0).collect();
         let up = values(70, 7);
-        let quantized = |f: &dyn Fn(&mut QuantizedRowsMut<'_>)| {
+        let quantized = |f: &dyn Fn(&mut super::super::kernels::QuantizedRowsMut<'_>)| {
             let mut buffers = QuantizedBuffers::new(2, 70);
             // Row 1 of 2: the other row's slots stay as they were.
             f(&mut buffers.rows(2, 70));
@@ -260,15 +263,36 @@ mod tests {
         let run = |isa: Isa| {
             let mut norm = vec![0.0f32; 70];
             rms_norm(isa, &x, &gamma, 1e-5, &mut norm);
-            let normed = quantized(&|out| rms_norm_quantized(isa, &x, &gamma, 1e-5, out, 1));
+            let normed = quantized(&|out| {
+                rms_norm_quantized(isa, &x, &gamma, 1e-5, &mut |b, h, l, s| {
+                    out.put(1, b, h, l, s)
+                })
+            });
             let mut act = vec![0.0f32; 70];
             silu_mul(isa, &x, &up, &mut act);
-            let gated = quantized(&|out| silu_mul_quantized(isa, &x, &up, out, 1));
-            (norm, normed, act, gated)
+            let mut blocks = Vec::new();
+            for (g, u) in x.chunks(16).zip(up.chunks(16)) {
+                let (mut hi, mut lo) = ([0i8; 16], [0i8; 16]);
+                let scale = silu_mul_quantize_block(isa, g, u, &mut hi, &mut lo);
+                blocks.push((hi, lo, scale));
+            }
+            (norm, normed, act, blocks)
         };
         let portable = run(Isa::Portable);
         for isa in Isa::available() {
             assert!(run(isa) == portable, "{isa}");
+        }
+        // A gated block is the gate's output quantized as a row is.
+        let mut buffers = QuantizedBuffers::new(1, 70);
+        let mut out = buffers.rows(1, 70);
+        quantize_row(Isa::Portable, &portable.2, &mut |b, h, l, s| {
+            out.put(0, b, h, l, s)
+        });
+        let rows = out.into_rows();
+        for (b, (hi, lo, scale)) in portable.3.iter().enumerate() {
+            assert_eq!(&rows.hi[b * 16..(b + 1) * 16], hi);
+            assert_eq!(&rows.lo[b * 16..(b + 1) * 16], lo);
+            assert_eq!(rows.scales[b], *scale);
         }
     }
 
@@ -277,7 +301,9 @@ mod tests {
         let x: Vec<f32> = values(40, 9).iter().map(|v| v * 5.0).collect();
         let mut buffers = QuantizedBuffers::new(2, 40);
         let mut out = buffers.rows(2, 40);
-        quantize_row(Isa::selected(), &x, &mut out, 1);
+        quantize_row(Isa::selected(), &x, &mut |b, h, l, s| {
+            out.put(1, b, h, l, s)
+        });
         let rows = out.into_rows();
         for (i, &v) in x.iter().enumerate() {
             // Row 1 of 2, block b at b · 2 + 1.
@@ -312,7 +338,9 @@ mod tests {
         // A zero block has scale 0 and zero values.
         let mut buffers = QuantizedBuffers::new(1, 16);
         let mut out = buffers.rows(1, 16);
-        quantize_row(Isa::Portable, &[0.0; 16], &mut out, 0);
+        quantize_row(Isa::Portable, &[0.0; 16], &mut |b, h, l, s| {
+            out.put(0, b, h, l, s)
+        });
         let rows = out.into_rows();
         assert_eq!(
             (rows.hi, rows.lo, rows.scales),

@@ -177,6 +177,51 @@ impl PackedInt8 {
         (self.weights.as_slice()[weight_offset(self.blocks(), column, input)] ^ 0x80) as i8
     }
 
+    /// A matrix whose column `c` is column `columns[c]` of this one (`None`: a zero
+    /// column). Whole tiles are copied when a new tile is an old one; otherwise each
+    /// column's bytes are gathered one group of 4 inputs at a time.
+    pub fn with_columns(&self, columns: &[Option<usize>]) -> PackedInt8 {
+        let blocks = self.blocks();
+        let mut out = PackedInt8::zeroed(self.in_features, columns.len());
+        let tile_bytes = blocks * BLOCK_BYTES;
+        let (src, dst) = (self.weights.as_slice(), out.weights.as_mut_slice());
+        for (t, tile) in columns.chunks(TILE).enumerate() {
+            let first = tile[0].filter(|c| c % TILE == 0);
+            let whole = tile.len() == TILE
+                && first.is_some_and(|f| {
+                    f + TILE <= self.out_features
+                        && tile.iter().enumerate().all(|(l, c)| *c == Some(f + l))
+                });
+            if whole {
+                let old = first.expect("checked") / TILE;
+                dst[t * tile_bytes..][..tile_bytes]
+                    .copy_from_slice(&src[old * tile_bytes..][..tile_bytes]);
+                out.scales[t * blocks * TILE..][..blocks * TILE]
+                    .copy_from_slice(&self.scales[old * blocks * TILE..][..blocks * TILE]);
+                out.column_scales[t * TILE..][..TILE]
+                    .copy_from_slice(&self.column_scales[old * TILE..][..TILE]);
+                continue;
+            }
+            for (lane, column) in tile.iter().enumerate() {
+                let Some(old) = *column else { continue };
+                let new = t * TILE + lane;
+                for b in 0..blocks {
+                    for g in 0..BLOCK_ROWS / GROUP {
+                        let i = b * BLOCK_ROWS + g * GROUP;
+                        let from = weight_offset(blocks, old, i);
+                        let to = weight_offset(blocks, new, i);
+                        dst[to..to + GROUP].copy_from_slice(&src[from..from + GROUP]);
+                    }
+                    let (ot, ol) = (old / TILE, old % TILE);
+                    out.scales[(t * blocks + b) * TILE + lane] =
+                        self.scales[(ot * blocks + b) * TILE + ol];
+                }
+                out.column_scales[new] = self.column_scales[old];
+            }
+        }
+        out
+    }
+
     /// The effective scale of block `block` of `column`: `rel · column_scale`.
     pub fn scale(&self, column: usize, block: usize) -> f32 {
         let (tile, lane) = (column / TILE, column % TILE);
@@ -483,6 +528,29 @@ mod tests {
                     let byte = packed.weights.as_slice()[weight_offset(3, o, i)];
                     assert_eq!(byte, 128, "({o}, {i})");
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn gathered_columns_are_the_columns_asked_for() {
+        let (k, m) = (40, 37);
+        let packed = PackedInt8::quantize_rows(&values(m * k, 4), k, m);
+        // Whole tiles (0..16), a tile from the middle of others, a gap, and the last
+        // partial tile.
+        let mut columns: Vec<Option<usize>> = (0..16).map(Some).collect();
+        columns.extend((20..36).map(Some));
+        columns.extend([None, Some(36), Some(3)]);
+        let gathered = packed.with_columns(&columns);
+        assert_eq!(gathered.out_features, columns.len());
+        for (c, column) in columns.iter().enumerate() {
+            for i in 0..k {
+                let want = column.map_or(0, |o| packed.value(o, i));
+                assert_eq!(gathered.value(c, i), want, "({c}, {i})");
+            }
+            for b in 0..packed.blocks() {
+                let want = column.map_or(0.0, |o| packed.scale(o, b));
+                assert_eq!(gathered.scale(c, b), want);
             }
         }
     }

@@ -138,10 +138,77 @@ impl QuantizedBuffers {
     }
 }
 
+/// A [`QuantizedRowsMut`] several threads write, each its own blocks.
+pub struct SharedQuantizedRows<'a> {
+    hi: *mut i8,
+    lo: *mut i8,
+    scales: *mut f32,
+    offsets: *mut i32,
+    rows: usize,
+    blocks: usize,
+    _rows: std::marker::PhantomData<&'a mut [i8]>,
+}
+
+// SAFETY: `put` is unsafe and its callers write disjoint blocks (the engine's split).
+unsafe impl Sync for SharedQuantizedRows<'_> {}
+
+impl<'a> SharedQuantizedRows<'a> {
+    pub fn new(rows: QuantizedRowsMut<'a>) -> Self {
+        Self {
+            hi: rows.hi.as_mut_ptr(),
+            lo: rows.lo.as_mut_ptr(),
+            scales: rows.scales.as_mut_ptr(),
+            offsets: rows.offsets.as_mut_ptr(),
+            rows: rows.rows,
+            blocks: rows.blocks,
+            _rows: std::marker::PhantomData,
+        }
+    }
+
+    /// Stores block `block` of row `row`, as [`QuantizedRowsMut::put`].
+    ///
+    /// # Safety
+    /// No other thread writes the same `(row, block)` meanwhile.
+    pub(crate) unsafe fn put(
+        &self,
+        row: usize,
+        block: usize,
+        hi: &[i8; BLOCK_ROWS],
+        lo: &[i8; BLOCK_ROWS],
+        scale: f32,
+    ) {
+        assert!(row < self.rows && block < self.blocks);
+        let at = block * self.rows + row;
+        std::ptr::copy_nonoverlapping(hi.as_ptr(), self.hi.add(at * BLOCK_ROWS), BLOCK_ROWS);
+        std::ptr::copy_nonoverlapping(lo.as_ptr(), self.lo.add(at * BLOCK_ROWS), BLOCK_ROWS);
+        *self.scales.add(at) = scale;
+        let sum = |q: &[i8; BLOCK_ROWS]| q.iter().map(|&v| v as i32).sum::<i32>();
+        *self.offsets.add(2 * at) = -128 * sum(hi);
+        *self.offsets.add(2 * at + 1) = -128 * sum(lo);
+    }
+
+    /// The rows, once every writer is done.
+    pub fn into_rows(self) -> QuantizedRows<'a> {
+        let values = self.rows * self.blocks * BLOCK_ROWS;
+        // SAFETY: the pointers came from slices of these lengths borrowed for 'a, and
+        // the writers are done (the caller's split has returned).
+        unsafe {
+            QuantizedRows {
+                hi: std::slice::from_raw_parts(self.hi, values),
+                lo: std::slice::from_raw_parts(self.lo, values),
+                scales: std::slice::from_raw_parts(self.scales, self.rows * self.blocks),
+                offsets: std::slice::from_raw_parts(self.offsets, 2 * self.rows * self.blocks),
+                rows: self.rows,
+                blocks: self.blocks,
+            }
+        }
+    }
+}
+
 impl<'a> QuantizedRowsMut<'a> {
     /// Stores block `block` of row `row`: `x ≈ scale · (128 · hi + lo)`.
     #[inline(always)]
-    pub(crate) fn put(
+    pub fn put(
         &mut self,
         row: usize,
         block: usize,
@@ -225,6 +292,16 @@ impl OutRows {
     unsafe fn at(&self, row: usize, col: usize) -> *mut f32 {
         self.ptr.add(row * self.stride + col)
     }
+
+    /// Columns `cols` of row `row`, as a kernel left them.
+    ///
+    /// # Safety
+    /// The caller's own columns (its tiles), written by a kernel call that has returned,
+    /// with no other thread writing them.
+    pub unsafe fn read(&self, row: usize, cols: Range<usize>) -> &[f32] {
+        assert!(row < self.rows && cols.end <= self.cols);
+        std::slice::from_raw_parts(self.at(row, cols.start), cols.len())
+    }
 }
 
 /// What happens to a tile's result before it is stored.
@@ -277,6 +354,29 @@ impl PackedF32 {
 
     pub fn tiles(&self) -> usize {
         self.out_features.div_ceil(TILE)
+    }
+
+    /// A matrix whose column `c` is column `columns[c]` of this one (`None`: zeros).
+    pub fn with_columns(&self, columns: &[Option<usize>]) -> PackedF32 {
+        let k = self.in_features;
+        let mut values = AlignedBytes::zeroed(columns.len().div_ceil(TILE) * k * TILE * 4);
+        let dst: &mut [f32] = bytemuck::cast_slice_mut(values.as_mut_slice());
+        let src = self.values();
+        for (c, column) in columns.iter().enumerate() {
+            let Some(old) = *column else { continue };
+            let (to, from) = (
+                (c / TILE) * k * TILE + c % TILE,
+                (old / TILE) * k * TILE + old % TILE,
+            );
+            for i in 0..k {
+                dst[to + i * TILE] = src[from + i * TILE];
+            }
+        }
+        PackedF32 {
+            in_features: k,
+            out_features: columns.len(),
+            values,
+        }
     }
 
     pub fn values(&self) -> &[f32] {

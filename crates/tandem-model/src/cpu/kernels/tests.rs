@@ -32,7 +32,9 @@ impl Acts {
         let mut buffers = QuantizedBuffers::new(rows, k);
         let mut out = buffers.rows(rows, k);
         for r in 0..rows {
-            quantize_row(Isa::Portable, &x[r * k..(r + 1) * k], &mut out, r);
+            quantize_row(Isa::Portable, &x[r * k..(r + 1) * k], &mut |b, h, l, s| {
+                out.put(r, b, h, l, s)
+            });
         }
         Self {
             x,
