@@ -10,12 +10,26 @@ use tandem_decode::TokenOrigin;
 /// Text is released only when it is complete: never ending in a half character (U+FFFD
 /// from a split UTF-8 sequence), and never within `holdback` characters of the end
 /// while a stop string could still be forming there.
+///
+/// Each new token costs two decodes of a few tokens, not a decode of the whole output
+/// (which made a long generation quadratic): the new text is what decoding the tokens
+/// from `prefix_start` adds to decoding them up to `read_end`. Starting a few tokens
+/// back keeps the context a SentencePiece tokenizer needs to place leading spaces.
 pub struct TextStream<'a> {
     decode: Decode<'a>,
     tokens: Vec<u32>,
     origins: Vec<TokenOrigin>,
-    /// Characters of the decoded text already released.
+    /// The text of `tokens` decoded so far (up to `read_end`), and its length in
+    /// characters.
+    text: String,
+    chars: usize,
+    /// `tokens[prefix_start..read_end]` decoded is `prefix_text`.
+    prefix_start: usize,
+    read_end: usize,
+    prefix_text: String,
+    /// Characters of `text` already released, and their byte length.
     released_chars: usize,
+    released_bytes: usize,
     holdback: usize,
 }
 
@@ -29,6 +43,9 @@ pub struct TextPiece {
     pub origin: TokenOrigin,
 }
 
+/// Tokens of context before the new ones in each incremental decode.
+const CONTEXT_TOKENS: usize = 4;
+
 impl<'a> TextStream<'a> {
     /// `holdback` is the longest stop string's length in characters minus one (0 if none).
     pub fn new(decode: impl Fn(&[u32]) -> String + 'a, holdback: usize) -> Self {
@@ -36,7 +53,13 @@ impl<'a> TextStream<'a> {
             decode: Box::new(decode),
             tokens: Vec::new(),
             origins: Vec::new(),
+            text: String::new(),
+            chars: 0,
+            prefix_start: 0,
+            read_end: 0,
+            prefix_text: String::new(),
             released_chars: 0,
+            released_bytes: 0,
             holdback,
         }
     }
@@ -45,13 +68,27 @@ impl<'a> TextStream<'a> {
     pub fn push(&mut self, token: u32, origin: TokenOrigin) -> Option<TextPiece> {
         self.tokens.push(token);
         self.origins.push(origin);
-        let text = (self.decode)(&self.tokens);
-        if text.ends_with('\u{FFFD}') {
+        let window = (self.decode)(&self.tokens[self.prefix_start..]);
+        if window.ends_with('\u{FFFD}') {
             return None;
         }
-        let total = text.chars().count();
-        let releasable = total.saturating_sub(self.holdback);
-        self.release(&text, releasable, origin)
+        match window.strip_prefix(self.prefix_text.as_str()) {
+            Some(new) => {
+                self.chars += new.chars().count();
+                self.text.push_str(new);
+            }
+            // A tokenizer whose text for the window does not extend the prefix's (a
+            // normalizer at work): decode everything once.
+            None => {
+                self.text = (self.decode)(&self.tokens);
+                self.chars = self.text.chars().count();
+            }
+        }
+        self.prefix_start = self.tokens.len().saturating_sub(CONTEXT_TOKENS);
+        self.read_end = self.tokens.len();
+        self.prefix_text = (self.decode)(&self.tokens[self.prefix_start..self.read_end]);
+        let releasable = self.chars.saturating_sub(self.holdback);
+        self.release(releasable, origin)
     }
 
     /// Removes the last `n` tokens (a stop string reached back into them).
@@ -59,13 +96,27 @@ impl<'a> TextStream<'a> {
         let keep = self.tokens.len().saturating_sub(n);
         self.tokens.truncate(keep);
         self.origins.truncate(keep);
+        // Rare (a stop string): decode what is left once.
+        self.text = (self.decode)(&self.tokens);
+        self.chars = self.text.chars().count();
+        self.prefix_start = keep.saturating_sub(CONTEXT_TOKENS);
+        self.read_end = keep;
+        self.prefix_text = (self.decode)(&self.tokens[self.prefix_start..]);
+        if self.released_chars > self.chars {
+            self.released_chars = self.chars;
+            self.released_bytes = self.text.len();
+        }
     }
 
     /// Releases what is left, given the final text (cut before any stop string).
     pub fn finish(&mut self, final_text: &str) -> Option<TextPiece> {
         let origin = self.origins.last().copied().unwrap_or(TokenOrigin::Target);
-        let total = final_text.chars().count();
-        self.release(final_text, total, origin)
+        self.text = final_text.to_string();
+        self.chars = final_text.chars().count();
+        // The released text is a prefix of the final one: recount its bytes.
+        self.released_chars = self.released_chars.min(self.chars);
+        self.released_bytes = byte_index(&self.text, self.released_chars);
+        self.release(self.chars, origin)
     }
 
     /// Releases what is left, cutting the text before the first stop string in it.
@@ -81,26 +132,28 @@ impl<'a> TextStream<'a> {
         self.finish(&text)
     }
 
-    fn release(
-        &mut self,
-        text: &str,
-        up_to_chars: usize,
-        origin: TokenOrigin,
-    ) -> Option<TextPiece> {
+    /// Releases the characters of `text` up to `up_to_chars`.
+    fn release(&mut self, up_to_chars: usize, origin: TokenOrigin) -> Option<TextPiece> {
         if up_to_chars <= self.released_chars {
             return None;
         }
-        let piece: String = text
-            .chars()
-            .skip(self.released_chars)
-            .take(up_to_chars - self.released_chars)
-            .collect();
+        let rest = &self.text[self.released_bytes..];
+        let end = byte_index(rest, up_to_chars - self.released_chars);
+        let piece = rest[..end].to_string();
         self.released_chars = up_to_chars;
+        self.released_bytes += end;
         Some(TextPiece {
             text: piece,
             origin,
         })
     }
+}
+
+/// Byte offset of the `chars`-th character of `text` (its length if it has fewer).
+fn byte_index(text: &str, chars: usize) -> usize {
+    text.char_indices()
+        .nth(chars)
+        .map_or(text.len(), |(i, _)| i)
 }
 
 #[cfg(test)]
@@ -140,6 +193,38 @@ mod tests {
         assert_eq!(shown, "héllo", "nothing of \" sto\" is shown");
         // The run ends with the output cut before " stop": nothing more to show.
         assert_eq!(s.finish("héllo"), None);
+    }
+
+    #[test]
+    fn incremental_text_equals_decoding_everything() {
+        // A decoder that drops the leading space of its first token, as SentencePiece
+        // ones do: the context tokens must put it back.
+        let words = [
+            "▁The",
+            "▁cat",
+            "▁sat",
+            "▁on",
+            "▁the",
+            "▁mat",
+            ".",
+            "▁It",
+            "▁purred",
+        ];
+        let decode = |ids: &[u32]| {
+            let text: String = ids
+                .iter()
+                .map(|&i| words[i as usize].replace('▁', " "))
+                .collect();
+            text.strip_prefix(' ').unwrap_or(&text).to_string()
+        };
+        let mut s = TextStream::new(decode, 0);
+        let ids: Vec<u32> = (0..9).collect();
+        let shown: String = ids
+            .iter()
+            .filter_map(|&i| s.push(i, TokenOrigin::Target))
+            .map(|p| p.text)
+            .collect();
+        assert_eq!(shown, decode(&ids));
     }
 
     #[test]
