@@ -109,6 +109,8 @@ export interface GenerationSummary {
   tokens_per_second: number;
   wall_ms: number;
   time_to_first_token_ms: number | null;
+  /** Time inside the models' forwards; the rest of wall_ms is the decoder's own work (absent in older logs). */
+  model_ms?: number;
   draft_ms: number;
   verify_ms: number;
   cancelled: boolean;

@@ -51,16 +51,18 @@ pub enum DecodeError {
 /// Runs `model.forward_last(tokens, rows)` and checks the shape the trait
 /// promises, so that a model bug surfaces as an error instead of a panic deep
 /// inside sampling.
-pub(crate) fn forward_checked(
+pub(crate) fn forward_checked<'a>(
     model: &mut (impl CausalLm + ?Sized),
     role: ModelRole,
     tokens: &[u32],
     rows: usize,
-) -> Result<Logits, DecodeError> {
+    logits: &'a mut Logits,
+) -> Result<&'a Logits, DecodeError> {
     let rows = rows.min(tokens.len());
-    let logits = model
-        .forward_last(tokens, rows)
-        .map_err(|source| DecodeError::Model { role, source })?;
+    let started = std::time::Instant::now();
+    let result = model.forward_last_into(tokens, rows, logits);
+    FORWARD_MS.with(|ms| ms.set(ms.get() + started.elapsed().as_secs_f64() * 1e3));
+    result.map_err(|source| DecodeError::Model { role, source })?;
     let vocab = model.vocab_size();
     if logits.rows != rows || logits.vocab != vocab || !logits.is_consistent() {
         return Err(DecodeError::BadLogits {
@@ -73,6 +75,17 @@ pub(crate) fn forward_checked(
         });
     }
     Ok(logits)
+}
+
+thread_local! {
+    /// Milliseconds spent inside model forwards on this thread (a generation runs on
+    /// one thread), so a run can tell the models' time from its own.
+    static FORWARD_MS: std::cell::Cell<f64> = const { std::cell::Cell::new(0.0) };
+}
+
+/// The forward time accumulated on this thread since the last call, and a restart.
+pub(crate) fn take_forward_ms() -> f64 {
+    FORWARD_MS.with(|ms| ms.replace(0.0))
 }
 
 #[cfg(test)]
@@ -101,7 +114,14 @@ mod tests {
 
     #[test]
     fn wrong_row_count_is_an_error() {
-        let err = forward_checked(&mut OneRowLm, ModelRole::Draft, &[1, 2], 2).unwrap_err();
+        let err = forward_checked(
+            &mut OneRowLm,
+            ModelRole::Draft,
+            &[1, 2],
+            2,
+            &mut Logits::empty(),
+        )
+        .unwrap_err();
         assert!(matches!(
             err,
             DecodeError::BadLogits {
@@ -113,12 +133,26 @@ mod tests {
         assert!(err
             .to_string()
             .starts_with("the draft model returned 1 logits rows"));
-        assert!(forward_checked(&mut OneRowLm, ModelRole::Draft, &[1], 1).is_ok());
+        assert!(forward_checked(
+            &mut OneRowLm,
+            ModelRole::Draft,
+            &[1],
+            1,
+            &mut Logits::empty()
+        )
+        .is_ok());
     }
 
     #[test]
     fn model_errors_name_the_model() {
-        let err = forward_checked(&mut OneRowLm, ModelRole::Target, &[], 1).unwrap_err();
+        let err = forward_checked(
+            &mut OneRowLm,
+            ModelRole::Target,
+            &[],
+            1,
+            &mut Logits::empty(),
+        )
+        .unwrap_err();
         assert_eq!(err.to_string(), "the target model failed: nothing to do");
     }
 }

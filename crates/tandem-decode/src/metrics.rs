@@ -25,6 +25,8 @@ pub struct RunEnd {
     pub prompt_len: usize,
     pub wall_ms: f64,
     pub time_to_first_token_ms: Option<f64>,
+    /// Time inside model forwards.
+    pub model_ms: f64,
     pub cancelled: bool,
     pub stop_reason: StopReason,
 }
@@ -93,6 +95,7 @@ impl RunMetrics {
             time_to_first_token_ms: end.time_to_first_token_ms,
             draft_ms: self.draft_ms,
             verify_ms: self.verify_ms,
+            model_ms: end.model_ms,
             cancelled: end.cancelled,
             stop_reason: end.stop_reason,
         }
@@ -142,6 +145,7 @@ mod tests {
             prompt_len: 5,
             wall_ms: 500.0,
             time_to_first_token_ms: Some(10.0),
+            model_ms: 0.0,
             cancelled: false,
             stop_reason: StopReason::MaxNewTokens,
         });
@@ -170,6 +174,7 @@ mod tests {
             prompt_len: 1,
             wall_ms: 0.0,
             time_to_first_token_ms: None,
+            model_ms: 0.0,
             cancelled: true,
             stop_reason: StopReason::Cancelled,
         });

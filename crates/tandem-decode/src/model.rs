@@ -29,6 +29,19 @@ pub trait CausalLm {
         ))
     }
 
+    /// Like [`forward_last`](Self::forward_last), into `out`, whose buffer a model may
+    /// reuse: a verify pass's logits are megabytes, and allocating them afresh every
+    /// step costs page faults and zeroing.
+    fn forward_last_into(
+        &mut self,
+        tokens: &[u32],
+        rows: usize,
+        out: &mut Logits,
+    ) -> Result<(), ModelError> {
+        *out = self.forward_last(tokens, rows)?;
+        Ok(())
+    }
+
     /// Number of tokens whose keys and values are cached.
     fn cached_len(&self) -> usize;
 
@@ -50,6 +63,14 @@ impl<M: CausalLm + ?Sized> CausalLm for Box<M> {
     fn forward_last(&mut self, tokens: &[u32], rows: usize) -> Result<Logits, ModelError> {
         (**self).forward_last(tokens, rows)
     }
+    fn forward_last_into(
+        &mut self,
+        tokens: &[u32],
+        rows: usize,
+        out: &mut Logits,
+    ) -> Result<(), ModelError> {
+        (**self).forward_last_into(tokens, rows, out)
+    }
     fn cached_len(&self) -> usize {
         (**self).cached_len()
     }
@@ -70,6 +91,14 @@ impl<M: CausalLm + ?Sized> CausalLm for &mut M {
     }
     fn forward_last(&mut self, tokens: &[u32], rows: usize) -> Result<Logits, ModelError> {
         (**self).forward_last(tokens, rows)
+    }
+    fn forward_last_into(
+        &mut self,
+        tokens: &[u32],
+        rows: usize,
+        out: &mut Logits,
+    ) -> Result<(), ModelError> {
+        (**self).forward_last_into(tokens, rows, out)
     }
     fn cached_len(&self) -> usize {
         (**self).cached_len()
@@ -105,6 +134,15 @@ impl Logits {
             "logits data must hold rows * vocab values"
         );
         Self { rows, vocab, data }
+    }
+
+    /// No rows (a buffer for [`CausalLm::forward_last_into`]).
+    pub fn empty() -> Self {
+        Self {
+            rows: 0,
+            vocab: 0,
+            data: Vec::new(),
+        }
     }
 
     /// Logits of row `i`.

@@ -9,6 +9,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::trace::TokenProb;
+use crate::vector;
 
 /// The one RNG used for a whole generation: explicitly seeded and portable,
 /// so the same settings and seed give the same tokens on every platform.
@@ -114,22 +115,19 @@ impl Sampler {
     /// the decision is the argmax either way, and the unwarped probabilities
     /// are what a trace should show about the model's confidence.
     pub fn distribution(&self, logits: &[f32]) -> Vec<f32> {
-        let mut values: Vec<f32> = logits
-            .iter()
-            .map(|&v| if v.is_nan() { f32::NEG_INFINITY } else { v })
-            .collect();
         if self.is_greedy() {
-            softmax_in_place(&mut values);
-            return values;
+            return vector::softmax(logits, 1.0);
         }
         let inverse_temperature = 1.0 / self.config.temperature;
-        for v in &mut values {
-            *v *= inverse_temperature;
-        }
+        let mut values = logits.to_vec();
         if let Some(k) = self.config.top_k {
+            // Temperature first (NaN → −∞ on the way), then the mask, then the softmax.
+            vector::prepare(&mut values, inverse_temperature);
             mask_below_top_k(&mut values, k);
+            vector::softmax_in_place(&mut values, 1.0);
+        } else {
+            vector::softmax_in_place(&mut values, inverse_temperature);
         }
-        softmax_in_place(&mut values);
         if let Some(p) = self.config.top_p {
             keep_top_p(&mut values, p);
         }
@@ -189,44 +187,44 @@ pub fn sample_weighted(weights: &[f32], rng: &mut DecodeRng) -> Option<u32> {
 /// zero-probability tokens are left out.
 pub fn top_tokens(probs: &[f32], k: usize) -> Vec<TokenProb> {
     let mut best: Vec<TokenProb> = Vec::with_capacity(k + 1);
-    for (i, &p) in probs.iter().enumerate() {
-        if p <= 0.0 || (best.len() == k && p <= best[k - 1].prob) {
-            continue;
-        }
-        let at = best.partition_point(|t| t.prob >= p);
-        best.insert(
-            at,
-            TokenProb {
-                token: i as u32,
-                prob: p,
-            },
-        );
-        best.truncate(k);
+    if k == 0 {
+        return best;
     }
+    // Only chunks holding a value above the k-th best so far are looked at: after the
+    // first few, almost none of a 150k vocabulary.
+    let best_cell = std::cell::RefCell::new(&mut best);
+    vector::scan_candidates(
+        probs,
+        || {
+            let best = best_cell.borrow();
+            if best.len() == k {
+                best[k - 1].prob
+            } else {
+                0.0
+            }
+        },
+        |i, p| {
+            let mut best = best_cell.borrow_mut();
+            if p <= 0.0 || (best.len() == k && p <= best[k - 1].prob) {
+                return;
+            }
+            let at = best.partition_point(|t| t.prob >= p);
+            best.insert(
+                at,
+                TokenProb {
+                    token: i as u32,
+                    prob: p,
+                },
+            );
+            best.truncate(k);
+        },
+    );
     best
 }
 
 /// Probability of `token` in `probs`, 0 outside the row (a narrower vocabulary).
 pub fn prob_of(probs: &[f32], token: u32) -> f32 {
     probs.get(token as usize).copied().unwrap_or(0.0)
-}
-
-fn softmax_in_place(values: &mut [f32]) {
-    let max = values.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    if max == f32::NEG_INFINITY {
-        // Every logit masked: no information, so spread the mass evenly
-        // rather than return NaNs.
-        let uniform = 1.0 / values.len() as f32;
-        values.iter_mut().for_each(|v| *v = uniform);
-        return;
-    }
-    let mut sum = 0.0f64;
-    for v in values.iter_mut() {
-        *v = (*v - max).exp();
-        sum += f64::from(*v);
-    }
-    let inverse = (1.0 / sum) as f32;
-    values.iter_mut().for_each(|v| *v *= inverse);
 }
 
 /// Sets every logit below the k-th largest to -inf.
@@ -294,7 +292,7 @@ mod tests {
 
     fn softmax(logits: &[f32]) -> Vec<f32> {
         let mut v = logits.to_vec();
-        softmax_in_place(&mut v);
+        vector::softmax_in_place(&mut v, 1.0);
         v
     }
 

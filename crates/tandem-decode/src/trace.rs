@@ -144,6 +144,10 @@ pub struct GenerationSummary {
     pub time_to_first_token_ms: Option<f64>,
     pub draft_ms: f64,
     pub verify_ms: f64,
+    /// Time inside the models' forward passes, target and draft. The rest of `wall_ms`
+    /// is the decoder's own work: sampling, verification, traces and events.
+    #[serde(default)]
+    pub model_ms: f64,
     pub cancelled: bool,
     pub stop_reason: StopReason,
 }

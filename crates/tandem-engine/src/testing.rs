@@ -167,6 +167,7 @@ pub fn fake_record(run_id: &str, mode: RunMode, cycles: usize, wall_ms: f64) -> 
         prompt_len: 3,
         wall_ms,
         time_to_first_token_ms: Some(wall_ms / 10.0),
+        model_ms: wall_ms * 0.9,
         cancelled: false,
         stop_reason: StopReason::MaxNewTokens,
     });

@@ -25,7 +25,7 @@ fn golden_path() -> PathBuf {
 }
 
 /// Keys whose values vary between runs or machines.
-const VOLATILE: [&str; 9] = [
+const VOLATILE: [&str; 10] = [
     "tandem_version",
     "run_id",
     "created_at",
@@ -33,6 +33,7 @@ const VOLATILE: [&str; 9] = [
     "draft_ms",
     "verify_ms",
     "wall_ms",
+    "model_ms",
     "tokens_per_second",
     "time_to_first_token_ms",
 ];

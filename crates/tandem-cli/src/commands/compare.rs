@@ -319,6 +319,20 @@ pub fn comparison_table(comparison: &Comparison) -> String {
         &rows,
     );
     text.push('\n');
+    // What the decoder itself costs (sampling, verification, traces): the wall time
+    // outside the models' forwards.
+    for run in &comparison.runs {
+        let summary = run.summary();
+        if summary.wall_ms > 0.0 && summary.model_ms > 0.0 {
+            let overhead = (summary.wall_ms - summary.model_ms).max(0.0);
+            text.push_str(&format!(
+                "{}: decoder overhead {:.1}% of the run ({:.0} ms outside the models' forwards)\n",
+                run.label(),
+                100.0 * overhead / summary.wall_ms,
+                overhead
+            ));
+        }
+    }
     for (s, run) in stats.iter().zip(&comparison.runs) {
         if s.acceptance_by_position.is_empty() {
             continue;

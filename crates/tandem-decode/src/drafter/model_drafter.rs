@@ -3,7 +3,7 @@
 use crate::drafter::{Draft, DraftedToken, Drafter};
 use crate::error::{forward_checked, DecodeError, ModelRole};
 use crate::gamma::MODEL_COST_RATIO_PRIOR;
-use crate::model::CausalLm;
+use crate::model::{CausalLm, Logits};
 use crate::sampling::{DecodeRng, Sampler};
 use crate::trace::TokenOrigin;
 use crate::verify::DraftDistribution;
@@ -16,11 +16,16 @@ use crate::verify::DraftDistribution;
 /// token) together, in the forward that yields the first draft.
 pub struct ModelDrafter<'a> {
     model: &'a mut dyn CausalLm,
+    /// The draft's logits, reused from step to step.
+    logits: Logits,
 }
 
 impl<'a> ModelDrafter<'a> {
     pub fn new(model: &'a mut dyn CausalLm) -> Self {
-        Self { model }
+        Self {
+            model,
+            logits: Logits::empty(),
+        }
     }
 }
 
@@ -41,7 +46,13 @@ impl Drafter for ModelDrafter<'_> {
         let mut draft = Draft::default();
         let mut feed = sequence[cached..].to_vec();
         for _ in 0..max_drafts {
-            let logits = forward_checked(&mut *self.model, ModelRole::Draft, &feed, 1)?;
+            let logits = forward_checked(
+                &mut *self.model,
+                ModelRole::Draft,
+                &feed,
+                1,
+                &mut self.logits,
+            )?;
             draft.forwards += 1;
             let q = sampler.distribution(logits.row(logits.rows - 1));
             let token = sampler.choose(&q, rng);

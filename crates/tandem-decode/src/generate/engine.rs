@@ -5,11 +5,11 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use crate::drafter::{Draft, TRACE_TOP_K};
-use crate::error::{forward_checked, DecodeError, ModelRole};
+use crate::error::{forward_checked, take_forward_ms, DecodeError, ModelRole};
 use crate::gamma::{GammaChoice, GammaController, StepObservation};
 use crate::generate::{DynDrafter, GenerationConfig, GenerationResult, Hooks};
 use crate::metrics::{RunEnd, RunMetrics};
-use crate::model::CausalLm;
+use crate::model::{CausalLm, Logits};
 use crate::sampling::{prob_of, seeded_rng, top_tokens, DecodeRng, Sampler};
 use crate::stopping::check_stop_strings;
 use crate::trace::{
@@ -37,6 +37,8 @@ pub(super) struct Engine<'a, 'h> {
     first_token_ms: Option<f64>,
     /// Output text cut before a stop string, once one was found.
     stop_text: Option<String>,
+    /// The target's logits, reused from step to step.
+    target_logits: Logits,
 }
 
 impl<'a, 'h> Engine<'a, 'h> {
@@ -71,10 +73,13 @@ impl<'a, 'h> Engine<'a, 'h> {
             started: Instant::now(),
             first_token_ms: None,
             stop_text: None,
+            target_logits: Logits::empty(),
         }
     }
 
     pub(super) fn run(mut self) -> Result<GenerationResult, DecodeError> {
+        // Forwards before this run (another run on this thread) are not its own.
+        take_forward_ms();
         self.emit(&GenerationEvent::Started {
             mode: self.mode.clone(),
             prompt_len: self.prompt_len,
@@ -104,6 +109,7 @@ impl<'a, 'h> Engine<'a, 'h> {
             prompt_len: self.prompt_len,
             wall_ms: elapsed_ms(self.started),
             time_to_first_token_ms: self.first_token_ms,
+            model_ms: take_forward_ms(),
             cancelled: stop_reason == StopReason::Cancelled,
             stop_reason,
         });
@@ -198,11 +204,14 @@ impl<'a, 'h> Engine<'a, 'h> {
         feed.extend(draft.tokens.iter().map(|d| d.token));
         // Only the rows from the pending token on judge drafts (row r scores
         // the token after its input), so only those are asked for.
+        // Out of `self` while the rows are read (and put back below).
+        let mut buffer = std::mem::replace(&mut self.target_logits, Logits::empty());
         let logits = forward_checked(
             &mut *self.target,
             ModelRole::Target,
             &feed,
             draft.tokens.len() + 1,
+            &mut buffer,
         )?;
         let first_row = 0;
         let accepted_origin = match self.drafter.as_deref() {
@@ -273,6 +282,7 @@ impl<'a, 'h> Engine<'a, 'h> {
                 break;
             }
         }
+        self.target_logits = buffer;
         Ok(out)
     }
 
