@@ -24,6 +24,7 @@ fn exp(x: f32) -> f32 {
     const MAGIC: f32 = 12_582_912.0;
     // max/min rather than clamp, and the power of two built from bits rather than an
     // `as i32` (which saturates): both vectorise.
+    #[allow(clippy::manual_clamp)]
     let x = x.max(MIN).min(88.722_83);
     let n = (x * LOG2E + MAGIC) - MAGIC;
     let r = x - n * LN2_HI - n * LN2_LO;
@@ -46,12 +47,12 @@ fn exp(x: f32) -> f32 {
 
 /// Runs `$body` compiled for AVX2 when the CPU has it (the same operations either way).
 macro_rules! with_avx2 {
-    ($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty => $body:ident) => {
-        pub(crate) fn $name($($arg: $ty),*) -> $ret {
+    ($name:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)? => $body:ident) => {
+        pub(crate) fn $name($($arg: $ty),*) $(-> $ret)? {
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx2")]
-                unsafe fn avx2($($arg: $ty),*) -> $ret {
+                unsafe fn avx2($($arg: $ty),*) $(-> $ret)? {
                     $body($($arg),*)
                 }
                 if std::arch::is_x86_feature_detected!("avx2") {
@@ -113,7 +114,7 @@ fn exp_sum_body(values: &mut [f32], max: f32) -> f64 {
 }
 
 #[inline(always)]
-fn scale_body(values: &mut [f32], factor: f32) -> () {
+fn scale_body(values: &mut [f32], factor: f32) {
     for v in values.iter_mut() {
         *v *= factor;
     }
@@ -140,7 +141,7 @@ fn chunk_max(chunk: &[f32; LANES]) -> f32 {
 /// Indices of chunks of [`LANES`] values whose maximum exceeds `threshold`, in order,
 /// into `out` (cleared first; a last partial chunk is always listed).
 #[inline(always)]
-fn chunks_above_body(values: &[f32], threshold: f32, out: &mut Vec<usize>) -> () {
+fn chunks_above_body(values: &[f32], threshold: f32, out: &mut Vec<usize>) {
     out.clear();
     let chunks = values.chunks_exact(LANES);
     let partial = !chunks.remainder().is_empty();
@@ -157,8 +158,8 @@ fn chunks_above_body(values: &[f32], threshold: f32, out: &mut Vec<usize>) -> ()
 
 with_avx2!(prepare(values: &mut [f32], scale: f32) -> f32 => prepare_body);
 with_avx2!(exp_sum(values: &mut [f32], max: f32) -> f64 => exp_sum_body);
-with_avx2!(scale(values: &mut [f32], factor: f32) -> () => scale_body);
-with_avx2!(chunks_above(values: &[f32], threshold: f32, out: &mut Vec<usize>) -> () => chunks_above_body);
+with_avx2!(scale(values: &mut [f32], factor: f32) => scale_body);
+with_avx2!(chunks_above(values: &[f32], threshold: f32, out: &mut Vec<usize>) => chunks_above_body);
 
 /// `softmax(logits · scale)` as a new vector (the copy and the first pass are one).
 pub(crate) fn softmax(logits: &[f32], scale_by: f32) -> Vec<f32> {

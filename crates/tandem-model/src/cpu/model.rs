@@ -178,6 +178,9 @@ fn gate_up_columns(intermediate: usize) -> Vec<Option<usize>> {
     columns
 }
 
+/// Receives `(row, block, gate, up)`: 16 channels of one row of the gate/up product.
+type GateBlock<'a> = &'a mut dyn FnMut(usize, usize, &[f32], &[f32]);
+
 /// Tile pairs of the gate/up product per kernel call: the gate's epilogue reads them
 /// back from cache.
 const GATE_PAIRS_PER_CALL: usize = 4;
@@ -659,7 +662,7 @@ impl Run<'_> {
         let epilogue = Epilogue::default();
         let parts = pool.threads();
         // The pairs of a call, and for each row and pair the gate and up values.
-        let each_pair = |part: usize, mut gate: &mut dyn FnMut(usize, usize, &[f32], &[f32])| {
+        let each_pair = |part: usize, mut gate: GateBlock<'_>| {
             let mine = share(pairs, part, parts);
             for start in mine.clone().step_by(GATE_PAIRS_PER_CALL) {
                 let end = (start + GATE_PAIRS_PER_CALL).min(mine.end);
@@ -811,6 +814,7 @@ struct InputBuffers<'a> {
 
 /// RMSNorm of `rows` rows of `x` as the input of `linear`: f32, or quantized on the fly
 /// for int8 weights; the rows split over the pool.
+#[allow(clippy::too_many_arguments)]
 fn prepare_normed<'a>(
     isa: Isa,
     pool: &Pool,

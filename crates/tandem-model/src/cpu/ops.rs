@@ -110,6 +110,7 @@ pub(crate) fn exp(x: f32) -> f32 {
     const LN2_LO: f32 = -2.121_944_4e-4;
     // max/min rather than clamp, and the power of two built from bits rather than an
     // `as i32` (which saturates): both vectorise.
+    #[allow(clippy::manual_clamp)]
     let x = x.max(-87.336_55).min(88.722_83);
     let n = round_even(x * LOG2E);
     let r = x - n * LN2_HI - n * LN2_LO;

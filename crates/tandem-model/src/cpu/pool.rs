@@ -174,7 +174,7 @@ fn worker(shared: &Shared, index: usize) {
                 return;
             }
             spin(&mut spins);
-            if spins % 1024 == 0 && idle_since.elapsed() > SPIN {
+            if spins.is_multiple_of(1024) && idle_since.elapsed() > SPIN {
                 let sleeping = &shared.sleeping[index];
                 sleeping.store(true, Ordering::SeqCst);
                 // Checked after announcing the sleep: a job published before this
@@ -207,7 +207,7 @@ fn worker(shared: &Shared, index: usize) {
 #[inline]
 fn spin(spins: &mut u32) {
     *spins = spins.wrapping_add(1);
-    if *spins % 256 == 0 {
+    if spins.is_multiple_of(256) {
         thread::yield_now();
     } else {
         std::hint::spin_loop();

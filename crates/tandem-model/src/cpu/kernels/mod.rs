@@ -22,6 +22,9 @@
 //! activation_scale)`; at the end `out = acc · column_scale + bias`. The f32 kernels read [`PackedF32`] tiles and keep two
 //! accumulators per output (even and odd inputs), summed at the end.
 
+// Kernels index register arrays by row and half: clearer than iterator chains here.
+#![allow(clippy::needless_range_loop)]
+
 mod f32_avx2;
 mod f32_avx512;
 mod f32_portable;
