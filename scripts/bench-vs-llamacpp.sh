@@ -37,6 +37,24 @@ if [[ ! -x "$L/bin/llama-bench" ]]; then
   fi
   bash ../shared/bench/build-llamacpp.sh
 fi
+# A native build on a CPU that reports AMX uses it for batched products, and where the
+# system does not grant a process the AMX state (seen in VMs) those die with SIGILL:
+# then build a copy without AMX (AVX-512 with VNNI, as on an EPYC) and use it.
+LB="$L/bin"
+if ! "$LB/llama-bench" -m "$L/gguf/smollm2-Q8_0.gguf" -t 1 -p 8 -n 0 -r 1 >/dev/null 2>&1; then
+  src=$(cd -P "$L/bin/../.." && pwd)
+  log "llama.cpp's batched path crashes here: building it without AMX"
+  if [[ ! -x "$src/build-noamx/bin/llama-bench" ]]; then
+    PATH="$L/venv/bin:$PATH" cmake -S "$src" -B "$src/build-noamx" -DCMAKE_BUILD_TYPE=Release \
+      -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_BMI2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+      -DGGML_AVX512=ON -DGGML_AVX512_VBMI=ON -DGGML_AVX512_VNNI=ON -DGGML_AVX512_BF16=ON \
+      -DGGML_AVX_VNNI=ON -DLLAMA_CURL=OFF -DLLAMA_BUILD_SERVER=OFF >/dev/null
+    PATH="$L/venv/bin:$PATH" cmake --build "$src/build-noamx" -j2 --target llama-bench llama-speculative >/dev/null
+  fi
+  LB="$src/build-noamx/bin"
+fi
+echo "llama.cpp programs: $LB" | tee "$OUT/llama-build.txt"
+
 cargo build --release -p tandem-cli
 T="${CARGO_TARGET_DIR:-target}/release/tandem"
 
@@ -48,9 +66,9 @@ for entry in "${models[@]}"; do
   "$T" bench --model "$M/$dir" --int8 --decode-tokens 1 --prefill-tokens 8 --verify-context 8 \
     --repeats 1 --no-bandwidth >/dev/null
   log "llama.cpp $gguf Q8_0: decode, and passes of 1..16 tokens at depth 128"
-  "$L/bin/llama-bench" -m "$L/gguf/$gguf-Q8_0.gguf" -t "$THREADS" -p 0 -n 64 -o json \
+  "$LB/llama-bench" -m "$L/gguf/$gguf-Q8_0.gguf" -t "$THREADS" -p 0 -n 64 -o json \
     >"$OUT/llama-$gguf-decode.json"
-  "$L/bin/llama-bench" -m "$L/gguf/$gguf-Q8_0.gguf" -t "$THREADS" -p 1,2,4,8,16 -n 0 -d 128 \
+  "$LB/llama-bench" -m "$L/gguf/$gguf-Q8_0.gguf" -t "$THREADS" -p 1,2,4,8,16 -n 0 -d 128 \
     -o json >"$OUT/llama-$gguf-passes.json"
   log "tandem $dir int8"
   "$T" bench --model "$M/$dir" --int8 --decode-tokens 64 --prefill-tokens 64 \
@@ -58,7 +76,7 @@ for entry in "${models[@]}"; do
 done
 
 log "speculative: llama-speculative, Qwen 1.5B with the 0.5B drafting (Q8_0, greedy)"
-"$L/bin/llama-speculative" -m "$L/gguf/qwen15-Q8_0.gguf" -md "$L/gguf/qwen05-Q8_0.gguf" \
+"$LB/llama-speculative" -m "$L/gguf/qwen15-Q8_0.gguf" -md "$L/gguf/qwen05-Q8_0.gguf" \
   -t "$THREADS" -td "$THREADS" --temp 0 -n 128 --spec-draft-n-max 4 -p "$PROMPT" \
   >"$OUT/llama-speculative.txt" 2>&1
 log "speculative: tandem compare (int8 target and draft, greedy, γ = 4)"

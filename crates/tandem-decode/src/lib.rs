@@ -22,7 +22,7 @@ pub mod stopping;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod trace;
-mod vector;
+pub mod vector;
 pub mod verify;
 pub mod vocab;
 

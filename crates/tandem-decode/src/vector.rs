@@ -12,9 +12,11 @@
 const LANES: usize = 16;
 
 /// `e^x` for `x ≤ 88.7`, about 2 ulp (Cephes' polynomial after reducing by powers of
-/// two); 0 below −87.3 (so a masked logit, −∞, has probability exactly 0).
+/// two); 0 below −87.3 (so a masked logit, −∞, has probability exactly 0). Plain
+/// multiplies and adds, so it vectorises inside any loop and gives the same bits on
+/// every CPU (the CPU engine's SiLU and attention use it too).
 #[inline(always)]
-fn exp(x: f32) -> f32 {
+pub fn exp(x: f32) -> f32 {
     const MIN: f32 = -87.336_55;
     let tiny = x < MIN;
     const LOG2E: f32 = std::f32::consts::LOG2_E;

@@ -17,194 +17,29 @@
 //! equals the same row computed alone, bit for bit, and chunking a prefill changes
 //! nothing.
 
-use std::ops::Range;
 use std::path::Path;
 
 use tandem_decode::{CausalLm, Logits, ModelError as DecodeModelError};
 
-use super::attention::{attend, KvCache};
+use super::attention::KvCache;
 use super::isa::Isa;
-use super::kernels::SharedQuantizedRows;
-use super::kernels::{
-    f32_matmul, int8_matmul, Epilogue, F32Rows, OutRows, PackedF32, QuantizedBuffers, QuantizedRows,
-};
-use super::ops::{
-    quantize_row, rms_norm, rms_norm_quantized, rope_in_place, silu_mul, silu_mul_quantize_block,
-};
-use super::pool::{share, Pool};
+use super::kernels::QuantizedBuffers;
+use super::layer::{gate_up_columns, prepare_normed, Dims, InputBuffers, Layer, Run, Scratch};
+use super::linear::{load_linear, Linear};
+use super::pool::Pool;
 use crate::config::ModelConfig;
-use crate::error::{ModelError, Result};
+use crate::error::Result;
 use crate::families::linears::{self, LayerLinears, LinearSpec};
-use crate::families::llama::{LoadOptions, DEFAULT_CONTEXT};
+use crate::families::llama::{check_forward, int8_weights, LoadOptions};
 use crate::families::rope;
-use crate::formats::int8_cache::{self, CacheOutcome, QuantizedWeights};
+use crate::formats::int8_cache::{CacheOutcome, QuantizedWeights};
 use crate::formats::safetensors::WeightFiles;
-use crate::quant::calibration::{self, CalibrationTokens};
-use crate::quant::packed::PackedInt8;
 use crate::quant::packed::TILE;
 use crate::quant::Precision;
 use crate::Flex;
 
 /// Rows per chunk of a forward: a verify pass (γ + 1 ≤ 32) is one chunk.
 pub const CHUNK: usize = 32;
-
-/// The weight of a linear layer, in the precision it was loaded at.
-enum Weight {
-    F32(PackedF32),
-    Int8(PackedInt8),
-}
-
-/// A linear layer: packed weight and optional f32 bias.
-struct Linear {
-    weight: Weight,
-    bias: Option<Vec<f32>>,
-}
-
-impl Linear {
-    fn in_features(&self) -> usize {
-        match &self.weight {
-            Weight::F32(w) => w.in_features,
-            Weight::Int8(w) => w.in_features,
-        }
-    }
-
-    fn out_features(&self) -> usize {
-        match &self.weight {
-            Weight::F32(w) => w.out_features,
-            Weight::Int8(w) => w.out_features,
-        }
-    }
-
-    fn size_bytes(&self) -> usize {
-        let bias = self.bias.as_ref().map_or(0, |b| 4 * b.len());
-        bias + match &self.weight {
-            Weight::F32(w) => w.size_bytes(),
-            Weight::Int8(w) => w.size_bytes(),
-        }
-    }
-
-    /// The product for the columns of `tiles`, on the calling thread.
-    fn matmul(
-        &self,
-        isa: Isa,
-        input: &Input<'_>,
-        tiles: Range<usize>,
-        target: &OutRows,
-        epilogue: &Epilogue,
-    ) {
-        match (&self.weight, input) {
-            (Weight::Int8(w), Input::Int8(x)) => int8_matmul(isa, x, w, tiles, target, epilogue),
-            (Weight::F32(w), Input::F32(x)) => f32_matmul(isa, x, w, tiles, target, epilogue),
-            _ => unreachable!("the input is prepared for the weight's precision"),
-        }
-    }
-
-    /// The same layer with its columns gathered (see [`PackedInt8::with_columns`]).
-    fn with_columns(self, columns: &[Option<usize>]) -> Linear {
-        assert!(self.bias.is_none(), "gathered layers have no bias");
-        let weight = match &self.weight {
-            Weight::F32(w) => Weight::F32(w.with_columns(columns)),
-            Weight::Int8(w) => Weight::Int8(w.with_columns(columns)),
-        };
-        Linear { weight, bias: None }
-    }
-
-    /// `out (+)= input · W + bias` for `rows` rows, split over the pool by tiles.
-    fn forward(
-        &self,
-        pool: &Pool,
-        isa: Isa,
-        input: Input<'_>,
-        out: &mut [f32],
-        out_stride: usize,
-        accumulate: bool,
-    ) {
-        let rows = input.rows();
-        let target = OutRows::new(out, rows, out_stride, self.out_features());
-        let epilogue = Epilogue {
-            bias: self.bias.as_deref(),
-            accumulate,
-        };
-        let parts = pool.threads();
-        let tiles = self.out_features().div_ceil(TILE);
-        pool.run(&|part| {
-            let range = share(tiles, part, parts);
-            if !range.is_empty() {
-                self.matmul(isa, &input, range, &target, &epilogue);
-            }
-        });
-    }
-}
-
-/// Activation rows as a linear layer reads them.
-#[derive(Clone, Copy)]
-enum Input<'a> {
-    F32(F32Rows<'a>),
-    Int8(QuantizedRows<'a>),
-}
-
-impl Input<'_> {
-    fn rows(&self) -> usize {
-        match self {
-            Input::F32(x) => x.rows,
-            Input::Int8(x) => x.rows,
-        }
-    }
-}
-
-struct Layer {
-    input_norm: Vec<f32>,
-    qkv: Linear,
-    out: Linear,
-    post_attention_norm: Vec<f32>,
-    /// Gate and up columns interleaved a tile at a time (see [`gate_up_columns`]).
-    gate_up: Linear,
-    down: Linear,
-}
-
-/// The column order of the fused gate/up layer on the CPU engine: for each block `j` of
-/// 16 intermediate channels, their 16 gate columns, then their 16 up columns (padded
-/// with zero columns when the size is not a multiple of 16). A thread that computes a
-/// tile pair holds both halves of `silu(gate) · up` for those 16 channels and applies
-/// the gate, and quantizes the result for the down projection, while it is in cache.
-fn gate_up_columns(intermediate: usize) -> Vec<Option<usize>> {
-    let mut columns = Vec::with_capacity(2 * intermediate.div_ceil(TILE) * TILE);
-    for start in (0..intermediate).step_by(TILE) {
-        for half in [0, intermediate] {
-            columns
-                .extend((0..TILE).map(|l| (start + l < intermediate).then_some(half + start + l)));
-        }
-    }
-    columns
-}
-
-/// Receives `(row, block, gate, up)`: 16 channels of one row of the gate/up product.
-type GateBlock<'a> = &'a mut dyn FnMut(usize, usize, &[f32], &[f32]);
-
-/// Tile pairs of the gate/up product per kernel call: the gate's epilogue reads them
-/// back from cache.
-const GATE_PAIRS_PER_CALL: usize = 4;
-
-/// Buffers of one chunk, allocated at load so a forward allocates nothing but the
-/// logits it returns.
-struct Scratch {
-    /// Residual stream, `[CHUNK, hidden]`.
-    x: Vec<f32>,
-    /// f32 input of the next linear layer, `[CHUNK, in_features]` (f32 models).
-    input: Vec<f32>,
-    /// Quantized input of the next linear layer (int8 models).
-    quantized: QuantizedBuffers,
-    qkv: Vec<f32>,
-    attention: Vec<f32>,
-    /// Gate/up output, `[CHUNK, 2 · intermediate]` (interleaved by tiles, padded).
-    gate_up: Vec<f32>,
-    /// `silu(gate) · up`, the down projection's input: f32 `[CHUNK, intermediate]`, or
-    /// quantized.
-    gated: Vec<f32>,
-    gated_quantized: QuantizedBuffers,
-    /// Attention scores, one `[capacity]` row per pool thread.
-    scores: Vec<f32>,
-}
 
 /// A decoder on the CPU engine with its KV cache (see the module docs).
 pub struct CpuModel {
@@ -233,26 +68,21 @@ impl CpuModel {
     pub fn load(dir: &Path, options: &LoadOptions) -> Result<Self> {
         let config = ModelConfig::from_dir(dir)?;
         let weights = WeightFiles::open(dir)?;
-        match options.precision {
-            Precision::F32 => Self::build(config, &weights, None, options),
-            Precision::Int8 => {
-                let specs = linears::all(&config);
-                let calibrate = || {
-                    let tokens = CalibrationTokens::for_model(Some(dir), &config);
-                    calibration::measure::<Flex>(&config, &weights, &tokens, &Default::default())
-                };
-                let (mut quantized, outcome) =
-                    int8_cache::load_or_quantize(dir, &weights, &specs, calibrate)?;
-                let mut model = Self::build(config, &weights, Some(&mut quantized), options)?;
-                model.int8_cache = Some(outcome);
-                Ok(model)
-            }
-        }
+        Self::with_precision(Some(dir), config, &weights, options)
     }
 
-    /// Builds the model from an opened checkpoint; int8 is quantized in memory,
-    /// calibrated on synthetic ids (as [`Llama::from_weights`](crate::Llama::from_weights)).
+    /// Builds the model from an opened checkpoint; int8 is quantized in memory, as for
+    /// [`Llama::from_weights`](crate::Llama::from_weights).
     pub fn from_weights(
+        config: ModelConfig,
+        weights: &WeightFiles,
+        options: &LoadOptions,
+    ) -> Result<Self> {
+        Self::with_precision(None, config, weights, options)
+    }
+
+    fn with_precision(
+        dir: Option<&Path>,
         config: ModelConfig,
         weights: &WeightFiles,
         options: &LoadOptions,
@@ -260,12 +90,13 @@ impl CpuModel {
         match options.precision {
             Precision::F32 => Self::build(config, weights, None, options),
             Precision::Int8 => {
-                let specs = linears::all(&config);
-                let tokens = CalibrationTokens::for_model(None, &config);
-                let importance =
-                    calibration::measure::<Flex>(&config, weights, &tokens, &Default::default())?;
-                let mut quantized = QuantizedWeights::quantize(weights, &specs, &importance)?;
-                Self::build(config, weights, Some(&mut quantized), options)
+                // The calibration runs the f32 model on burn's flex backend.
+                let device = Default::default();
+                let (mut quantized, outcome) =
+                    int8_weights::<Flex>(dir, &config, weights, &device)?;
+                let mut model = Self::build(config, weights, Some(&mut quantized), options)?;
+                model.int8_cache = outcome;
+                Ok(model)
             }
         }
     }
@@ -278,24 +109,7 @@ impl CpuModel {
     ) -> Result<Self> {
         let c = &config;
         let d = c.hidden_size;
-        let capacity = options
-            .context_len
-            .unwrap_or(DEFAULT_CONTEXT)
-            .min(c.max_position_embeddings);
-        if capacity == 0 {
-            return Err(ModelError::InvalidArgument(
-                "context length must be positive".into(),
-            ));
-        }
-        let num_layers = match options.layer_limit {
-            Some(0) => {
-                return Err(ModelError::InvalidArgument(
-                    "layer limit must be positive".into(),
-                ))
-            }
-            Some(limit) => limit.min(c.num_layers),
-            None => c.num_layers,
-        };
+        let (capacity, num_layers) = options.resolve(c)?;
         let norm = |name: &str| weights.read(name, &[d]);
         let mut layers = Vec::with_capacity(num_layers);
         for i in 0..num_layers {
@@ -439,23 +253,13 @@ impl CpuModel {
         rows: usize,
         logits: &mut Vec<f32>,
     ) -> Result<()> {
-        let n = tokens.len();
-        if n == 0 {
-            return Err(ModelError::InvalidArgument(
-                "forward needs at least one token".into(),
-            ));
-        }
-        let vocab_size = self.config.vocab_size;
-        if let Some(&token) = tokens.iter().find(|&&t| t as usize >= vocab_size) {
-            return Err(ModelError::TokenOutOfRange { token, vocab_size });
-        }
-        let start = self.cache.len();
-        if start + n > self.cache.capacity() {
-            return Err(ModelError::ContextOverflow {
-                needed: start + n,
-                capacity: self.cache.capacity(),
-            });
-        }
+        check_forward(
+            &self.config,
+            tokens,
+            self.cache.len(),
+            self.cache.capacity(),
+        )?;
+        let (n, vocab_size) = (tokens.len(), self.config.vocab_size);
         let rows = rows.clamp(1, n);
         let first_wanted = n - rows;
         logits.resize(rows * vocab_size, 0.0);
@@ -520,369 +324,6 @@ impl CpuModel {
         self.lm_head
             .forward(run.pool, run.isa, input, logits, vocab, false);
     }
-}
-
-/// The shapes a forward needs, copied out of the config.
-#[derive(Clone, Copy)]
-struct Dims {
-    hidden: usize,
-    heads: usize,
-    kv_heads: usize,
-    head_dim: usize,
-    intermediate: usize,
-    eps: f32,
-    window: Option<usize>,
-}
-
-impl Dims {
-    fn of(c: &ModelConfig) -> Self {
-        Self {
-            hidden: c.hidden_size,
-            heads: c.num_heads,
-            kv_heads: c.num_kv_heads,
-            head_dim: c.head_dim,
-            intermediate: c.intermediate_size,
-            eps: c.rms_norm_eps as f32,
-            window: c.sliding_window,
-        }
-    }
-}
-
-/// What every layer of one forward shares.
-struct Run<'a> {
-    isa: Isa,
-    pool: &'a Pool,
-    dims: Dims,
-    rope_cos: &'a [f32],
-    rope_sin: &'a [f32],
-}
-
-impl Run<'_> {
-    /// Decoder layer `l` over the chunk's `n` rows at positions `start..start + n`.
-    fn layer(
-        &self,
-        l: usize,
-        layer: &Layer,
-        s: &mut Scratch,
-        cache: &mut KvCache,
-        n: usize,
-        start: usize,
-    ) {
-        let (isa, pool, dims) = (self.isa, self.pool, self.dims);
-        let (d, hd) = (dims.hidden, dims.head_dim);
-        let (q_dim, kv_dim) = (dims.heads * hd, dims.kv_heads * hd);
-
-        // Attention block.
-        let buffers = InputBuffers {
-            f32: &mut s.input,
-            quantized: &mut s.quantized,
-        };
-        let input = prepare_normed(
-            isa,
-            pool,
-            &layer.qkv,
-            &s.x[..n * d],
-            &layer.input_norm,
-            dims.eps,
-            n,
-            buffers,
-        );
-        let qkv_out = layer.qkv.out_features();
-        layer
-            .qkv
-            .forward(pool, isa, input, &mut s.qkv, qkv_out, false);
-        let half = hd / 2;
-        for r in 0..n {
-            let pos = start + r;
-            let row = &mut s.qkv[r * qkv_out..(r + 1) * qkv_out];
-            let (cos, sin) = (
-                &self.rope_cos[pos * half..][..half],
-                &self.rope_sin[pos * half..][..half],
-            );
-            let (q, kv) = row.split_at_mut(q_dim);
-            rope_in_place(q, hd, cos, sin);
-            let (k, v) = kv.split_at_mut(kv_dim);
-            rope_in_place(k, hd, cos, sin);
-            cache.write(l, pos, k, &v[..kv_dim]);
-        }
-        self.attention(l, cache, s, qkv_out, n, start);
-        let input = match layer.out.weight {
-            Weight::F32(_) => Input::F32(F32Rows {
-                x: &s.attention,
-                rows: n,
-                stride: q_dim,
-            }),
-            Weight::Int8(_) => quantize_rows(isa, pool, &s.attention, q_dim, n, &mut s.quantized),
-        };
-        layer.out.forward(pool, isa, input, &mut s.x, d, true);
-
-        // MLP block.
-        let buffers = InputBuffers {
-            f32: &mut s.input,
-            quantized: &mut s.quantized,
-        };
-        let input = prepare_normed(
-            isa,
-            pool,
-            &layer.gate_up,
-            &s.x[..n * d],
-            &layer.post_attention_norm,
-            dims.eps,
-            n,
-            buffers,
-        );
-        let input = self.gated_mlp(
-            layer,
-            input,
-            n,
-            &mut s.gate_up,
-            &mut s.gated,
-            &mut s.gated_quantized,
-        );
-        layer.down.forward(pool, isa, input, &mut s.x, d, true);
-    }
-
-    /// The gate/up product and the SiLU gate, fused: each thread computes its tile pairs
-    /// (a gate tile and its up tile, see [`gate_up_columns`]) and turns them into the
-    /// down projection's input (quantized for int8) while they are in cache.
-    fn gated_mlp<'s>(
-        &self,
-        layer: &Layer,
-        input: Input<'_>,
-        n: usize,
-        gate_up: &mut [f32],
-        gated: &'s mut [f32],
-        gated_quantized: &'s mut QuantizedBuffers,
-    ) -> Input<'s> {
-        let (isa, pool) = (self.isa, self.pool);
-        let inter = self.dims.intermediate;
-        let width = layer.gate_up.out_features();
-        let pairs = width / (2 * TILE);
-        let target = OutRows::new(gate_up, n, width, width);
-        let epilogue = Epilogue::default();
-        let parts = pool.threads();
-        // The pairs of a call, and for each row and pair the gate and up values.
-        let each_pair = |part: usize, mut gate: GateBlock<'_>| {
-            let mine = share(pairs, part, parts);
-            for start in mine.clone().step_by(GATE_PAIRS_PER_CALL) {
-                let end = (start + GATE_PAIRS_PER_CALL).min(mine.end);
-                layer
-                    .gate_up
-                    .matmul(isa, &input, 2 * start..2 * end, &target, &epilogue);
-                for r in 0..n {
-                    for j in start..end {
-                        // SAFETY: this thread's own columns, just written.
-                        let row = unsafe { target.read(r, 2 * TILE * j..2 * TILE * (j + 1)) };
-                        let w = TILE.min(inter - TILE * j);
-                        gate(r, j, &row[..w], &row[TILE..TILE + w]);
-                    }
-                }
-            }
-            let _ = &mut gate;
-        };
-        match layer.down.weight {
-            Weight::F32(_) => {
-                let out = SharedRows::new(&mut gated[..n * inter]);
-                pool.run(&|part| {
-                    each_pair(part, &mut |r, j, g, u| {
-                        // SAFETY: block j of row r belongs to this thread's pairs.
-                        let o = unsafe { out.slice(r * inter + TILE * j, g.len()) };
-                        silu_mul(isa, g, u, o);
-                    })
-                });
-                Input::F32(F32Rows {
-                    x: gated,
-                    rows: n,
-                    stride: inter,
-                })
-            }
-            Weight::Int8(_) => {
-                let sink = SharedQuantizedRows::new(gated_quantized.rows(n, inter));
-                pool.run(&|part| {
-                    each_pair(part, &mut |r, j, g, u| {
-                        let (mut hi, mut lo) = ([0i8; 16], [0i8; 16]);
-                        let scale = silu_mul_quantize_block(isa, g, u, &mut hi, &mut lo);
-                        // SAFETY: block j of row r belongs to this thread's pairs.
-                        unsafe { sink.put(r, j, &hi, &lo, scale) };
-                    })
-                });
-                Input::Int8(sink.into_rows())
-            }
-        }
-    }
-
-    /// Attention of the chunk's rows over the cache of layer `l`, split by query head.
-    fn attention(
-        &self,
-        l: usize,
-        cache: &KvCache,
-        s: &mut Scratch,
-        qkv_out: usize,
-        n: usize,
-        start: usize,
-    ) {
-        let dims = self.dims;
-        let (heads, hd) = (dims.heads, dims.head_dim);
-        let group = heads / dims.kv_heads;
-        let q_dim = heads * hd;
-        let scale = 1.0 / (hd as f32).sqrt();
-        let isa = self.isa;
-        let capacity = cache.capacity();
-        let qkv = &s.qkv;
-        let out = SharedRows::new(&mut s.attention);
-        let scores = SharedRows::new(&mut s.scores);
-        let parts = self.pool.threads();
-        self.pool.run(&|part| {
-            // SAFETY: each part has its own scores row.
-            let scores = unsafe { scores.slice(part * capacity, capacity) };
-            for h in share(heads, part, parts) {
-                for r in 0..n {
-                    let pos = start + r;
-                    let first = dims.window.map_or(0, |w| (pos + 1).saturating_sub(w));
-                    let (keys, values) = cache.head(l, h / group, pos + 1);
-                    let q = &qkv[r * qkv_out + h * hd..][..hd];
-                    // SAFETY: (row, head) pairs are disjoint across parts.
-                    let o = unsafe { out.slice(r * q_dim + h * hd, hd) };
-                    attend(isa, q, keys, values, first, scale, scores, o);
-                }
-            }
-        });
-    }
-}
-
-/// Quantizes `rows` rows of `x` (`k` wide) for an int8 layer, the rows split over the
-/// pool.
-fn quantize_rows<'a>(
-    isa: Isa,
-    pool: &Pool,
-    x: &[f32],
-    k: usize,
-    rows: usize,
-    buffers: &'a mut QuantizedBuffers,
-) -> Input<'a> {
-    let out = SharedQuantizedRows::new(buffers.rows(rows, k));
-    each_row(pool, rows, &|r| {
-        // SAFETY: each row is quantized by one part.
-        quantize_row(isa, &x[r * k..(r + 1) * k], &mut |b, h, l, s| unsafe {
-            out.put(r, b, h, l, s)
-        });
-    });
-    Input::Int8(out.into_rows())
-}
-
-/// Runs `f(row)` for every row, split over the pool when there are several (a row alone
-/// is too little work to share).
-fn each_row(pool: &Pool, rows: usize, f: &(dyn Fn(usize) + Sync)) {
-    if rows == 1 {
-        return f(0);
-    }
-    let parts = pool.threads();
-    pool.run(&|part| share(rows, part, parts).for_each(f));
-}
-
-/// Mutable rows several pool parts write, each its own disjoint ranges.
-struct SharedRows {
-    ptr: *mut f32,
-    len: usize,
-}
-
-// SAFETY: parts only take disjoint ranges (the callers' split guarantees it).
-unsafe impl Sync for SharedRows {}
-
-impl SharedRows {
-    fn new(values: &mut [f32]) -> Self {
-        Self {
-            ptr: values.as_mut_ptr(),
-            len: values.len(),
-        }
-    }
-
-    /// # Safety
-    /// No other live slice overlaps `offset..offset + len`.
-    #[allow(clippy::mut_from_ref)]
-    unsafe fn slice(&self, offset: usize, len: usize) -> &mut [f32] {
-        assert!(offset + len <= self.len);
-        std::slice::from_raw_parts_mut(self.ptr.add(offset), len)
-    }
-}
-
-/// The buffers a linear layer's input is prepared in.
-struct InputBuffers<'a> {
-    f32: &'a mut [f32],
-    quantized: &'a mut QuantizedBuffers,
-}
-
-/// RMSNorm of `rows` rows of `x` as the input of `linear`: f32, or quantized on the fly
-/// for int8 weights; the rows split over the pool.
-#[allow(clippy::too_many_arguments)]
-fn prepare_normed<'a>(
-    isa: Isa,
-    pool: &Pool,
-    linear: &Linear,
-    x: &[f32],
-    gamma: &[f32],
-    eps: f32,
-    rows: usize,
-    buffers: InputBuffers<'a>,
-) -> Input<'a> {
-    let k = linear.in_features();
-    match linear.weight {
-        Weight::F32(_) => {
-            let out = SharedRows::new(&mut buffers.f32[..rows * k]);
-            each_row(pool, rows, &|r| {
-                // SAFETY: each row is normalized by one part.
-                let o = unsafe { out.slice(r * k, k) };
-                rms_norm(isa, &x[r * k..(r + 1) * k], gamma, eps, o);
-            });
-            Input::F32(F32Rows {
-                x: buffers.f32,
-                rows,
-                stride: k,
-            })
-        }
-        Weight::Int8(_) => {
-            let out = SharedQuantizedRows::new(buffers.quantized.rows(rows, k));
-            each_row(pool, rows, &|r| {
-                let x = &x[r * k..(r + 1) * k];
-                // SAFETY: each row is quantized by one part.
-                rms_norm_quantized(isa, x, gamma, eps, &mut |b, h, l, s| unsafe {
-                    out.put(r, b, h, l, s)
-                });
-            });
-            Input::Int8(out.into_rows())
-        }
-    }
-}
-
-/// One linear layer: packed int8 from `quantized`, else HF `[out, in]` parts packed as
-/// f32. The bias, if any, is f32.
-fn load_linear(
-    spec: &LinearSpec,
-    weights: &WeightFiles,
-    quantized: Option<&mut QuantizedWeights>,
-) -> Result<Linear> {
-    let weight = match quantized {
-        Some(quantized) => Weight::Int8(quantized.take(spec)?),
-        None => {
-            let parts = spec
-                .parts
-                .iter()
-                .map(|(name, out)| {
-                    Ok((
-                        weights.read(&format!("{name}.weight"), &[*out, spec.in_features])?,
-                        *out,
-                    ))
-                })
-                .collect::<Result<Vec<_>>>()?;
-            let slices: Vec<(&[f32], usize)> =
-                parts.iter().map(|(v, out)| (v.as_slice(), *out)).collect();
-            Weight::F32(PackedF32::from_parts(&slices, spec.in_features))
-        }
-    };
-    Ok(Linear {
-        weight,
-        bias: spec.read_bias(weights)?,
-    })
 }
 
 /// cos and sin of every position's angles, `[capacity, head_dim / 2]` each (the

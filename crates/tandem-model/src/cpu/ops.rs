@@ -100,31 +100,7 @@ fn rms_norm_quantized_body(x: &[f32], gamma: &[f32], eps: f32, put: PutBlock<'_>
     quantize_values(x.len(), |c| gamma[c] * (x[c] * inv), put);
 }
 
-/// `e^x` for `x ≤ 88.7` (Cephes' polynomial after reducing by powers of two, about
-/// 2 ulp), branch-free so it vectorises; below −87.3 it returns about 1e-38 instead of
-/// smaller values, which a softmax cannot tell from 0.
-#[inline(always)]
-pub(crate) fn exp(x: f32) -> f32 {
-    const LOG2E: f32 = std::f32::consts::LOG2_E;
-    const LN2_HI: f32 = 0.693_359_4;
-    const LN2_LO: f32 = -2.121_944_4e-4;
-    // max/min rather than clamp, and the power of two built from bits rather than an
-    // `as i32` (which saturates): both vectorise.
-    #[allow(clippy::manual_clamp)]
-    let x = x.max(-87.336_55).min(88.722_83);
-    let n = round_even(x * LOG2E);
-    let r = x - n * LN2_HI - n * LN2_LO;
-    let mut p = 1.987_569_1e-4f32;
-    p = p * r + 1.398_199_9e-3;
-    p = p * r + 8.333_452e-3;
-    p = p * r + 4.166_579_6e-2;
-    p = p * r + 0.166_666_65;
-    p = p * r + 0.5;
-    p = p * (r * r) + r + 1.0;
-    // n + 127 is an integer in 1..=254: added to 2²³ it sits in the low mantissa bits.
-    let biased = (n + (127.0 + 8_388_608.0)).to_bits() & 0xFF;
-    p * f32::from_bits(biased << 23)
-}
+pub(crate) use tandem_decode::vector::exp;
 
 /// `x · sigmoid(x)`.
 #[inline(always)]
@@ -238,16 +214,6 @@ mod tests {
     use super::*;
     use crate::cpu::isa::Isa;
     use crate::test_models::pseudo_random_values as values;
-
-    #[test]
-    fn exp_is_close_to_std() {
-        for i in -2000..=800 {
-            let x = i as f32 * 0.1;
-            let (got, want) = (exp(x), x.exp());
-            let rel = ((got - want) / want).abs();
-            assert!(rel < 4e-7 || want < 1e-37, "exp({x}) = {got}, std {want}");
-        }
-    }
 
     #[test]
     fn every_isa_gives_the_portable_bits() {

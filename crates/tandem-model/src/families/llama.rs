@@ -92,34 +92,83 @@ pub struct Llama<B: TandemBackend> {
     int8_cache: Option<CacheOutcome>,
 }
 
+impl LoadOptions {
+    /// The KV capacity and the number of decoder layers to load for `config`.
+    pub(crate) fn resolve(&self, c: &ModelConfig) -> Result<(usize, usize)> {
+        let capacity = self
+            .context_len
+            .unwrap_or(DEFAULT_CONTEXT)
+            .min(c.max_position_embeddings);
+        if capacity == 0 {
+            return Err(ModelError::InvalidArgument(
+                "context length must be positive".into(),
+            ));
+        }
+        let layers = match self.layer_limit {
+            Some(0) => {
+                return Err(ModelError::InvalidArgument(
+                    "layer limit must be positive".into(),
+                ))
+            }
+            Some(limit) => limit.min(c.num_layers),
+            None => c.num_layers,
+        };
+        Ok((capacity, layers))
+    }
+}
+
+/// The int8 weights of every linear of a checkpoint. With `dir` (a model folder) they
+/// come from the on-disk cache beside it, or are quantized (calibrated on the built-in
+/// text in the model's tokenizer) and the cache written; without, they are quantized in
+/// memory, calibrated on synthetic ids (there is no tokenizer without a folder). The
+/// calibration runs the f32 model on backend `B`.
+pub(crate) fn int8_weights<B: TandemBackend>(
+    dir: Option<&Path>,
+    config: &ModelConfig,
+    weights: &WeightFiles,
+    device: &B::Device,
+) -> Result<(QuantizedWeights, Option<CacheOutcome>)> {
+    let specs = linears::all(config);
+    let calibrate = || {
+        let tokens = CalibrationTokens::for_model(dir, config);
+        calibration::measure::<B>(config, weights, &tokens, device)
+    };
+    match dir {
+        Some(dir) => {
+            let (quantized, outcome) =
+                int8_cache::load_or_quantize(dir, weights, &specs, calibrate)?;
+            Ok((quantized, Some(outcome)))
+        }
+        None => Ok((
+            QuantizedWeights::quantize(weights, &specs, &calibrate()?)?,
+            None,
+        )),
+    }
+}
+
 impl<B: TandemBackend> Llama<B> {
     /// Loads `config.json` and the safetensors weights of a model folder. An int8 load
     /// goes through the on-disk cache of quantized weights.
     pub fn load(dir: &Path, options: &LoadOptions, device: &B::Device) -> Result<Self> {
         let config = ModelConfig::from_dir(dir)?;
         let weights = WeightFiles::open(dir)?;
-        match options.precision {
-            Precision::F32 => Self::build(config, &weights, None, options, device),
-            Precision::Int8 => {
-                let specs = linears::all(&config);
-                let calibrate = || {
-                    let tokens = CalibrationTokens::for_model(Some(dir), &config);
-                    calibration::measure::<B>(&config, &weights, &tokens, device)
-                };
-                let (mut quantized, outcome) =
-                    int8_cache::load_or_quantize(dir, &weights, &specs, calibrate)?;
-                let mut model =
-                    Self::build(config, &weights, Some(&mut quantized), options, device)?;
-                model.int8_cache = Some(outcome);
-                Ok(model)
-            }
-        }
+        Self::with_precision(Some(dir), config, &weights, options, device)
     }
 
     /// Builds the model from an opened checkpoint, checking every tensor's shape. Int8
-    /// is quantized in memory here, calibrated on synthetic ids (there is no tokenizer
-    /// without a folder); only [`load`](Self::load) uses the disk cache.
+    /// is quantized in memory here (see [`int8_weights`]); only [`load`](Self::load)
+    /// uses the disk cache.
     pub fn from_weights(
+        config: ModelConfig,
+        weights: &WeightFiles,
+        options: &LoadOptions,
+        device: &B::Device,
+    ) -> Result<Self> {
+        Self::with_precision(None, config, weights, options, device)
+    }
+
+    fn with_precision(
+        dir: Option<&Path>,
         config: ModelConfig,
         weights: &WeightFiles,
         options: &LoadOptions,
@@ -128,11 +177,11 @@ impl<B: TandemBackend> Llama<B> {
         match options.precision {
             Precision::F32 => Self::build(config, weights, None, options, device),
             Precision::Int8 => {
-                let specs = linears::all(&config);
-                let tokens = CalibrationTokens::for_model(None, &config);
-                let importance = calibration::measure::<B>(&config, weights, &tokens, device)?;
-                let mut quantized = QuantizedWeights::quantize(weights, &specs, &importance)?;
-                Self::build(config, weights, Some(&mut quantized), options, device)
+                let (mut quantized, outcome) = int8_weights::<B>(dir, &config, weights, device)?;
+                let mut model =
+                    Self::build(config, weights, Some(&mut quantized), options, device)?;
+                model.int8_cache = outcome;
+                Ok(model)
             }
         }
     }
@@ -148,24 +197,7 @@ impl<B: TandemBackend> Llama<B> {
     ) -> Result<Self> {
         let c = &config;
         let d = c.hidden_size;
-        let capacity = options
-            .context_len
-            .unwrap_or(DEFAULT_CONTEXT)
-            .min(c.max_position_embeddings);
-        if capacity == 0 {
-            return Err(ModelError::InvalidArgument(
-                "context length must be positive".into(),
-            ));
-        }
-        let num_layers = match options.layer_limit {
-            Some(0) => {
-                return Err(ModelError::InvalidArgument(
-                    "layer limit must be positive".into(),
-                ))
-            }
-            Some(limit) => limit.min(c.num_layers),
-            None => c.num_layers,
-        };
+        let (capacity, num_layers) = options.resolve(c)?;
 
         let mut layers = Vec::with_capacity(num_layers);
         for i in 0..num_layers {
@@ -270,23 +302,9 @@ impl<B: TandemBackend> Llama<B> {
 
     /// Validates the input, then runs the decoder layers and extends the cache.
     fn forward_hidden(&mut self, tokens: &[u32]) -> Result<Tensor<B, 2>> {
-        if tokens.is_empty() {
-            return Err(ModelError::InvalidArgument(
-                "forward needs at least one token".into(),
-            ));
-        }
-        let vocab_size = self.config.vocab_size;
-        if let Some(&token) = tokens.iter().find(|&&t| t as usize >= vocab_size) {
-            return Err(ModelError::TokenOutOfRange { token, vocab_size });
-        }
         let start = self.cache.len();
+        check_forward(&self.config, tokens, start, self.cache.capacity())?;
         let n = tokens.len();
-        if start + n > self.cache.capacity() {
-            return Err(ModelError::ContextOverflow {
-                needed: start + n,
-                capacity: self.cache.capacity(),
-            });
-        }
 
         let ids = Tensor::<B, 1, Int>::from_data(
             TensorData::new(tokens.iter().map(|&t| t as i64).collect::<Vec<_>>(), [n]),
@@ -319,6 +337,32 @@ impl<B: TandemBackend> Llama<B> {
         self.cache.advance(n);
         Ok(x)
     }
+}
+
+/// Refuses a forward of `tokens` after `cached` positions that cannot run: no tokens, an
+/// id past the vocabulary, or more positions than the cache holds.
+pub(crate) fn check_forward(
+    config: &ModelConfig,
+    tokens: &[u32],
+    cached: usize,
+    capacity: usize,
+) -> Result<()> {
+    if tokens.is_empty() {
+        return Err(ModelError::InvalidArgument(
+            "forward needs at least one token".into(),
+        ));
+    }
+    let vocab_size = config.vocab_size;
+    if let Some(&token) = tokens.iter().find(|&&t| t as usize >= vocab_size) {
+        return Err(ModelError::TokenOutOfRange { token, vocab_size });
+    }
+    if cached + tokens.len() > capacity {
+        return Err(ModelError::ContextOverflow {
+            needed: cached + tokens.len(),
+            capacity,
+        });
+    }
+    Ok(())
 }
 
 /// Additive mask `[group · n, start + n]` for a multi-token step (causal, and the

@@ -3,34 +3,12 @@
 #![cfg(target_arch = "x86_64")]
 
 use std::arch::x86_64::*;
-use std::ops::Range;
 
-use super::{for_row_group, tile_width, Epilogue, F32Rows, OutRows, PackedF32};
+use super::{tile_width, Epilogue, F32Rows, OutRows, PackedF32};
 use crate::quant::packed::TILE;
 
-/// Rows per pass over a tile: four accumulators each (two halves, even and odd inputs),
-/// in 16 ymm registers.
-const ROW_GROUP: usize = 3;
-
-/// # Safety
-/// The CPU has AVX2 and FMA, and the arguments passed [`super::f32_matmul`]'s checks.
-#[target_feature(enable = "avx2,fma")]
-pub(super) unsafe fn matmul(
-    x: &F32Rows,
-    w: &PackedF32,
-    tiles: Range<usize>,
-    out: &OutRows,
-    ep: &Epilogue,
-) {
-    for tile in tiles {
-        let mut r0 = 0;
-        while r0 < x.rows {
-            let rows = (x.rows - r0).min(ROW_GROUP);
-            for_row_group!(rows, 3, tile_rows(x, r0, w, tile, out, ep));
-            r0 += rows;
-        }
-    }
-}
+// Rows per pass over a tile: four accumulators each (two halves, even and odd inputs),
+super::row_group_kernel!("avx2,fma", 3, F32Rows, PackedF32, tile_rows);
 
 #[target_feature(enable = "avx2,fma")]
 #[inline]

@@ -4,33 +4,12 @@
 #![cfg(target_arch = "x86_64")]
 
 use std::arch::x86_64::*;
-use std::ops::Range;
 
-use super::{for_row_group, tile_width, Epilogue, F32Rows, OutRows, PackedF32};
+use super::{tile_width, Epilogue, F32Rows, OutRows, PackedF32};
 use crate::quant::packed::TILE;
 
-/// Rows per pass over a tile: two accumulators each (even and odd inputs).
-const ROW_GROUP: usize = 8;
-
-/// # Safety
-/// The CPU has AVX-512 F, and the arguments passed [`super::f32_matmul`]'s checks.
-#[target_feature(enable = "avx512f")]
-pub(super) unsafe fn matmul(
-    x: &F32Rows,
-    w: &PackedF32,
-    tiles: Range<usize>,
-    out: &OutRows,
-    ep: &Epilogue,
-) {
-    for tile in tiles {
-        let mut r0 = 0;
-        while r0 < x.rows {
-            let rows = (x.rows - r0).min(ROW_GROUP);
-            for_row_group!(rows, 8, tile_rows(x, r0, w, tile, out, ep));
-            r0 += rows;
-        }
-    }
-}
+// Rows per pass over a tile: two accumulators each (even and odd inputs).
+super::row_group_kernel!("avx512f", 8, F32Rows, PackedF32, tile_rows);
 
 #[target_feature(enable = "avx512f")]
 #[inline]

@@ -7,35 +7,13 @@
 #![cfg(target_arch = "x86_64")]
 
 use std::arch::x86_64::*;
-use std::ops::Range;
 
-use super::{for_row_group, prefetch_block, tile_width, Epilogue, OutRows, QuantizedRows};
+use super::{prefetch_block, tile_width, Epilogue, OutRows, QuantizedRows};
 use crate::quant::packed::{PackedInt8, BLOCK_BYTES, TILE};
 use crate::quant::BLOCK_ROWS;
 
-/// Rows per pass over a tile: two f32 accumulators each, in 16 ymm registers.
-const ROW_GROUP: usize = 4;
-
-/// # Safety
-/// The CPU has AVX2, FMA and F16C, and the arguments passed [`super::int8_matmul`]'s
-/// checks.
-#[target_feature(enable = "avx2,fma,f16c")]
-pub(super) unsafe fn matmul(
-    x: &QuantizedRows,
-    w: &PackedInt8,
-    tiles: Range<usize>,
-    out: &OutRows,
-    ep: &Epilogue,
-) {
-    for tile in tiles {
-        let mut r0 = 0;
-        while r0 < x.rows {
-            let rows = (x.rows - r0).min(ROW_GROUP);
-            for_row_group!(rows, 4, tile_rows(x, r0, w, tile, out, ep));
-            r0 += rows;
-        }
-    }
-}
+// Rows per pass over a tile: two f32 accumulators each, in 16 ymm registers.
+super::row_group_kernel!("avx2,fma,f16c", 4, QuantizedRows, PackedInt8, tile_rows);
 
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]

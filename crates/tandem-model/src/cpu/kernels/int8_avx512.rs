@@ -5,36 +5,19 @@
 #![cfg(target_arch = "x86_64")]
 
 use std::arch::x86_64::*;
-use std::ops::Range;
 
-use super::{for_row_group, prefetch_block, tile_width, Epilogue, OutRows, QuantizedRows};
+use super::{prefetch_block, tile_width, Epilogue, OutRows, QuantizedRows};
 use crate::quant::packed::{PackedInt8, BLOCK_BYTES, TILE};
 use crate::quant::BLOCK_ROWS;
 
-/// Rows per pass over a tile: each keeps one f32 accumulator register, beside the 4
-/// weight groups and the scales.
-const ROW_GROUP: usize = 8;
-
-/// # Safety
-/// The CPU has AVX-512 F/BW/VNNI, and the arguments passed [`super::int8_matmul`]'s
-/// checks.
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-pub(super) unsafe fn matmul(
-    x: &QuantizedRows,
-    w: &PackedInt8,
-    tiles: Range<usize>,
-    out: &OutRows,
-    ep: &Epilogue,
-) {
-    for tile in tiles {
-        let mut r0 = 0;
-        while r0 < x.rows {
-            let rows = (x.rows - r0).min(ROW_GROUP);
-            for_row_group!(rows, 8, tile_rows(x, r0, w, tile, out, ep));
-            r0 += rows;
-        }
-    }
-}
+// Rows per pass over a tile: each keeps one f32 accumulator register, beside the 4
+super::row_group_kernel!(
+    "avx512f,avx512bw,avx512vnni",
+    8,
+    QuantizedRows,
+    PackedInt8,
+    tile_rows
+);
 
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 #[inline]

@@ -508,5 +508,34 @@ macro_rules! for_row_group {
 }
 use for_row_group;
 
+/// Defines a SIMD kernel's entry, `matmul(x, w, tiles, out, ep)`: for each tile, the
+/// rows in groups of at most `$group`, each group by `$tile_rows::<R>` (compiled for
+/// `$features`).
+macro_rules! row_group_kernel {
+    ($features:literal, $group:literal, $x:ty, $w:ty, $tile_rows:ident) => {
+        /// # Safety
+        /// The CPU has the features, and the arguments passed the checks of
+        /// [`super::int8_matmul`] or [`super::f32_matmul`].
+        #[target_feature(enable = $features)]
+        pub(super) unsafe fn matmul(
+            x: &$x,
+            w: &$w,
+            tiles: std::ops::Range<usize>,
+            out: &super::OutRows,
+            ep: &super::Epilogue,
+        ) {
+            for tile in tiles {
+                let mut r0 = 0;
+                while r0 < x.rows {
+                    let rows = (x.rows - r0).min($group);
+                    super::for_row_group!(rows, $group, $tile_rows(x, r0, w, tile, out, ep));
+                    r0 += rows;
+                }
+            }
+        }
+    };
+}
+use row_group_kernel;
+
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,402 @@
+//! One decoder layer of the CPU engine over a chunk of rows: norms, the fused QKV
+//! product, RoPE and the KV cache, attention, the output projection, and the MLP with
+//! the SiLU gate fused into the gate/up product (see [`super::model`] for the order).
+//! Row operations run split over the pool by rows, products by output tiles, attention
+//! by query heads.
+
+use super::attention::{attend, KvCache};
+use super::isa::Isa;
+use super::kernels::{Epilogue, F32Rows, OutRows, QuantizedBuffers, SharedQuantizedRows};
+use super::linear::{Input, Linear, Weight};
+use super::ops::{
+    quantize_row, rms_norm, rms_norm_quantized, rope_in_place, silu_mul, silu_mul_quantize_block,
+};
+use super::pool::{share, Pool};
+use crate::config::ModelConfig;
+use crate::quant::packed::TILE;
+
+pub(super) struct Layer {
+    pub(super) input_norm: Vec<f32>,
+    pub(super) qkv: Linear,
+    pub(super) out: Linear,
+    pub(super) post_attention_norm: Vec<f32>,
+    /// Gate and up columns interleaved a tile at a time (see [`gate_up_columns`]).
+    pub(super) gate_up: Linear,
+    pub(super) down: Linear,
+}
+
+/// The column order of the fused gate/up layer on the CPU engine: for each block `j` of
+/// 16 intermediate channels, their 16 gate columns, then their 16 up columns (padded
+/// with zero columns when the size is not a multiple of 16). A thread that computes a
+/// tile pair holds both halves of `silu(gate) · up` for those 16 channels and applies
+/// the gate, and quantizes the result for the down projection, while it is in cache.
+pub(super) fn gate_up_columns(intermediate: usize) -> Vec<Option<usize>> {
+    let mut columns = Vec::with_capacity(2 * intermediate.div_ceil(TILE) * TILE);
+    for start in (0..intermediate).step_by(TILE) {
+        for half in [0, intermediate] {
+            columns
+                .extend((0..TILE).map(|l| (start + l < intermediate).then_some(half + start + l)));
+        }
+    }
+    columns
+}
+
+/// Receives `(row, block, gate, up)`: 16 channels of one row of the gate/up product.
+type GateBlock<'a> = &'a mut dyn FnMut(usize, usize, &[f32], &[f32]);
+
+/// Tile pairs of the gate/up product per kernel call: the gate's epilogue reads them
+/// back from cache.
+const GATE_PAIRS_PER_CALL: usize = 4;
+
+/// Buffers of one chunk, allocated at load so a forward allocates nothing but the
+/// logits it returns.
+pub(super) struct Scratch {
+    /// Residual stream, `[CHUNK, hidden]`.
+    pub(super) x: Vec<f32>,
+    /// f32 input of the next linear layer, `[CHUNK, in_features]` (f32 models).
+    pub(super) input: Vec<f32>,
+    /// Quantized input of the next linear layer (int8 models).
+    pub(super) quantized: QuantizedBuffers,
+    pub(super) qkv: Vec<f32>,
+    pub(super) attention: Vec<f32>,
+    /// Gate/up output, `[CHUNK, 2 · intermediate]` (interleaved by tiles, padded).
+    pub(super) gate_up: Vec<f32>,
+    /// `silu(gate) · up`, the down projection's input: f32 `[CHUNK, intermediate]`, or
+    /// quantized.
+    pub(super) gated: Vec<f32>,
+    pub(super) gated_quantized: QuantizedBuffers,
+    /// Attention scores, one `[capacity]` row per pool thread.
+    pub(super) scores: Vec<f32>,
+}
+
+/// The shapes a forward needs, copied out of the config.
+#[derive(Clone, Copy)]
+pub(super) struct Dims {
+    pub(super) hidden: usize,
+    pub(super) heads: usize,
+    pub(super) kv_heads: usize,
+    pub(super) head_dim: usize,
+    pub(super) intermediate: usize,
+    pub(super) eps: f32,
+    pub(super) window: Option<usize>,
+}
+
+impl Dims {
+    pub(super) fn of(c: &ModelConfig) -> Self {
+        Self {
+            hidden: c.hidden_size,
+            heads: c.num_heads,
+            kv_heads: c.num_kv_heads,
+            head_dim: c.head_dim,
+            intermediate: c.intermediate_size,
+            eps: c.rms_norm_eps as f32,
+            window: c.sliding_window,
+        }
+    }
+}
+
+/// What every layer of one forward shares.
+pub(super) struct Run<'a> {
+    pub(super) isa: Isa,
+    pub(super) pool: &'a Pool,
+    pub(super) dims: Dims,
+    pub(super) rope_cos: &'a [f32],
+    pub(super) rope_sin: &'a [f32],
+}
+
+impl Run<'_> {
+    /// Decoder layer `l` over the chunk's `n` rows at positions `start..start + n`.
+    pub(super) fn layer(
+        &self,
+        l: usize,
+        layer: &Layer,
+        s: &mut Scratch,
+        cache: &mut KvCache,
+        n: usize,
+        start: usize,
+    ) {
+        let (isa, pool, dims) = (self.isa, self.pool, self.dims);
+        let (d, hd) = (dims.hidden, dims.head_dim);
+        let (q_dim, kv_dim) = (dims.heads * hd, dims.kv_heads * hd);
+
+        // Attention block.
+        let buffers = InputBuffers {
+            f32: &mut s.input,
+            quantized: &mut s.quantized,
+        };
+        let input = prepare_normed(
+            isa,
+            pool,
+            &layer.qkv,
+            &s.x[..n * d],
+            &layer.input_norm,
+            dims.eps,
+            n,
+            buffers,
+        );
+        let qkv_out = layer.qkv.out_features();
+        layer
+            .qkv
+            .forward(pool, isa, input, &mut s.qkv, qkv_out, false);
+        let half = hd / 2;
+        for r in 0..n {
+            let pos = start + r;
+            let row = &mut s.qkv[r * qkv_out..(r + 1) * qkv_out];
+            let (cos, sin) = (
+                &self.rope_cos[pos * half..][..half],
+                &self.rope_sin[pos * half..][..half],
+            );
+            let (q, kv) = row.split_at_mut(q_dim);
+            rope_in_place(q, hd, cos, sin);
+            let (k, v) = kv.split_at_mut(kv_dim);
+            rope_in_place(k, hd, cos, sin);
+            cache.write(l, pos, k, &v[..kv_dim]);
+        }
+        self.attention(l, cache, s, qkv_out, n, start);
+        let input = match layer.out.weight {
+            Weight::F32(_) => Input::F32(F32Rows {
+                x: &s.attention,
+                rows: n,
+                stride: q_dim,
+            }),
+            Weight::Int8(_) => quantize_rows(isa, pool, &s.attention, q_dim, n, &mut s.quantized),
+        };
+        layer.out.forward(pool, isa, input, &mut s.x, d, true);
+
+        // MLP block.
+        let buffers = InputBuffers {
+            f32: &mut s.input,
+            quantized: &mut s.quantized,
+        };
+        let input = prepare_normed(
+            isa,
+            pool,
+            &layer.gate_up,
+            &s.x[..n * d],
+            &layer.post_attention_norm,
+            dims.eps,
+            n,
+            buffers,
+        );
+        let input = self.gated_mlp(
+            layer,
+            input,
+            n,
+            &mut s.gate_up,
+            &mut s.gated,
+            &mut s.gated_quantized,
+        );
+        layer.down.forward(pool, isa, input, &mut s.x, d, true);
+    }
+
+    /// The gate/up product and the SiLU gate, fused: each thread computes its tile pairs
+    /// (a gate tile and its up tile, see [`gate_up_columns`]) and turns them into the
+    /// down projection's input (quantized for int8) while they are in cache.
+    fn gated_mlp<'s>(
+        &self,
+        layer: &Layer,
+        input: Input<'_>,
+        n: usize,
+        gate_up: &mut [f32],
+        gated: &'s mut [f32],
+        gated_quantized: &'s mut QuantizedBuffers,
+    ) -> Input<'s> {
+        let (isa, pool) = (self.isa, self.pool);
+        let inter = self.dims.intermediate;
+        let width = layer.gate_up.out_features();
+        let pairs = width / (2 * TILE);
+        let target = OutRows::new(gate_up, n, width, width);
+        let epilogue = Epilogue::default();
+        let parts = pool.threads();
+        // The pairs of a call, and for each row and pair the gate and up values.
+        let each_pair = |part: usize, mut gate: GateBlock<'_>| {
+            let mine = share(pairs, part, parts);
+            for start in mine.clone().step_by(GATE_PAIRS_PER_CALL) {
+                let end = (start + GATE_PAIRS_PER_CALL).min(mine.end);
+                layer
+                    .gate_up
+                    .matmul(isa, &input, 2 * start..2 * end, &target, &epilogue);
+                for r in 0..n {
+                    for j in start..end {
+                        // SAFETY: this thread's own columns, just written.
+                        let row = unsafe { target.read(r, 2 * TILE * j..2 * TILE * (j + 1)) };
+                        let w = TILE.min(inter - TILE * j);
+                        gate(r, j, &row[..w], &row[TILE..TILE + w]);
+                    }
+                }
+            }
+            let _ = &mut gate;
+        };
+        match layer.down.weight {
+            Weight::F32(_) => {
+                let out = SharedRows::new(&mut gated[..n * inter]);
+                pool.run(&|part| {
+                    each_pair(part, &mut |r, j, g, u| {
+                        // SAFETY: block j of row r belongs to this thread's pairs.
+                        let o = unsafe { out.slice(r * inter + TILE * j, g.len()) };
+                        silu_mul(isa, g, u, o);
+                    })
+                });
+                Input::F32(F32Rows {
+                    x: gated,
+                    rows: n,
+                    stride: inter,
+                })
+            }
+            Weight::Int8(_) => {
+                let sink = SharedQuantizedRows::new(gated_quantized.rows(n, inter));
+                pool.run(&|part| {
+                    each_pair(part, &mut |r, j, g, u| {
+                        let (mut hi, mut lo) = ([0i8; 16], [0i8; 16]);
+                        let scale = silu_mul_quantize_block(isa, g, u, &mut hi, &mut lo);
+                        // SAFETY: block j of row r belongs to this thread's pairs.
+                        unsafe { sink.put(r, j, &hi, &lo, scale) };
+                    })
+                });
+                Input::Int8(sink.into_rows())
+            }
+        }
+    }
+
+    /// Attention of the chunk's rows over the cache of layer `l`, split by query head.
+    fn attention(
+        &self,
+        l: usize,
+        cache: &KvCache,
+        s: &mut Scratch,
+        qkv_out: usize,
+        n: usize,
+        start: usize,
+    ) {
+        let dims = self.dims;
+        let (heads, hd) = (dims.heads, dims.head_dim);
+        let group = heads / dims.kv_heads;
+        let q_dim = heads * hd;
+        let scale = 1.0 / (hd as f32).sqrt();
+        let isa = self.isa;
+        let capacity = cache.capacity();
+        let qkv = &s.qkv;
+        let out = SharedRows::new(&mut s.attention);
+        let scores = SharedRows::new(&mut s.scores);
+        let parts = self.pool.threads();
+        self.pool.run(&|part| {
+            // SAFETY: each part has its own scores row.
+            let scores = unsafe { scores.slice(part * capacity, capacity) };
+            for h in share(heads, part, parts) {
+                for r in 0..n {
+                    let pos = start + r;
+                    let first = dims.window.map_or(0, |w| (pos + 1).saturating_sub(w));
+                    let (keys, values) = cache.head(l, h / group, pos + 1);
+                    let q = &qkv[r * qkv_out + h * hd..][..hd];
+                    // SAFETY: (row, head) pairs are disjoint across parts.
+                    let o = unsafe { out.slice(r * q_dim + h * hd, hd) };
+                    attend(isa, q, keys, values, first, scale, scores, o);
+                }
+            }
+        });
+    }
+}
+
+/// Quantizes `rows` rows of `x` (`k` wide) for an int8 layer, the rows split over the
+/// pool.
+fn quantize_rows<'a>(
+    isa: Isa,
+    pool: &Pool,
+    x: &[f32],
+    k: usize,
+    rows: usize,
+    buffers: &'a mut QuantizedBuffers,
+) -> Input<'a> {
+    let out = SharedQuantizedRows::new(buffers.rows(rows, k));
+    each_row(pool, rows, &|r| {
+        // SAFETY: each row is quantized by one part.
+        quantize_row(isa, &x[r * k..(r + 1) * k], &mut |b, h, l, s| unsafe {
+            out.put(r, b, h, l, s)
+        });
+    });
+    Input::Int8(out.into_rows())
+}
+
+/// Runs `f(row)` for every row, split over the pool when there are several (a row alone
+/// is too little work to share).
+fn each_row(pool: &Pool, rows: usize, f: &(dyn Fn(usize) + Sync)) {
+    if rows == 1 {
+        return f(0);
+    }
+    let parts = pool.threads();
+    pool.run(&|part| share(rows, part, parts).for_each(f));
+}
+
+/// Mutable rows several pool parts write, each its own disjoint ranges.
+pub(super) struct SharedRows {
+    ptr: *mut f32,
+    len: usize,
+}
+
+// SAFETY: parts only take disjoint ranges (the callers' split guarantees it).
+unsafe impl Sync for SharedRows {}
+
+impl SharedRows {
+    pub(super) fn new(values: &mut [f32]) -> Self {
+        Self {
+            ptr: values.as_mut_ptr(),
+            len: values.len(),
+        }
+    }
+
+    /// # Safety
+    /// No other live slice overlaps `offset..offset + len`.
+    #[allow(clippy::mut_from_ref)]
+    pub(super) unsafe fn slice(&self, offset: usize, len: usize) -> &mut [f32] {
+        assert!(offset + len <= self.len);
+        std::slice::from_raw_parts_mut(self.ptr.add(offset), len)
+    }
+}
+
+/// The buffers a linear layer's input is prepared in.
+pub(super) struct InputBuffers<'a> {
+    pub(super) f32: &'a mut [f32],
+    pub(super) quantized: &'a mut QuantizedBuffers,
+}
+
+/// RMSNorm of `rows` rows of `x` as the input of `linear`: f32, or quantized on the fly
+/// for int8 weights; the rows split over the pool.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn prepare_normed<'a>(
+    isa: Isa,
+    pool: &Pool,
+    linear: &Linear,
+    x: &[f32],
+    gamma: &[f32],
+    eps: f32,
+    rows: usize,
+    buffers: InputBuffers<'a>,
+) -> Input<'a> {
+    let k = linear.in_features();
+    match linear.weight {
+        Weight::F32(_) => {
+            let out = SharedRows::new(&mut buffers.f32[..rows * k]);
+            each_row(pool, rows, &|r| {
+                // SAFETY: each row is normalized by one part.
+                let o = unsafe { out.slice(r * k, k) };
+                rms_norm(isa, &x[r * k..(r + 1) * k], gamma, eps, o);
+            });
+            Input::F32(F32Rows {
+                x: buffers.f32,
+                rows,
+                stride: k,
+            })
+        }
+        Weight::Int8(_) => {
+            let out = SharedQuantizedRows::new(buffers.quantized.rows(rows, k));
+            each_row(pool, rows, &|r| {
+                let x = &x[r * k..(r + 1) * k];
+                // SAFETY: each row is quantized by one part.
+                rms_norm_quantized(isa, x, gamma, eps, &mut |b, h, l, s| unsafe {
+                    out.put(r, b, h, l, s)
+                });
+            });
+            Input::Int8(out.into_rows())
+        }
+    }
+}
