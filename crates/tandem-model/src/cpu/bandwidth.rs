@@ -59,16 +59,19 @@ fn last_level_cache_bytes() -> Option<usize> {
     let dir = std::path::Path::new("/sys/devices/system/cpu/cpu0/cache");
     let mut largest = None;
     for entry in std::fs::read_dir(dir).ok()?.flatten() {
-        let size = std::fs::read_to_string(entry.path().join("size")).ok()?;
+        // index0, index1, …: each has a `size` such as "48K" or "480M".
+        let Ok(size) = std::fs::read_to_string(entry.path().join("size")) else {
+            continue;
+        };
         let size = size.trim();
         let bytes = if let Some(k) = size.strip_suffix('K') {
-            k.parse::<usize>().ok()? << 10
+            k.parse::<usize>().ok().map(|k| k << 10)
         } else if let Some(m) = size.strip_suffix('M') {
-            m.parse::<usize>().ok()? << 20
+            m.parse::<usize>().ok().map(|m| m << 20)
         } else {
-            size.parse().ok()?
+            size.parse().ok()
         };
-        largest = largest.max(Some(bytes));
+        largest = largest.max(bytes);
     }
     largest
 }

@@ -9,7 +9,7 @@
 use super::isa::multiversion;
 #[cfg(test)]
 use super::kernels::QuantizedBuffers;
-use crate::quant::{round_even, BLOCK_ROWS, Q_MAX};
+use crate::quant::{BLOCK_ROWS, Q_MAX};
 
 /// Where a row quantizer sends each block: `(block, hi, lo, scale)` (see
 /// [`QuantizedRows`](super::kernels::QuantizedRows)).
@@ -40,25 +40,39 @@ fn inverse_rms(x: &[f32], eps: f32) -> f32 {
     1.0 / (sum_of_squares(x) / x.len() as f32 + eps).sqrt()
 }
 
-/// Quantizes one block (at most 16 values; the rest is padding, 0) to two int8 levels
-/// (see [`QuantizedRows`](super::kernels::QuantizedRows)): `hi` with the scale
+/// Quantizes one block of 16 values (a short last block padded with zeros) to two int8
+/// levels (see [`QuantizedRows`](super::kernels::QuantizedRows)): `hi` with the scale
 /// `max |x| / 127` (ties to even), `lo` the remainder at 128 times the resolution.
 /// Returns the scale of the combined value `128 · hi + lo`; an all-zero block has
-/// scale 0.
+/// scale 0. Fixed-size loops and integers taken from the rounding's bits (no
+/// saturating `as`), so it vectorises.
 #[inline(always)]
-fn quantize_block(x: &[f32], hi: &mut [i8; BLOCK_ROWS], lo: &mut [i8; BLOCK_ROWS]) -> f32 {
-    *hi = [0; BLOCK_ROWS];
-    *lo = [0; BLOCK_ROWS];
-    let max_abs = x.iter().fold(0.0f32, |a, v| a.max(v.abs()));
+fn quantize_block(
+    x: &[f32; BLOCK_ROWS],
+    hi: &mut [i8; BLOCK_ROWS],
+    lo: &mut [i8; BLOCK_ROWS],
+) -> f32 {
+    // Adding 1.5 · 2²³ rounds to an integer (ties to even) held in the low mantissa bits.
+    const MAGIC: f32 = 12_582_912.0;
+    const MAGIC_BITS: i32 = 0x4B40_0000;
+    let mut max_abs = 0.0f32;
+    for &v in x {
+        let a = v.abs();
+        max_abs = if a > max_abs { a } else { max_abs };
+    }
     if max_abs.is_nan() || max_abs <= 0.0 {
+        *hi = [0; BLOCK_ROWS];
+        *lo = [0; BLOCK_ROWS];
         return 0.0;
     }
     let inverse = Q_MAX / max_abs;
     for ((h, l), &v) in hi.iter_mut().zip(lo.iter_mut()).zip(x) {
+        // |scaled| ≤ 127 and |scaled − top| ≤ 0.5: no clamping needed.
         let scaled = v * inverse;
-        let top = round_even(scaled).clamp(-Q_MAX, Q_MAX);
-        *h = top as i8;
-        *l = round_even((scaled - top) * 128.0).clamp(-64.0, 64.0) as i8;
+        let rounded = scaled + MAGIC;
+        let top = rounded - MAGIC;
+        *h = (rounded.to_bits() as i32 - MAGIC_BITS) as i8;
+        *l = (((scaled - top) * 128.0 + MAGIC).to_bits() as i32 - MAGIC_BITS) as i8;
     }
     max_abs / Q_MAX / 128.0
 }
@@ -67,14 +81,13 @@ fn quantize_block(x: &[f32], hi: &mut [i8; BLOCK_ROWS], lo: &mut [i8; BLOCK_ROWS
 /// block of 16 at a time.
 #[inline(always)]
 fn quantize_values(k: usize, mut value: impl FnMut(usize) -> f32, put: PutBlock<'_>) {
-    let mut block = [0.0f32; BLOCK_ROWS];
     let (mut hi, mut lo) = ([0i8; BLOCK_ROWS], [0i8; BLOCK_ROWS]);
     for (b, start) in (0..k).step_by(BLOCK_ROWS).enumerate() {
-        let block = &mut block[..BLOCK_ROWS.min(k - start)];
-        for (i, v) in block.iter_mut().enumerate() {
+        let mut block = [0.0f32; BLOCK_ROWS];
+        for (i, v) in block.iter_mut().enumerate().take(k - start) {
             *v = value(start + i);
         }
-        let scale = quantize_block(block, &mut hi, &mut lo);
+        let scale = quantize_block(&block, &mut hi, &mut lo);
         put(b, &hi, &lo, scale);
     }
 }
@@ -174,10 +187,13 @@ fn silu_mul_quantize_block_body(
     hi: &mut [i8; BLOCK_ROWS],
     lo: &mut [i8; BLOCK_ROWS],
 ) -> f32 {
+    let (mut g, mut u) = ([0.0f32; BLOCK_ROWS], [0.0f32; BLOCK_ROWS]);
+    g[..gate.len()].copy_from_slice(gate);
+    u[..up.len()].copy_from_slice(up);
+    // Padding: silu(0) · 0 = 0.
     let mut block = [0.0f32; BLOCK_ROWS];
-    let block = &mut block[..gate.len()];
-    silu_mul_body(gate, up, block);
-    quantize_block(block, hi, lo)
+    silu_mul_body(&g, &u, &mut block);
+    quantize_block(&block, hi, lo)
 }
 
 multiversion! {
