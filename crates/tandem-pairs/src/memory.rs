@@ -4,8 +4,9 @@
 //! The count follows how Tandem stores a model, not how the hub ships it
 //! (bf16): weights are widened to f32 on load, or, with int8, every linear
 //! layer's matrix (the output head included) becomes one byte per weight
-//! plus one f32 scale per output channel while embeddings, norms and biases
-//! stay f32. A head tied to the embeddings is still loaded as its own
+//! plus an f16 scale per output channel and block of 16 inputs and an f32 one
+//! per channel (the CPU engine's packed layout), while embeddings, norms and
+//! biases stay f32. A head tied to the embeddings is still loaded as its own
 //! (transposed) matrix, so it counts next to the embedding table even though
 //! `parameter_count` counts it once. The KV cache is f32.
 
@@ -14,7 +15,6 @@ use tandem_model::families::linears;
 use tandem_model::{quant, ModelConfig, Precision};
 
 const F32_BYTES: u64 = 4;
-const INT8_BYTES: u64 = 1;
 
 /// `Precision` as "f32" / "int8" in JSON (the model crate's type has no
 /// serde, and needs none).
@@ -111,12 +111,12 @@ pub fn weight_bytes(config: &ModelConfig, precision: Precision) -> u64 {
     let other = config.parameter_count() as u64 - (linear_weights - head + untied_head);
     let linear_bytes = match precision {
         Precision::F32 => linear_weights * F32_BYTES,
-        Precision::Int8 => {
-            // One f32 scale per output column and block of input rows.
-            let block = quant::BLOCK_ROWS as u64;
-            let scales: u64 = linear.iter().map(|(i, o)| i.div_ceil(block) * o).sum();
-            linear_weights * INT8_BYTES + scales * F32_BYTES
-        }
+        // The packed layout the CPU engine holds: a byte per weight, an f16 scale per
+        // output column and block of 16 inputs, an f32 scale per column.
+        Precision::Int8 => linear
+            .iter()
+            .map(|&(i, o)| quant::PackedInt8::size_for(i as usize, o as usize) as u64)
+            .sum(),
     };
     linear_bytes + other * F32_BYTES
 }
@@ -164,14 +164,16 @@ mod tests {
         assert_eq!(config.parameter_count(), linear + other);
 
         assert_eq!(weight_bytes(&config, Precision::F32), 4 * 123_200);
-        // Scales: blocks of 16 input rows × output columns. Per layer: qkv 4·128,
-        // o 4·64, gate/up 4·256, down 8·64 = 2304; two layers plus the head's 4·384.
+        // f16 block scales: blocks of 16 input rows × output columns. Per layer: qkv
+        // 4·128, o 4·64, gate/up 4·256, down 8·64 = 2304; two layers plus the head's
+        // 4·384. f32 column scales: per layer 128 + 64 + 256 + 64, plus the head's 384.
         let scales = 2 * 2304 + 4 * 384;
+        let columns = 2 * 512 + 384;
         assert_eq!(
             weight_bytes(&config, Precision::Int8),
-            (linear + 4 * scales + 4 * other) as u64
+            (linear + 2 * scales + 4 * columns + 4 * other) as u64
         );
-        assert_eq!(weight_bytes(&config, Precision::Int8), 222_464);
+        assert_eq!(weight_bytes(&config, Precision::Int8), 215_808);
 
         // 2 layers · (K and V) · 2 KV heads · 16 · 4 bytes = 512 bytes a position.
         assert_eq!(kv_cache_bytes(&config, 100), 51_200);
@@ -187,7 +189,7 @@ mod tests {
         // qwen2-bias: as llama-gqa plus q/k/v biases (64 + 32 + 32 per layer).
         let qwen = fixture("qwen2-bias");
         assert_eq!(qwen.parameter_count(), 123_200 + 2 * 128);
-        assert_eq!(weight_bytes(&qwen, Precision::Int8), 222_464 + 4 * 2 * 128);
+        assert_eq!(weight_bytes(&qwen, Precision::Int8), 215_808 + 4 * 2 * 128);
 
         // llama3-tied: hidden 64, 4 heads of 32 (q 128), 1 KV head (kv 32),
         // MLP 128, vocab 384. The parameter count holds the table once; the
@@ -201,12 +203,13 @@ mod tests {
             weight_bytes(&tied, Precision::F32),
             4 * (2 * per_layer + head + other) as u64
         );
-        // Scales (blocks of 16 rows) per layer: qkv 4·192, o 8·64, gate/up 4·256,
-        // down 8·64 = 2816; the head's 4·384.
+        // Block scales (blocks of 16 rows) per layer: qkv 4·192, o 8·64, gate/up 4·256,
+        // down 8·64 = 2816; the head's 4·384. Columns per layer 192 + 64 + 256 + 64.
         let scales = 2 * 2816 + 4 * 384;
+        let columns = 2 * 576 + 384;
         assert_eq!(
             weight_bytes(&tied, Precision::Int8),
-            (2 * per_layer + head + 4 * scales + 4 * other) as u64
+            (2 * per_layer + head + 2 * scales + 4 * columns + 4 * other) as u64
         );
     }
 

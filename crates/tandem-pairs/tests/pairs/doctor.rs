@@ -48,18 +48,18 @@ fn memory_estimate_matches_a_hand_count() {
         (memory.precision, memory.context_len),
         (Precision::Int8, 100)
     );
-    // llama-gqa int8: linear weights 98 304 bytes + 6 144 scales (one per output
-    // column and block of 16 input rows) · 4 + the other 24 896 parameters
-    // (embeddings, norms) · 4 = 222 464.
+    // llama-gqa int8: linear weights 98 304 bytes + 6 144 block scales (one per
+    // output column and block of 16 input rows) · 2 + 1 408 column scales · 4 + the
+    // other 24 896 parameters (embeddings, norms) · 4 = 215 808.
     let draft = memory.draft.unwrap();
-    assert_eq!((draft.parameters, draft.weight_bytes), (123_200, 222_464));
+    assert_eq!((draft.parameters, draft.weight_bytes), (123_200, 215_808));
     // qwen2-bias adds 2 · 128 f32 biases.
     let target = memory.target.unwrap();
-    assert_eq!((target.parameters, target.weight_bytes), (123_456, 223_488));
+    assert_eq!((target.parameters, target.weight_bytes), (123_456, 216_832));
     // KV: 2 layers · (K, V) · 2 KV heads · 16 · 4 bytes · 100 positions each.
     assert_eq!(draft.kv_cache_bytes, 2 * 2 * 2 * 16 * 4 * 100);
     assert_eq!(target.kv_cache_bytes, 51_200);
-    assert_eq!(memory.total_bytes, 222_464 + 223_488 + 2 * 51_200);
+    assert_eq!(memory.total_bytes, 215_808 + 216_832 + 2 * 51_200);
     assert!(mentions(&verdict.notes, "int8 weights, 100-token context"));
 
     // f32 at the default context: 4 bytes a parameter, caches capped at the
