@@ -7,8 +7,10 @@
 #   - the cost of a pass over 1/2/4/8/16 new tokens on 128 cached ones, relative to one
 #     (llama-bench -p N -n 0 -d 128 vs tandem bench's verify passes);
 #   - speculative decoding on the Qwen pair, greedy, code prompt, 128 tokens:
-#     llama-speculative vs `tandem compare --int8 --draft-int8`;
-#   - the default suite's speculative speedup over plain on the Qwen pair (SUITE=0 skips).
+#     llama-speculative vs `tandem compare --int8 --draft-int8`, with γ = 4 and with the
+#     default γ rule (`confident`) and the draft's logits limited to DRAFT_VOCAB ids;
+#   - the default suite's speculative speedup over plain on the Qwen pair, with the whole
+#     draft vocabulary and with DRAFT_VOCAB (SUITE=0 skips).
 #
 #   bash ../shared/models/fetch.sh smollm2-135m qwen2.5-coder-0.5b qwen2.5-coder-1.5b
 #   bash scripts/bench-vs-llamacpp.sh [OUT_DIR]      # default: bench-out/vs-llamacpp
@@ -22,6 +24,7 @@ L="${LLAMACPP_HOME:-$HOME/.cache/llamacpp}"
 OUT="${1:-bench-out/vs-llamacpp}"
 THREADS="${TANDEM_THREADS:-2}"
 SUITE="${SUITE:-1}"
+DRAFT_VOCAB="${DRAFT_VOCAB:-65536}"
 PROMPT="${PROMPT:-Write a Python function that checks whether a number is prime, with a docstring and a short example of its use.}"
 mkdir -p "$OUT"
 export TANDEM_THREADS="$THREADS" TANDEM_DATA_DIR="$OUT/history"
@@ -80,12 +83,22 @@ log "speculative: tandem compare (int8 target and draft, greedy, γ = 4)"
 "$T" compare --target "$M/qwen2.5-coder-1.5b" --draft "$M/qwen2.5-coder-0.5b" --int8 \
   --draft-int8 --modes plain,speculative --max-new-tokens 128 --gamma 4 --color never \
   --prompt "$PROMPT" --export "$OUT/compare-qwen" >"$OUT/tandem-compare.txt" 2>&1
+log "speculative: tandem compare (default γ rule, draft logits of $DRAFT_VOCAB ids)"
+"$T" compare --target "$M/qwen2.5-coder-1.5b" --draft "$M/qwen2.5-coder-0.5b" --int8 \
+  --draft-int8 --draft-vocab "$DRAFT_VOCAB" --modes plain,speculative --max-new-tokens 128 \
+  --color never --prompt "$PROMPT" --export "$OUT/compare-qwen-confident" \
+  >"$OUT/tandem-compare-confident.txt" 2>&1
 
 if [[ "$SUITE" == 1 ]]; then
-  log "the default suite on the Qwen pair (int8)"
+  log "the default suite on the Qwen pair (int8, default γ rule)"
   "$T" bench --suite suites/default.jsonl --model "$M/qwen2.5-coder-1.5b" --int8 \
-    --draft "$M/qwen2.5-coder-0.5b" --draft-int8 --color never --export "$OUT/suite" \
-    >"$OUT/tandem-suite.txt" 2>&1
+    --draft "$M/qwen2.5-coder-0.5b" --draft-int8 --modes plain,speculative --color never \
+    --export "$OUT/suite" >"$OUT/tandem-suite.txt" 2>&1
+  log "the default suite on the Qwen pair (int8, default γ rule, draft logits of $DRAFT_VOCAB ids)"
+  "$T" bench --suite suites/default.jsonl --model "$M/qwen2.5-coder-1.5b" --int8 \
+    --draft "$M/qwen2.5-coder-0.5b" --draft-int8 --draft-vocab "$DRAFT_VOCAB" \
+    --modes plain,speculative --color never --export "$OUT/suite-vocab" \
+    >"$OUT/tandem-suite-vocab.txt" 2>&1
 fi
 
 python3 - "$OUT" <<'PY'
@@ -115,21 +128,24 @@ text = ["## Decode (int8 vs llama.cpp Q8_0, same run)", "",
 spec = (out / "llama-speculative.txt").read_text()
 m = re.search(r"decoded\s+(\d+)\s+tokens in\s+([\d.]+)\s+seconds,\s+speed:\s+([\d.]+)\s+t/s", spec)
 llama_spec = float(m.group(3)) if m else float("nan")
-cmp = (out / "tandem-compare.txt").read_text()
-def tps(mode):
-    m = re.search(rf"^{mode}\s+\d+\s+[\d.]+\s+([\d.]+)", cmp, re.M)
+def tps(mode, name="tandem-compare.txt"):
+    m = re.search(rf"^{mode}\s+\d+\s+[\d.]+\s+([\d.]+)", (out / name).read_text(), re.M)
     return float(m.group(1)) if m else float("nan")
-over = re.findall(r"^(\w+): decoder overhead ([\d.]+)%", cmp, re.M)
+conf = "tandem-compare-confident.txt"
+over = re.findall(r"^(\w+): decoder overhead ([\d.]+)%", (out / conf).read_text(), re.M)
 text += ["## Speculative decoding, Qwen2.5-Coder 0.5B → 1.5B (greedy, 128 tokens)", "",
          "| | tok/s |", "|---|---|",
          f"| llama-speculative (Q8_0, draft max 4) | {llama_spec:.1f} |",
          f"| Tandem plain (int8) | {tps('plain'):.1f} |",
          f"| Tandem speculative (int8, γ = 4) | {tps('speculative'):.1f} |",
-         f"| ratio Tandem / llama-speculative | {tps('speculative') / llama_spec:.2f} |", "",
+         f"| Tandem plain (int8), second race | {tps('plain', conf):.1f} |",
+         f"| Tandem speculative (int8, default γ rule, draft vocabulary limited) | {tps('speculative', conf):.1f} |",
+         f"| ratio Tandem / llama-speculative (γ = 4; default rule) | {tps('speculative') / llama_spec:.2f}; {tps('speculative', conf) / llama_spec:.2f} |", "",
          "Decoder overhead (wall time outside the models' forwards): " + ", ".join(f"{k} {v}%" for k, v in over), ""]
-suite = out / "tandem-suite.txt"
-if suite.exists():
-    text += ["## Default suite (Qwen pair, int8)", "", "```", suite.read_text()[-2500:], "```", ""]
+for name, title in [("tandem-suite.txt", "whole draft vocabulary"), ("tandem-suite-vocab.txt", "draft vocabulary limited")]:
+    suite = out / name
+    if suite.exists():
+        text += [f"## Default suite (Qwen pair, int8, {title})", "", "```", suite.read_text()[-2500:], "```", ""]
 (out / "summary.md").write_text("\n".join(text))
 print("\n".join(text))
 PY

@@ -54,7 +54,7 @@ export interface EmittedToken {
   origin: TokenOrigin;
 }
 
-export type GammaRule = 'Plain' | 'Fixed' | 'Heuristic' | 'GoodputPrior' | 'Goodput' | 'Budget';
+export type GammaRule = 'Plain' | 'Fixed' | 'Heuristic' | 'GoodputPrior' | 'Goodput' | 'Confident' | 'Budget';
 
 export interface GammaChoice {
   gamma: number;
@@ -125,11 +125,13 @@ export interface SamplingConfig {
   seed: number;
 }
 
-/** serde: `{"Fixed": 4}`, `{"Heuristic": {...}}` or `{"Goodput": {"max": 8}}`. */
+/** serde: `{"Fixed": 4}`, `{"Heuristic": {...}}`, `{"Goodput": {"max": 8}}` or
+ * `{"Confident": {"max": 8, "min_prob": 0.4}}`. */
 export type GammaPolicy =
   | { Fixed: number }
   | { Heuristic: { start: number; min: number; max: number } }
-  | { Goodput: { max: number } };
+  | { Goodput: { max: number } }
+  | { Confident: { max: number; min_prob: number } };
 
 // ---------------------------------------------------------------------------------------
 // tandem-engine (crates/tandem-engine/src/run.rs)

@@ -57,6 +57,8 @@ export interface RunSettings {
   chat: boolean;
   gammaAuto: boolean;
   gamma: number;
+  /** End a step's guesses after one the draft is unsure of (γ is then the most). */
+  gammaStopUnsure: boolean;
   temperature: number;
   topP: number;
   seed: number;
@@ -69,8 +71,14 @@ export type RunPhase = 'idle' | 'loading' | 'running' | 'done';
 /** What Insights shows: a single run, or one lane of a comparison. */
 export type InsightsSource = { kind: 'run'; run: RunRecord } | { kind: 'comparison'; comparison: ComparisonRecord };
 
-export function gammaPolicy(settings: Pick<RunSettings, 'gammaAuto' | 'gamma'>): GammaPolicy {
-  return settings.gammaAuto ? { Goodput: { max: 8 } } : { Fixed: settings.gamma };
+/** A guess the draft gives less than this ends its step's guesses: on the Qwen2.5-Coder
+ * pair the default suite ran fastest around it (docs/benchmarks.md). */
+export const DRAFT_MIN_PROB = 0.7;
+
+export function gammaPolicy(settings: Pick<RunSettings, 'gammaAuto' | 'gamma' | 'gammaStopUnsure'>): GammaPolicy {
+  if (settings.gammaAuto) return { Goodput: { max: 8 } };
+  if (settings.gammaStopUnsure) return { Confident: { max: settings.gamma, min_prob: DRAFT_MIN_PROB } };
+  return { Fixed: settings.gamma };
 }
 
 export function runMode(lane: Lane): RunMode {
@@ -114,7 +122,8 @@ class AppState {
     prompt: 'Explain speculative decoding in two sentences.',
     chat: true,
     gammaAuto: false,
-    gamma: 5,
+    gamma: 8,
+    gammaStopUnsure: true,
     temperature: 0,
     topP: 0.95,
     seed: 7,

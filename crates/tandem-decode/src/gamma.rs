@@ -17,6 +17,14 @@ pub enum GammaPolicy {
     /// The γ in `1..=max` that maximizes [`expected_speedup`] at the running
     /// acceptance rate and measured draft/target cost ratio.
     Goodput { max: usize },
+    /// Draft up to `max` tokens, stopping after the first one the draft model gives
+    /// less than `min_prob` (that token is still proposed). A draft's own probability
+    /// predicts whether the target accepts it, so the drafts a fixed γ would waste
+    /// after an unsure one are never computed, and runs of sure tokens can be long
+    /// (transformers' `assistant_confidence_threshold`). Exact like every rule: when
+    /// to stop depends only on the draft's own outputs. n-gram drafts (q = 1) always
+    /// run to `max`.
+    Confident { max: usize, min_prob: f32 },
 }
 
 impl GammaPolicy {
@@ -34,6 +42,19 @@ impl GammaPolicy {
             }
             GammaPolicy::Goodput { max: 0 } => Err("goodput γ needs max >= 1".into()),
             GammaPolicy::Goodput { .. } => Ok(()),
+            GammaPolicy::Confident { max: 0, .. } => Err("confident γ needs max >= 1".into()),
+            GammaPolicy::Confident { min_prob, .. } if !(0.0..=1.0).contains(&min_prob) => Err(
+                format!("confident γ needs a probability in 0..=1, got {min_prob}"),
+            ),
+            GammaPolicy::Confident { .. } => Ok(()),
+        }
+    }
+
+    /// The draft probability below which a model drafter stops proposing (0: never).
+    pub fn min_draft_prob(&self) -> f32 {
+        match *self {
+            GammaPolicy::Confident { min_prob, .. } => min_prob,
+            _ => 0.0,
         }
     }
 }
@@ -48,6 +69,8 @@ pub enum GammaRule {
     /// The goodput rule while α or the cost ratio still came from a prior.
     GoodputPrior,
     Goodput,
+    /// Up to `max` drafts, fewer where the draft grew unsure.
+    Confident,
     /// The policy wanted more, but only `remaining budget − 1` drafts can be
     /// used (the bonus token fills the last slot).
     Budget,
@@ -194,6 +217,13 @@ impl GammaController {
                 gamma: self.heuristic_gamma,
                 policy_gamma: self.heuristic_gamma,
                 rule: GammaRule::Heuristic,
+                alpha_estimate: None,
+                cost_ratio: None,
+            },
+            GammaPolicy::Confident { max, .. } => GammaChoice {
+                gamma: max,
+                policy_gamma: max,
+                rule: GammaRule::Confident,
                 alpha_estimate: None,
                 cost_ratio: None,
             },
@@ -416,5 +446,23 @@ mod tests {
         .is_err());
         assert!(GammaPolicy::Goodput { max: 0 }.validate().is_err());
         assert!(GammaPolicy::Fixed(4).validate().is_ok());
+        let confident = |max, min_prob| GammaPolicy::Confident { max, min_prob }.validate();
+        assert!(confident(0, 0.5).is_err());
+        assert!(confident(4, 1.5).is_err());
+        assert!(confident(4, -0.1).is_err());
+        assert!(confident(4, f32::NAN).is_err());
+        assert!(confident(8, 0.4).is_ok());
+    }
+
+    #[test]
+    fn confident_asks_for_max_and_names_its_threshold() {
+        let policy = GammaPolicy::Confident {
+            max: 8,
+            min_prob: 0.4,
+        };
+        let choice = GammaController::new(policy.clone(), 0.1).choose();
+        assert_eq!((choice.gamma, choice.rule), (8, GammaRule::Confident));
+        assert_eq!(policy.min_draft_prob(), 0.4);
+        assert_eq!(GammaPolicy::Fixed(4).min_draft_prob(), 0.0);
     }
 }

@@ -351,6 +351,7 @@ pub fn gamma_label(policy: &GammaPolicy) -> String {
         GammaPolicy::Fixed(k) => format!("γ={k}"),
         GammaPolicy::Heuristic { .. } => "γ heuristic".into(),
         GammaPolicy::Goodput { max } => format!("γ auto (≤{max})"),
+        GammaPolicy::Confident { max, min_prob } => format!("γ≤{max} while q≥{min_prob}"),
     }
 }
 

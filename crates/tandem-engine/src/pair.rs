@@ -27,6 +27,10 @@ pub struct PairSpec {
     /// Load only the draft's first N decoder layers.
     #[serde(default)]
     pub draft_layers: Option<usize>,
+    /// Draft logits for the first N token ids and the special tokens only (see
+    /// [`LoadOptions::vocab_limit`]).
+    #[serde(default)]
+    pub draft_vocab: Option<usize>,
     /// KV cache capacity of each model, in positions.
     #[serde(default)]
     pub context_len: Option<usize>,
@@ -41,6 +45,7 @@ impl PairSpec {
             target_precision: Precision::F32,
             draft_precision: Precision::F32,
             draft_layers: None,
+            draft_vocab: None,
             context_len: None,
         }
     }
@@ -57,6 +62,7 @@ impl PairSpec {
             options: LoadOptions {
                 context_len: self.context_len,
                 layer_limit: None,
+                vocab_limit: None,
                 precision: self.target_precision,
             },
         }
@@ -69,6 +75,7 @@ impl PairSpec {
             options: LoadOptions {
                 context_len: self.context_len,
                 layer_limit: self.draft_layers,
+                vocab_limit: self.draft_vocab,
                 precision: self.draft_precision,
             },
         })

@@ -33,6 +33,9 @@ pub struct ModelProvenance {
     pub precision: String,
     /// Set when only the first N decoder layers were loaded (a self-draft).
     pub layer_limit: Option<usize>,
+    /// Set when logits were limited to the first N ids and the special tokens (a draft).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vocab_limit: Option<usize>,
     pub num_layers: usize,
     pub vocab_size: usize,
 }
@@ -64,6 +67,7 @@ impl ModelProvenance {
                 .collect(),
             precision: model.options.precision.to_string(),
             layer_limit: model.options.layer_limit,
+            vocab_limit: model.options.vocab_limit,
             num_layers: model
                 .options
                 .layer_limit
@@ -80,6 +84,9 @@ impl ModelProvenance {
         }
         if self.layer_limit.is_some() {
             notes.push(format!("{} layers", self.num_layers));
+        }
+        if let Some(n) = self.vocab_limit {
+            notes.push(format!("logits of {n} tokens"));
         }
         if notes.is_empty() {
             self.name.clone()

@@ -29,6 +29,7 @@ pub fn provenance(name: &str) -> ModelProvenance {
         }],
         precision: "f32".into(),
         layer_limit: None,
+        vocab_limit: None,
         num_layers: 2,
         vocab_size: 384,
     }

@@ -116,3 +116,46 @@ fn every_fixture_can_draft_for_every_other() {
         }
     }
 }
+
+/// A self-draft whose logits cover only part of the vocabulary proposes only those ids:
+/// where the target's token lies outside them the draft is corrected, and the output
+/// still equals plain decoding; with the confidence rule, proposals also vary in length.
+#[test]
+fn a_draft_with_a_limited_vocabulary_keeps_greedy_exact() {
+    let mut target = load("qwen2-bias");
+    let (plain, _) = run(&mut target, None, RunMode::Plain, 1);
+    let mut spec = ModelSpec::new(fixture("qwen2-bias"));
+    spec.options.vocab_limit = Some(192);
+    let mut draft = LoadedModel::load(&spec).unwrap();
+    assert!(
+        plain.iter().any(|&t| t >= 192) && plain.iter().any(|&t| t < 192),
+        "the output should mix kept and dropped ids: {plain:?}"
+    );
+    for gamma in [
+        GammaPolicy::Fixed(4),
+        GammaPolicy::Confident {
+            max: 6,
+            min_prob: 0.5,
+        },
+    ] {
+        let mut request = GenerateRequest::new(
+            "The model reads 42 tokens, then writes! The model reads",
+            RunMode::Speculative,
+        );
+        request.max_new_tokens = 40;
+        request.ignore_eos = true;
+        request.gamma = gamma.clone();
+        let out = run_generation(
+            &mut target,
+            Some(&mut draft),
+            &request,
+            &mut |_, _| {},
+            None,
+        )
+        .unwrap();
+        assert_eq!(out.result.tokens, plain, "{gamma:?}");
+        let origins = &out.result.origins;
+        assert!(origins.contains(&TokenOrigin::AcceptedDraft), "{gamma:?}");
+        assert!(origins.contains(&TokenOrigin::Corrected), "{gamma:?}");
+    }
+}

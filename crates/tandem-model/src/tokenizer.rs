@@ -209,6 +209,13 @@ impl Tokenizer {
         self.inner.get_vocab_size(true)
     }
 
+    /// Ids of the added tokens (specials such as `<|im_end|>`), ascending.
+    pub fn added_token_ids(&self) -> Vec<u32> {
+        let mut ids: Vec<u32> = self.inner.get_added_tokens_decoder().into_keys().collect();
+        ids.sort_unstable();
+        ids
+    }
+
     /// Token strings by id (`None` for ids the tokenizer does not define).
     pub fn id_to_token(&self, id: u32) -> Option<String> {
         self.inner.id_to_token(id)

@@ -244,3 +244,77 @@ fn bad_input_is_an_error_not_a_panic() {
     assert_eq!(model.cached_len(), 0, "a refused forward changes nothing");
     assert!(model.forward(&[1; 8]).is_ok());
 }
+
+#[test]
+fn limited_logits_equal_the_full_heads_on_the_kept_ids() {
+    for name in FIXTURES {
+        let tokens = reference(name).tokens;
+        let dir = test_models::fixture_dir(name);
+        for precision in [Precision::F32, Precision::Int8] {
+            let full = rows(&mut load(&dir, precision), &tokens);
+            let vocab = full[0].len();
+            // A prefix, a lone id, the last id, a repeat and one past the vocabulary.
+            let keep = [
+                (0..40).collect(),
+                vec![77, vocab as u32 - 1, 5, vocab as u32],
+            ]
+            .concat();
+            let mut limited = load(&dir, precision);
+            limited.limit_logits(&keep);
+            assert_eq!(limited.logit_ids().unwrap().len(), 42);
+            let limited_rows = rows(&mut limited, &tokens);
+            for (r, (full, limited)) in full.iter().zip(&limited_rows).enumerate() {
+                for (id, (&f, &l)) in full.iter().zip(limited).enumerate() {
+                    if id < 40 || id == 77 || id == vocab - 1 {
+                        assert_eq!(
+                            f.to_bits(),
+                            l.to_bits(),
+                            "{name} {precision}: row {r} id {id}"
+                        );
+                    } else {
+                        assert_eq!(l, f32::NEG_INFINITY, "{name} {precision}: row {r} id {id}");
+                    }
+                }
+            }
+            // A second limit narrows the first.
+            limited.reset();
+            limited.limit_logits(&[3, 77, 100]);
+            assert_eq!(limited.logit_ids().unwrap(), [3, 77]);
+            let narrowed = rows(&mut limited, &tokens);
+            assert_eq!(narrowed[0][77].to_bits(), full[0][77].to_bits());
+            assert_eq!(narrowed[0][5], f32::NEG_INFINITY);
+        }
+    }
+}
+
+#[test]
+fn a_vocabulary_limit_keeps_the_tokenizers_special_tokens() {
+    let dir = test_models::fixture_dir("qwen2-bias");
+    let special = tandem_model::Tokenizer::from_dir(&dir)
+        .unwrap()
+        .added_token_ids();
+    // The fixture's added tokens are ids 0, 1 and 2: a limit of 1 must keep 1 and 2.
+    assert!(special.iter().any(|&id| id >= 1), "{special:?}");
+    let options = LoadOptions {
+        vocab_limit: Some(1),
+        ..Default::default()
+    };
+    let model = CpuModel::load(&dir, &options).unwrap();
+    let vocab = model.config().vocab_size as u32;
+    let mut expected: Vec<u32> = (0..1)
+        .chain(special.into_iter().filter(|&id| id < vocab))
+        .collect();
+    expected.sort_unstable();
+    expected.dedup();
+    assert_eq!(model.logit_ids().unwrap(), expected);
+
+    let zero = LoadOptions {
+        vocab_limit: Some(0),
+        ..Default::default()
+    };
+    let error = CpuModel::load(&dir, &zero).err().unwrap().to_string();
+    assert!(error.contains("vocabulary limit"), "{error}");
+    let burn = Llama::<Flex>::load(&dir, &options, &Default::default());
+    let error = burn.err().unwrap().to_string();
+    assert!(error.contains("CPU engine"), "{error}");
+}

@@ -134,6 +134,10 @@ function gammaFor(policy: GammaPolicy, lane: Lane, step: number, lastAllAccepted
     const g = step === 0 ? start : Math.min(max, Math.max(min, lastAllAccepted ? prev + 2 : prev - 1));
     return { gamma: g, policy_gamma: g, rule: 'Heuristic', alpha_estimate: null, cost_ratio: null };
   }
+  if ('Confident' in policy) {
+    const g = policy.Confident.max;
+    return { gamma: g, policy_gamma: g, rule: 'Confident', alpha_estimate: null, cost_ratio: null };
+  }
   const c = lane === 'nasd' ? 0.003 : 0.14;
   let best = 1;
   let bestValue = 0;
@@ -243,6 +247,8 @@ export function simulateLane(
         rejectedAt = i;
         break;
       }
+      // The confidence rule: a guess the draft was unsure of ends the step's guesses.
+      if ('Confident' in request.gamma && q < request.gamma.Confident.min_prob) break;
     }
     trace.judged = trace.drafts.length;
     trace.accepted = rejectedAt >= 0 ? rejectedAt : trace.drafts.length;

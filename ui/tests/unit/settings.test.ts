@@ -2,7 +2,7 @@ import { describe, expect, test } from 'vitest';
 import type { CatalogInfo, LocalModels } from '../../src/ipc';
 import { pairTitle, runnablePairs } from '../../src/lib/pairs';
 import { catalogPairs } from '../../src/mock/data';
-import { buildRequest, gammaPolicy, runMode, type RunSettings } from '../../src/state.svelte';
+import { buildRequest, DRAFT_MIN_PROB, gammaPolicy, runMode, type RunSettings } from '../../src/state.svelte';
 
 const settings: RunSettings = {
   pairKey: 'pair:smollm2-135m-360m',
@@ -11,6 +11,7 @@ const settings: RunSettings = {
   chat: true,
   gammaAuto: false,
   gamma: 5,
+  gammaStopUnsure: false,
   temperature: 0,
   topP: 0.9,
   seed: 3,
@@ -19,9 +20,11 @@ const settings: RunSettings = {
 };
 
 describe('run settings → the engine request', () => {
-  test('γ: fixed, or auto (goodput)', () => {
+  test('γ: fixed, at most γ while the draft is sure, or auto (goodput)', () => {
     expect(gammaPolicy(settings)).toEqual({ Fixed: 5 });
+    expect(gammaPolicy({ ...settings, gammaStopUnsure: true })).toEqual({ Confident: { max: 5, min_prob: DRAFT_MIN_PROB } });
     expect(gammaPolicy({ ...settings, gammaAuto: true })).toEqual({ Goodput: { max: 8 } });
+    expect(gammaPolicy({ ...settings, gammaAuto: true, gammaStopUnsure: true })).toEqual({ Goodput: { max: 8 } });
   });
   test('modes use the engine’s tagged form', () => {
     expect(runMode('plain')).toEqual({ kind: 'plain' });

@@ -40,6 +40,10 @@ pub struct PairArgs {
     /// Use only the first N layers of the draft.
     #[arg(long)]
     pub draft_layers: Option<usize>,
+    /// Draft logits for the first N token ids (and the special tokens) only: a smaller
+    /// LM head makes each draft cheaper, the output stays exact (CPU engine).
+    #[arg(long)]
+    pub draft_vocab: Option<usize>,
     /// Int8 weights for the draft only (e.g. an int8 self-draft of an f32 target).
     #[arg(long)]
     pub draft_int8: bool,
@@ -69,8 +73,9 @@ pub struct RaceArgs {
     pub top_p: Option<f32>,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Drafts per step: a number, `auto` or `heuristic` (as for `generate`).
-    #[arg(long, default_value = "4")]
+    /// Drafts per step: a number, `auto`, `heuristic` or `confident[:P[:MAX]]` (as for
+    /// `generate`).
+    #[arg(long, default_value = "confident")]
     pub gamma: String,
     /// Longest n-gram NASD matches.
     #[arg(long, default_value_t = 4)]
@@ -180,6 +185,7 @@ pub fn pair_spec(target: &Path, backend: BackendChoice, int8: bool, pair: &PairA
         target_precision: precision(int8),
         draft_precision: precision(int8 || pair.draft_int8),
         draft_layers: pair.draft_layers,
+        draft_vocab: pair.draft_vocab,
         context_len: pair.context,
     }
 }

@@ -13,6 +13,8 @@ use tandem_engine::{
     TokenOrigin,
 };
 
+use tandem_engine::compare::gamma_label;
+
 use super::BackendChoice;
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -58,8 +60,10 @@ pub struct Args {
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Drafts per step: a number, `auto` (goodput rule: the γ with the best expected
-    /// tokens per unit time) or `heuristic` (+2 after a fully accepted step, −1 otherwise).
-    #[arg(long, default_value = "4")]
+    /// tokens per unit time), `heuristic` (+2 after a fully accepted step, −1 otherwise)
+    /// or `confident[:P[:MAX]]` (up to MAX, default 8, stopping after a draft the draft
+    /// model gives less than P, default 0.7).
+    #[arg(long, default_value = "confident")]
     gamma: String,
     /// Longest n-gram NASD matches (contexts of 1..N−1 tokens).
     #[arg(long, default_value_t = 4)]
@@ -76,6 +80,10 @@ pub struct Args {
     /// Use only the first N layers of the draft (a cheap draft of the same model).
     #[arg(long)]
     draft_layers: Option<usize>,
+    /// Draft logits for the first N token ids (and the special tokens) only: a smaller
+    /// LM head makes each draft cheaper, the output stays exact (CPU engine).
+    #[arg(long)]
+    draft_vocab: Option<usize>,
     /// Int8 weights (per-channel symmetric) for every linear layer of both models,
     /// quantized once and cached beside each model.
     #[arg(long)]
@@ -95,7 +103,21 @@ pub struct Args {
     json: bool,
 }
 
+/// What `--gamma confident` drafts: up to this many tokens …
+const CONFIDENT_MAX: usize = 8;
+/// … until one the draft gives less than this: about the fastest threshold on the default
+/// suite with the Qwen2.5-Coder pair (docs/benchmarks.md); the app's default too.
+const CONFIDENT_MIN_PROB: f32 = 0.7;
+
 pub fn parse_gamma(text: &str) -> anyhow::Result<GammaPolicy> {
+    if let Some(rest) = text.strip_prefix("confident") {
+        return parse_confident(rest).with_context(|| {
+            format!(
+                "--gamma {text}: expected `confident`, `confident:P` or `confident:P:MAX` \
+                 (P a probability in 0..=1, MAX at least 1)"
+            )
+        });
+    }
     match text {
         "auto" | "goodput" => Ok(GammaPolicy::Goodput { max: 10 }),
         "heuristic" => Ok(GammaPolicy::Heuristic {
@@ -105,12 +127,30 @@ pub fn parse_gamma(text: &str) -> anyhow::Result<GammaPolicy> {
         }),
         n => {
             let k: usize = n.parse().with_context(|| {
-                format!("--gamma {n}: expected a number, `auto` or `heuristic`")
+                format!("--gamma {n}: expected a number, `auto`, `heuristic` or `confident`")
             })?;
-            anyhow::ensure!(k >= 1, "--gamma must be at least 1");
+            anyhow::ensure!(k >= 1, "--gamma {k}: must be at least 1");
             Ok(GammaPolicy::Fixed(k))
         }
     }
+}
+
+/// `confident`'s optional `:P[:MAX]`.
+fn parse_confident(rest: &str) -> anyhow::Result<GammaPolicy> {
+    let mut policy = (CONFIDENT_MIN_PROB, CONFIDENT_MAX);
+    if !rest.is_empty() {
+        let fields = rest.strip_prefix(':').context("`:` after `confident`")?;
+        let mut fields = fields.split(':');
+        policy.0 = fields.next().unwrap_or_default().parse()?;
+        if let Some(max) = fields.next() {
+            policy.1 = max.parse()?;
+        }
+        anyhow::ensure!(fields.next().is_none(), "too many fields");
+    }
+    let (min_prob, max) = policy;
+    anyhow::ensure!((0.0..=1.0).contains(&min_prob), "P out of range");
+    anyhow::ensure!(max >= 1, "MAX below 1");
+    Ok(GammaPolicy::Confident { max, min_prob })
 }
 
 fn backend(choice: BackendChoice) -> BackendKind {
@@ -186,6 +226,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         (RunMode::Speculative, Some(dir)) => {
             let draft_options = LoadOptions {
                 layer_limit: args.draft_layers,
+                vocab_limit: args.draft_vocab,
                 precision: precision(args.int8 || args.draft_int8),
                 ..options.clone()
             };
@@ -262,11 +303,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 /// The summary as a few readable lines.
 pub fn describe_summary(mode: &str, gamma: &GammaPolicy, s: &GenerationSummary) -> String {
     let mut text = String::new();
-    let gamma_text = match gamma {
-        GammaPolicy::Fixed(k) => format!("γ = {k}"),
-        GammaPolicy::Heuristic { .. } => "γ heuristic".into(),
-        GammaPolicy::Goodput { .. } => "γ auto (goodput)".into(),
-    };
+    let gamma_text = gamma_label(gamma);
     let header = if mode == "plain" {
         "plain".to_string()
     } else {
@@ -312,4 +349,40 @@ pub fn describe_summary(mode: &str, gamma: &GammaPolicy, s: &GenerationSummary) 
     };
     text += &format!("stopped: {stop}\n");
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gamma_accepts_numbers_rules_and_confident_thresholds() {
+        assert_eq!(parse_gamma("3").unwrap(), GammaPolicy::Fixed(3));
+        assert_eq!(
+            parse_gamma("auto").unwrap(),
+            GammaPolicy::Goodput { max: 10 }
+        );
+        let confident = |max, min_prob| GammaPolicy::Confident { max, min_prob };
+        assert_eq!(
+            parse_gamma("confident").unwrap(),
+            confident(CONFIDENT_MAX, CONFIDENT_MIN_PROB)
+        );
+        assert_eq!(
+            parse_gamma("confident:0.6").unwrap(),
+            confident(CONFIDENT_MAX, 0.6)
+        );
+        assert_eq!(parse_gamma("confident:0.3:12").unwrap(), confident(12, 0.3));
+        for bad in [
+            "0",
+            "many",
+            "confident:",
+            "confident:2",
+            "confident:0.5:0",
+            "confident:0.5:8:1",
+            "confidentx",
+        ] {
+            let error = format!("{:#}", parse_gamma(bad).unwrap_err());
+            assert!(error.contains(&format!("--gamma {bad}")), "{error}");
+        }
+    }
 }

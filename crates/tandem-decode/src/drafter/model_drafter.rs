@@ -4,7 +4,7 @@ use crate::drafter::{Draft, DraftedToken, Drafter};
 use crate::error::{forward_checked, DecodeError, ModelRole};
 use crate::gamma::MODEL_COST_RATIO_PRIOR;
 use crate::model::{CausalLm, Logits};
-use crate::sampling::{DecodeRng, Sampler};
+use crate::sampling::{prob_of, DecodeRng, Sampler};
 use crate::trace::TokenOrigin;
 use crate::verify::DraftDistribution;
 
@@ -18,6 +18,9 @@ pub struct ModelDrafter<'a> {
     model: &'a mut dyn CausalLm,
     /// The draft's logits, reused from step to step.
     logits: Logits,
+    /// A proposal ends after a token drafted with q below this (see
+    /// [`GammaPolicy::Confident`](crate::GammaPolicy::Confident)).
+    min_prob: f32,
 }
 
 impl<'a> ModelDrafter<'a> {
@@ -25,7 +28,14 @@ impl<'a> ModelDrafter<'a> {
         Self {
             model,
             logits: Logits::empty(),
+            min_prob: 0.0,
         }
+    }
+
+    /// Ends each proposal after the first token whose q is below `min_prob`.
+    pub fn with_min_prob(mut self, min_prob: f32) -> Self {
+        self.min_prob = min_prob;
+        self
     }
 }
 
@@ -56,11 +66,15 @@ impl Drafter for ModelDrafter<'_> {
             draft.forwards += 1;
             let q = sampler.distribution(logits.row(logits.rows - 1));
             let token = sampler.choose(&q, rng);
+            let unsure = prob_of(&q, token) < self.min_prob;
             draft.tokens.push(DraftedToken {
                 token,
                 q: DraftDistribution::Sampled(q),
                 ngram_context_len: None,
             });
+            if unsure {
+                break;
+            }
             // The last draft is never fed here: if it is accepted it reaches
             // the cache with the next step's first forward, if not it never must.
             feed = vec![token];
@@ -118,6 +132,35 @@ mod tests {
         assert_eq!(draft.forwards, 3);
         // Prompt and the first two drafts are cached; the last draft is not.
         assert_eq!(probe.cache(), vec![0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn stops_after_the_first_unsure_draft() {
+        // Sure of `last + 1` except after 2, where 3 gets q ≈ 0.47.
+        let mut model = CheckedLm::new(TableLm::new(4, |_, prev| {
+            let last = *prev.last().unwrap();
+            let next = (last + 1) % 4;
+            let sure = if last == 2 { 1.0 } else { 10.0 };
+            (0..4u32)
+                .map(|t| if t == next { sure } else { 0.0 })
+                .collect()
+        }));
+        let probe = model.probe();
+        let sampler = Sampler::new(SamplingConfig::greedy());
+        let mut rng = seeded_rng(0);
+        let mut drafter = ModelDrafter::new(&mut model).with_min_prob(0.5);
+        let draft = drafter.propose(&[0], 6, &sampler, &mut rng).unwrap();
+        let tokens: Vec<u32> = draft.tokens.iter().map(|d| d.token).collect();
+        // 1 and 2 are sure; 3 is proposed, unsure, and ends the proposal.
+        assert_eq!(tokens, vec![1, 2, 3]);
+        assert_eq!(draft.forwards, 3);
+        assert!(draft.tokens[2].q.q_of(3, 3) < 0.5);
+        assert_eq!(probe.cache(), vec![0, 1, 2]);
+        // Below every q, the threshold changes nothing.
+        drafter.after_step(&[0, 1], &[], 1);
+        let mut drafter = ModelDrafter::new(&mut model).with_min_prob(0.2);
+        let draft = drafter.propose(&[0, 1], 4, &sampler, &mut rng).unwrap();
+        assert_eq!(draft.tokens.len(), 4);
     }
 
     #[test]

@@ -167,7 +167,7 @@ pub fn generate(
     match mode {
         Mode::Plain => Engine::new(target, None, kind, prompt, config, hooks).run(),
         Mode::Speculative { draft } => {
-            let mut drafter = ModelDrafter::new(draft);
+            let mut drafter = ModelDrafter::new(draft).with_min_prob(config.gamma.min_draft_prob());
             drafter.reset();
             Engine::new(target, Some(&mut drafter), kind, prompt, config, hooks).run()
         }

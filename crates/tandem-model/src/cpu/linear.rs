@@ -66,7 +66,7 @@ impl Linear {
     }
 
     /// The same layer with its columns gathered (see [`PackedInt8::with_columns`]).
-    pub(super) fn with_columns(self, columns: &[Option<usize>]) -> Linear {
+    pub(super) fn with_columns(&self, columns: &[Option<usize>]) -> Linear {
         assert!(self.bias.is_none(), "gathered layers have no bias");
         let weight = match &self.weight {
             Weight::F32(w) => Weight::F32(w.with_columns(columns)),

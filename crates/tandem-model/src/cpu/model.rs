@@ -36,7 +36,7 @@ use crate::formats::int8_cache::{CacheOutcome, QuantizedWeights};
 use crate::formats::safetensors::WeightFiles;
 use crate::quant::packed::TILE;
 use crate::quant::Precision;
-use crate::Flex;
+use crate::{Flex, Tokenizer};
 
 /// Rows per chunk of a forward: a verify pass (γ + 1 ≤ 32) is one chunk.
 pub const CHUNK: usize = 32;
@@ -52,6 +52,11 @@ pub struct CpuModel {
     layers: Vec<Layer>,
     norm: Vec<f32>,
     lm_head: Linear,
+    /// The token ids `lm_head` computes, in its column order, when it was limited to a
+    /// subset of the vocabulary ([`limit_logits`](Self::limit_logits)).
+    logit_ids: Option<Vec<u32>>,
+    /// The limited LM head's output, `[CHUNK, logit_ids.len()]`.
+    subset_logits: Vec<f32>,
     /// `[capacity, head_dim / 2]` each: the rotation angles of every position.
     rope_cos: Vec<f32>,
     rope_sin: Vec<f32>,
@@ -87,8 +92,8 @@ impl CpuModel {
         weights: &WeightFiles,
         options: &LoadOptions,
     ) -> Result<Self> {
-        match options.precision {
-            Precision::F32 => Self::build(config, weights, None, options),
+        let mut model = match options.precision {
+            Precision::F32 => Self::build(config, weights, None, options)?,
             Precision::Int8 => {
                 // The calibration runs the f32 model on burn's flex backend.
                 let device = Default::default();
@@ -96,9 +101,23 @@ impl CpuModel {
                     int8_weights::<Flex>(dir, &config, weights, &device)?;
                 let mut model = Self::build(config, weights, Some(&mut quantized), options)?;
                 model.int8_cache = outcome;
-                Ok(model)
+                model
             }
+        };
+        if let Some(limit) = options.vocab_limit {
+            // The special tokens (end of turn, end of text) sit past the ordinary ones:
+            // a draft must still be able to propose them. From `from_weights` there is
+            // no tokenizer, and only the first ids are kept.
+            let special = match dir {
+                Some(dir) => Tokenizer::from_dir(dir)?.added_token_ids(),
+                None => Vec::new(),
+            };
+            let keep: Vec<u32> = (0..limit.min(model.config.vocab_size) as u32)
+                .chain(special)
+                .collect();
+            model.limit_logits(&keep);
         }
+        Ok(model)
     }
 
     fn build(
@@ -155,6 +174,8 @@ impl CpuModel {
             layers,
             norm: norm("model.norm.weight")?,
             lm_head,
+            logit_ids: None,
+            subset_logits: Vec::new(),
             rope_cos,
             rope_sin,
             scratch,
@@ -166,6 +187,44 @@ impl CpuModel {
 
     pub fn config(&self) -> &ModelConfig {
         &self.config
+    }
+
+    /// Computes logits for the token ids of `keep` only (those below the vocabulary
+    /// size; order and repeats do not matter) and −∞ for every other id: the LM head
+    /// keeps just those columns, so each forward reads and multiplies that much less.
+    /// For drafts, whose LM head over a large vocabulary is a sizeable share of their
+    /// weights (Qwen2.5-0.5B: 136 M of 494 M): rejection sampling keeps the output
+    /// exact whatever q is, and ids a draft never proposes only cost acceptance where
+    /// the target picks them. Each kept id's logit is bit-identical to the full head's
+    /// (the same column, the same reduction).
+    pub fn limit_logits(&mut self, keep: &[u32]) {
+        let vocab = self.config.vocab_size;
+        let mut ids: Vec<u32> = keep
+            .iter()
+            .copied()
+            .filter(|&id| (id as usize) < vocab)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        // A second limit narrows the first: its head holds only the first's columns.
+        if let Some(old) = &self.logit_ids {
+            ids.retain(|id| old.binary_search(id).is_ok());
+        }
+        let columns: Vec<Option<usize>> = ids
+            .iter()
+            .map(|&id| match &self.logit_ids {
+                Some(old) => old.binary_search(&id).ok(),
+                None => Some(id as usize),
+            })
+            .collect();
+        self.lm_head = self.lm_head.with_columns(&columns);
+        self.subset_logits = vec![0.0; CHUNK * ids.len()];
+        self.logit_ids = Some(ids);
+    }
+
+    /// The ids [`limit_logits`](Self::limit_logits) kept, if it was called.
+    pub fn logit_ids(&self) -> Option<&[u32]> {
+        self.logit_ids.as_deref()
     }
 
     /// Precision the linear layers were loaded at.
@@ -321,8 +380,31 @@ impl CpuModel {
             buffers,
         );
         let vocab = self.config.vocab_size;
-        self.lm_head
-            .forward(run.pool, run.isa, input, logits, vocab, false);
+        match &self.logit_ids {
+            None => self
+                .lm_head
+                .forward(run.pool, run.isa, input, logits, vocab, false),
+            Some(ids) => {
+                let kept = ids.len();
+                self.lm_head.forward(
+                    run.pool,
+                    run.isa,
+                    input,
+                    &mut self.subset_logits,
+                    kept,
+                    false,
+                );
+                for (r, row) in logits[..wanted.len() * vocab]
+                    .chunks_exact_mut(vocab)
+                    .enumerate()
+                {
+                    row.fill(f32::NEG_INFINITY);
+                    for (&id, &value) in ids.iter().zip(&self.subset_logits[r * kept..]) {
+                        row[id as usize] = value;
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -37,6 +37,12 @@ pub struct LoadOptions {
     /// reads the quantized weights from the on-disk cache beside the model, or quantizes
     /// and writes it (see [`int8_cache`]).
     pub precision: Precision,
+    /// Logits for the first `n` token ids and the tokenizer's added (special) tokens
+    /// only, −∞ for every other id: a cheaper draft, whose LM head shrinks to those
+    /// columns (see [`CpuModel::limit_logits`](crate::cpu::CpuModel::limit_logits)).
+    /// Byte-level BPE vocabularies number tokens in merge order, so the first ids are
+    /// the common ones. CPU engine only. `None` = the whole vocabulary.
+    pub vocab_limit: Option<usize>,
 }
 
 struct Attention<B: TandemBackend> {
@@ -102,6 +108,11 @@ impl LoadOptions {
         if capacity == 0 {
             return Err(ModelError::InvalidArgument(
                 "context length must be positive".into(),
+            ));
+        }
+        if self.vocab_limit == Some(0) {
+            return Err(ModelError::InvalidArgument(
+                "vocabulary limit must be positive".into(),
             ));
         }
         let layers = match self.layer_limit {
@@ -174,6 +185,11 @@ impl<B: TandemBackend> Llama<B> {
         options: &LoadOptions,
         device: &B::Device,
     ) -> Result<Self> {
+        if options.vocab_limit.is_some() {
+            return Err(ModelError::InvalidArgument(
+                "a vocabulary limit needs the CPU engine (backend cpu)".into(),
+            ));
+        }
         match options.precision {
             Precision::F32 => Self::build(config, weights, None, options, device),
             Precision::Int8 => {

@@ -55,11 +55,15 @@ enum Strategy {
     Nasd { filler: Option<usize> },
 }
 
-fn config(sampling: SamplingConfig, variant: RejectionVariant) -> GenerationConfig {
+fn config(
+    sampling: SamplingConfig,
+    variant: RejectionVariant,
+    gamma: GammaPolicy,
+) -> GenerationConfig {
     GenerationConfig {
         sampling,
         max_new_tokens: EMITTED,
-        gamma: GammaPolicy::Fixed(2),
+        gamma,
         rejection_variant: variant,
         ..GenerationConfig::default()
     }
@@ -123,11 +127,30 @@ fn chi_square(
     sampling: SamplingConfig,
     variant: RejectionVariant,
 ) -> ChiSquare {
+    chi_square_with(strategy, sampling, variant, GammaPolicy::Fixed(2))
+}
+
+fn chi_square_with(
+    strategy: Strategy,
+    sampling: SamplingConfig,
+    variant: RejectionVariant,
+    gamma: GammaPolicy,
+) -> ChiSquare {
     let expected = exact_joint(&sampling);
-    let observed = sampled_joint(strategy, &config(sampling, variant));
+    let observed = sampled_joint(strategy, &config(sampling, variant, gamma.clone()));
     let outcome = chi_square_test(&observed, &expected, 5.0);
-    eprintln!("{strategy:?} {variant:?}: {outcome:?}");
+    eprintln!("{strategy:?} {variant:?} {gamma:?}: {outcome:?}");
     outcome
+}
+
+/// q's peak is 0.7 and its other tokens 0.05–0.15: stopping below 0.5 ends a
+/// proposal after every draft off the peak, so proposals vary in length with
+/// what was drawn.
+fn confident() -> GammaPolicy {
+    GammaPolicy::Confident {
+        max: 3,
+        min_prob: 0.5,
+    }
 }
 
 fn plain_sampling() -> SamplingConfig {
@@ -164,6 +187,30 @@ fn speculative_sampling_with_warping_matches_the_target() {
         RejectionVariant::Exact,
     );
     assert!(outcome.p_value > SIGNIFICANCE, "{outcome:?}");
+}
+
+#[test]
+fn speculative_sampling_with_confidence_stops_matches_the_target() {
+    for sampling in [plain_sampling(), warped_sampling()] {
+        let outcome = chi_square_with(
+            Strategy::Speculative,
+            sampling,
+            RejectionVariant::Exact,
+            confident(),
+        );
+        assert!(outcome.p_value > SIGNIFICANCE, "{outcome:?}");
+    }
+}
+
+#[test]
+fn confidence_stops_do_not_hide_a_biased_residual() {
+    let outcome = chi_square_with(
+        Strategy::Speculative,
+        plain_sampling(),
+        RejectionVariant::ResampleFromTarget,
+        confident(),
+    );
+    assert!(outcome.p_value < SIGNIFICANCE, "{outcome:?}");
 }
 
 #[test]

@@ -144,6 +144,10 @@ fn adaptive_gamma_keeps_greedy_exact() {
                 max: 8,
             },
             GammaPolicy::Goodput { max: 8 },
+            GammaPolicy::Confident {
+                max: 8,
+                min_prob: 0.6,
+            },
         ] {
             let config = greedy(NEW_TOKENS, policy);
             let draft = Box::new(target(seed).with_noise(seed + 100, 2.0));
