@@ -197,6 +197,10 @@ impl CpuModel {
     /// exact whatever q is, and ids a draft never proposes only cost acceptance where
     /// the target picks them. Each kept id's logit is bit-identical to the full head's
     /// (the same column, the same reduction).
+    ///
+    /// # Panics
+    /// If no id of `keep` is left (below the vocabulary size, and kept by an earlier
+    /// limit).
     pub fn limit_logits(&mut self, keep: &[u32]) {
         let vocab = self.config.vocab_size;
         let mut ids: Vec<u32> = keep
@@ -210,6 +214,11 @@ impl CpuModel {
         if let Some(old) = &self.logit_ids {
             ids.retain(|id| old.binary_search(id).is_ok());
         }
+        // With no id left every logit would be −∞ and every distribution NaN.
+        assert!(
+            !ids.is_empty(),
+            "limit_logits keeps no id of the vocabulary"
+        );
         let columns: Vec<Option<usize>> = ids
             .iter()
             .map(|&id| match &self.logit_ids {
