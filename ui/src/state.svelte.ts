@@ -72,7 +72,8 @@ export type RunPhase = 'idle' | 'loading' | 'running' | 'done';
 export type InsightsSource = { kind: 'run'; run: RunRecord } | { kind: 'comparison'; comparison: ComparisonRecord };
 
 /** A guess the draft gives less than this ends its step's guesses: on the Qwen2.5-Coder
- * pair the default suite ran fastest around it (docs/benchmarks.md). */
+ * pair the default suite ran fastest around it (docs/benchmarks.md); the Rust side's
+ * `GammaPolicy::CONFIDENT_MIN_PROB`, the CLI's default. */
 export const DRAFT_MIN_PROB = 0.7;
 
 export function gammaPolicy(settings: Pick<RunSettings, 'gammaAuto' | 'gamma' | 'gammaStopUnsure'>): GammaPolicy {

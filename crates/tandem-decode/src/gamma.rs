@@ -28,6 +28,12 @@ pub enum GammaPolicy {
 }
 
 impl GammaPolicy {
+    /// The most drafts of the default [`Confident`](Self::Confident) rule …
+    pub const CONFIDENT_MAX: usize = 8;
+    /// … and its threshold: about the fastest on the default suite with the
+    /// Qwen2.5-Coder pair (docs/benchmarks.md). The app's default is the same.
+    pub const CONFIDENT_MIN_PROB: f32 = 0.7;
+
     pub fn validate(&self) -> Result<(), String> {
         match *self {
             GammaPolicy::Fixed(_) => Ok(()),

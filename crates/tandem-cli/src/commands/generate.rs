@@ -7,13 +7,12 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use anyhow::Context;
+use tandem_engine::compare::gamma_label;
 use tandem_engine::{
     run_generation, BackendKind, GammaPolicy, GenerateRequest, GenerationEvent, GenerationSummary,
     LoadOptions, LoadedModel, ModelSpec, Precision, RunMode, SamplingConfig, StopReason, TextPiece,
     TokenOrigin,
 };
-
-use tandem_engine::compare::gamma_label;
 
 use super::BackendChoice;
 
@@ -103,12 +102,6 @@ pub struct Args {
     json: bool,
 }
 
-/// What `--gamma confident` drafts: up to this many tokens …
-const CONFIDENT_MAX: usize = 8;
-/// … until one the draft gives less than this: about the fastest threshold on the default
-/// suite with the Qwen2.5-Coder pair (docs/benchmarks.md); the app's default too.
-const CONFIDENT_MIN_PROB: f32 = 0.7;
-
 pub fn parse_gamma(text: &str) -> anyhow::Result<GammaPolicy> {
     if let Some(rest) = text.strip_prefix("confident") {
         return parse_confident(rest).with_context(|| {
@@ -137,7 +130,7 @@ pub fn parse_gamma(text: &str) -> anyhow::Result<GammaPolicy> {
 
 /// `confident`'s optional `:P[:MAX]`.
 fn parse_confident(rest: &str) -> anyhow::Result<GammaPolicy> {
-    let mut policy = (CONFIDENT_MIN_PROB, CONFIDENT_MAX);
+    let mut policy = (GammaPolicy::CONFIDENT_MIN_PROB, GammaPolicy::CONFIDENT_MAX);
     if !rest.is_empty() {
         let fields = rest.strip_prefix(':').context("`:` after `confident`")?;
         let mut fields = fields.split(':');
@@ -365,11 +358,11 @@ mod tests {
         let confident = |max, min_prob| GammaPolicy::Confident { max, min_prob };
         assert_eq!(
             parse_gamma("confident").unwrap(),
-            confident(CONFIDENT_MAX, CONFIDENT_MIN_PROB)
+            confident(GammaPolicy::CONFIDENT_MAX, GammaPolicy::CONFIDENT_MIN_PROB)
         );
         assert_eq!(
             parse_gamma("confident:0.6").unwrap(),
-            confident(CONFIDENT_MAX, 0.6)
+            confident(GammaPolicy::CONFIDENT_MAX, 0.6)
         );
         assert_eq!(parse_gamma("confident:0.3:12").unwrap(), confident(12, 0.3));
         for bad in [
