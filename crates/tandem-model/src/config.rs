@@ -207,7 +207,9 @@ impl ModelConfig {
         Self::from_map(path, &map)
     }
 
-    fn from_map(path: &Path, map: &Map<String, Value>) -> Result<Self> {
+    /// Parses a `config.json` object (read from `path`, or built from a GGUF file's
+    /// metadata: then `path` is that file).
+    pub(crate) fn from_map(path: &Path, map: &Map<String, Value>) -> Result<Self> {
         let f = Fields { path, map };
         let architecture = parse_architecture(&f)?;
 

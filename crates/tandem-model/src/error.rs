@@ -44,6 +44,9 @@ pub enum ModelError {
     #[error("{path}: corrupt safetensors file: {reason}")]
     CorruptSafetensors { path: PathBuf, reason: String },
 
+    #[error("{path}: corrupt GGUF file: {reason}")]
+    CorruptGguf { path: PathBuf, reason: String },
+
     #[error("{path}: tensor `{name}` is missing")]
     MissingTensor { path: PathBuf, name: String },
 

@@ -92,6 +92,47 @@ pub fn qwen_coder_0_5b() -> Option<PathBuf> {
     locate(QWEN_CODER_0_5B)
 }
 
+/// The original GGUF file of SmolLM2-135M-Instruct (Q4_1, 93 MB), fetched if missing:
+/// the file the converted test folder was made from.
+pub fn smollm2_gguf() -> Option<PathBuf> {
+    gguf_file(SMOLLM2_135M, true)
+}
+
+/// The original GGUF file of Qwen2.5-Coder-0.5B (Q4_K_M), only if already fetched.
+pub fn qwen_coder_0_5b_gguf() -> Option<PathBuf> {
+    gguf_file(QWEN_CODER_0_5B, false)
+}
+
+/// `fetch.sh gguf:NAME`'s file (`gguf/NAME.gguf` in the root), fetching it if allowed.
+fn gguf_file(name: &str, fetch: bool) -> Option<PathBuf> {
+    static FETCHING: Mutex<()> = Mutex::new(());
+    let _guard = FETCHING.lock().unwrap_or_else(|e| e.into_inner());
+    let path = models_root().join("gguf").join(format!("{name}.gguf"));
+    if path.is_file() {
+        return Some(path);
+    }
+    let script = fetch_script();
+    if !fetch || !script.is_file() {
+        return skip(format!(
+            "{} is not there (fetch it with `{} gguf:{name}`)",
+            path.display(),
+            script.display()
+        ));
+    }
+    eprintln!("fetching gguf:{name} with {} …", script.display());
+    let status = std::process::Command::new("bash")
+        .arg(&script)
+        .arg(format!("gguf:{name}"))
+        .env("TANDEM_TEST_MODELS", models_root())
+        .stdout(std::process::Stdio::null())
+        .status();
+    match status {
+        Ok(s) if s.success() && path.is_file() => Some(path),
+        Ok(s) => skip(format!("{} failed ({s}) for gguf:{name}", script.display())),
+        Err(e) => skip(format!("could not run {}: {e}", script.display())),
+    }
+}
+
 /// A model's folder if it is complete.
 pub fn locate(name: &str) -> Option<PathBuf> {
     let dir = model_dir(name);

@@ -1,5 +1,8 @@
 //! Files on disk: safetensors checkpoints (read with every error naming the file and
-//! tensor) and Tandem's int8 cache beside a model.
+//! tensor), GGUF files (llama.cpp's, as LM Studio and Ollama keep models) and Tandem's
+//! int8 cache beside a model.
 
+pub mod gguf;
+pub mod gguf_model;
 pub mod int8_cache;
 pub mod safetensors;

@@ -27,6 +27,7 @@
 //! follow; on bf16 checkpoints expect the weighting, not the grid, to do most of the work.
 
 pub mod calibration;
+pub mod ggml;
 pub mod packed;
 
 pub use packed::{PackedInt8, PackedInt8Builder};

@@ -1,0 +1,406 @@
+//! What a GGUF file's metadata and tensor names mean in Tandem's (Hugging Face's) terms:
+//! the `config.json` its keys stand for, the checkpoint name of each tensor, and the
+//! row order llama.cpp's converter gave Q and K.
+//!
+//! The configuration is built as the `config.json` object transformers would read and
+//! parsed by the same code as a real one, so a GGUF model passes the same checks and
+//! bounds as a safetensors folder and each error names the GGUF key it came from.
+
+use serde_json::{json, Map, Value};
+
+use crate::config::ModelConfig;
+use crate::error::{ModelError, Result};
+use crate::formats::gguf::{GgufFile, GgufValue};
+
+/// `general.architecture` values Tandem loads, with the Hugging Face class each is.
+const ARCHITECTURES: [(&str, &str); 2] =
+    [("llama", "LlamaForCausalLM"), ("qwen2", "Qwen2ForCausalLM")];
+
+/// The Hugging Face `config.json` object that a GGUF file's metadata describes.
+pub fn hf_config(file: &GgufFile) -> Result<Map<String, Value>> {
+    let bad = |key: &str, reason: String| ModelError::BadField {
+        path: file.path().to_path_buf(),
+        field: key.to_string(),
+        reason,
+    };
+    let arch = file
+        .architecture()
+        .ok_or_else(|| bad("general.architecture", "missing (not a model file?)".into()))?;
+    let class = ARCHITECTURES
+        .iter()
+        .find(|(name, _)| *name == arch)
+        .map(|(_, class)| *class)
+        .ok_or_else(|| {
+            let known: Vec<&str> = ARCHITECTURES.iter().map(|(n, _)| *n).collect();
+            bad(
+                "general.architecture",
+                format!(
+                    "`{arch}` is not supported (supported: {})",
+                    known.join(", ")
+                ),
+            )
+        })?;
+    let key = |name: &str| format!("{arch}.{name}");
+    let int = |name: &str| -> Result<Option<u64>> {
+        match file.get(&key(name)) {
+            None => Ok(None),
+            Some(v) => v.as_u64().map(Some).ok_or_else(|| {
+                bad(
+                    &key(name),
+                    format!("expected a non-negative integer, got a {}", v.type_name()),
+                )
+            }),
+        }
+    };
+    let float = |name: &str| -> Result<Option<f64>> {
+        match file.get(&key(name)) {
+            None => Ok(None),
+            Some(v) => v.as_f64().map(Some).ok_or_else(|| {
+                bad(
+                    &key(name),
+                    format!("expected a number, got a {}", v.type_name()),
+                )
+            }),
+        }
+    };
+    let required =
+        |name: &str| -> Result<u64> { int(name)?.ok_or_else(|| bad(&key(name), "missing".into())) };
+
+    let mut config = Map::new();
+    config.insert("architectures".into(), json!([class]));
+    config.insert("model_type".into(), json!(arch));
+    config.insert("hidden_size".into(), json!(required("embedding_length")?));
+    config.insert(
+        "intermediate_size".into(),
+        json!(required("feed_forward_length")?),
+    );
+    config.insert("num_hidden_layers".into(), json!(required("block_count")?));
+    let heads = required("attention.head_count")?;
+    config.insert("num_attention_heads".into(), json!(heads));
+    config.insert(
+        "num_key_value_heads".into(),
+        json!(int("attention.head_count_kv")?.unwrap_or(heads)),
+    );
+    if let Some(head_dim) = int("attention.key_length")? {
+        config.insert("head_dim".into(), json!(head_dim));
+    }
+    if let Some(eps) = float("attention.layer_norm_rms_epsilon")? {
+        config.insert("rms_norm_eps".into(), json!(eps));
+    }
+    config.insert(
+        "rope_theta".into(),
+        json!(float("rope.freq_base")?.unwrap_or(10_000.0)),
+    );
+    if let Some(context) = int("context_length")? {
+        config.insert("max_position_embeddings".into(), json!(context));
+    }
+    match file.get(&key("rope.scaling.type")).map(|v| v.as_str()) {
+        None | Some(Some("none")) => {}
+        Some(Some("linear")) => {
+            let factor = float("rope.scaling.factor")?.ok_or_else(|| {
+                bad(
+                    &key("rope.scaling.factor"),
+                    "missing for linear scaling".into(),
+                )
+            })?;
+            config.insert(
+                "rope_scaling".into(),
+                json!({"rope_type": "linear", "factor": factor}),
+            );
+        }
+        Some(other) => {
+            return Err(bad(
+                &key("rope.scaling.type"),
+                format!("{other:?} is not supported (supported: none, linear)"),
+            ))
+        }
+    }
+    if file.tensor("rope_freqs.weight").is_some() {
+        // Llama 3.1's frequency scaling, stored as a tensor of factors: not read yet.
+        return Err(bad(
+            "rope_freqs.weight",
+            "per-frequency RoPE factors (Llama 3.1-style scaling) are not supported in GGUF files yet".into(),
+        ));
+    }
+    let vocab = match file
+        .get("tokenizer.ggml.tokens")
+        .and_then(GgufValue::as_array)
+    {
+        Some(tokens) => tokens.len() as u64,
+        None => int("vocab_size")?.ok_or_else(|| {
+            bad(
+                "tokenizer.ggml.tokens",
+                "missing (and no vocab_size)".into(),
+            )
+        })?,
+    };
+    // The embedding table decides: a padded vocabulary is wider than the token list.
+    let vocab = match file.tensor("token_embd.weight").map(|t| t.dims.as_slice()) {
+        Some([_, rows]) => (*rows).max(vocab),
+        _ => vocab,
+    };
+    config.insert("vocab_size".into(), json!(vocab));
+    config.insert(
+        "tie_word_embeddings".into(),
+        json!(file.tensor("output.weight").is_none()),
+    );
+    if arch == "llama" && file.tensor("blk.0.attn_q.bias").is_some() {
+        config.insert("attention_bias".into(), json!(true));
+    }
+    for (gguf_key, hf_key) in [
+        ("tokenizer.ggml.bos_token_id", "bos_token_id"),
+        ("tokenizer.ggml.eos_token_id", "eos_token_id"),
+    ] {
+        if let Some(id) = file.get(gguf_key) {
+            let id = id.as_u64().ok_or_else(|| {
+                bad(
+                    gguf_key,
+                    format!("expected a token id, got a {}", id.type_name()),
+                )
+            })?;
+            config.insert(hf_key.into(), json!(id));
+        }
+    }
+    Ok(config)
+}
+
+/// The model configuration of a GGUF file (checked as a `config.json` is).
+pub fn model_config(file: &GgufFile) -> Result<ModelConfig> {
+    ModelConfig::from_map(file.path(), &hf_config(file)?)
+}
+
+/// The Hugging Face checkpoint name of a GGUF tensor (`blk.3.attn_q.weight` →
+/// `model.layers.3.self_attn.q_proj.weight`), or `None` for one Tandem does not use.
+pub fn hf_tensor_name(gguf_name: &str) -> Option<String> {
+    let top = match gguf_name {
+        "token_embd.weight" => Some("model.embed_tokens.weight"),
+        "output_norm.weight" => Some("model.norm.weight"),
+        "output.weight" => Some("lm_head.weight"),
+        _ => None,
+    };
+    if let Some(name) = top {
+        return Some(name.to_string());
+    }
+    let rest = gguf_name.strip_prefix("blk.")?;
+    let (layer, rest) = rest.split_once('.')?;
+    let layer: usize = layer.parse().ok()?;
+    let (part, suffix) = rest.rsplit_once('.')?;
+    let hf_part = match part {
+        "attn_norm" => "input_layernorm",
+        "ffn_norm" => "post_attention_layernorm",
+        "attn_q" => "self_attn.q_proj",
+        "attn_k" => "self_attn.k_proj",
+        "attn_v" => "self_attn.v_proj",
+        "attn_output" => "self_attn.o_proj",
+        "ffn_gate" => "mlp.gate_proj",
+        "ffn_up" => "mlp.up_proj",
+        "ffn_down" => "mlp.down_proj",
+        _ => return None,
+    };
+    matches!(suffix, "weight" | "bias").then(|| format!("model.layers.{layer}.{hf_part}.{suffix}"))
+}
+
+/// Whether llama.cpp's converter reordered this tensor's rows: the `llama` architecture's
+/// Q and K weights (and biases), whose RoPE in ggml rotates adjacent pairs.
+pub fn has_permuted_rows(architecture: &str, gguf_name: &str) -> bool {
+    architecture == "llama"
+        && [".attn_q.", ".attn_k."]
+            .iter()
+            .any(|part| gguf_name.contains(part))
+}
+
+/// Undoes the converter's row order for Q or K, in place: within each head, ggml's row
+/// `2i + j` is Hugging Face's row `j · head_dim/2 + i` (ggml rotates pairs of adjacent
+/// elements; transformers rotates the two halves of a head). `rows` is `[heads ·
+/// head_dim, cols]` in GGUF's row order on entry and Hugging Face's on return.
+pub fn unpermute_rows(rows: &mut [f32], heads: usize, cols: usize) {
+    assert!(heads > 0 && cols > 0 && rows.len().is_multiple_of(heads * cols));
+    let head_dim = rows.len() / (heads * cols);
+    assert!(head_dim.is_multiple_of(2), "head size must be even");
+    let half = head_dim / 2;
+    let mut head = vec![0.0f32; head_dim * cols];
+    for h in rows.chunks_exact_mut(head_dim * cols) {
+        head.copy_from_slice(h);
+        for i in 0..half {
+            for j in 0..2 {
+                let (from, to) = (2 * i + j, j * half + i);
+                h[to * cols..(to + 1) * cols]
+                    .copy_from_slice(&head[from * cols..(from + 1) * cols]);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::formats::gguf::writer::{gguf_bytes, TensorToWrite};
+    use crate::formats::gguf::GgmlType;
+
+    /// llama.cpp's converter (`LlamaModel.permute`): HF rows → GGUF rows, per head.
+    fn permute(hf: &[f32], heads: usize, cols: usize) -> Vec<f32> {
+        let head_dim = hf.len() / heads / cols;
+        let half = head_dim / 2;
+        let mut out = vec![0.0; hf.len()];
+        for h in 0..heads {
+            for j in 0..2 {
+                for i in 0..half {
+                    let from = h * head_dim + j * half + i;
+                    let to = h * head_dim + 2 * i + j;
+                    out[to * cols..(to + 1) * cols]
+                        .copy_from_slice(&hf[from * cols..(from + 1) * cols]);
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn unpermuting_undoes_the_converters_row_order() {
+        let (heads, head_dim, cols) = (3, 8, 5);
+        let hf: Vec<f32> = (0..heads * head_dim * cols).map(|v| v as f32).collect();
+        let mut rows = permute(&hf, heads, cols);
+        assert_ne!(rows, hf);
+        unpermute_rows(&mut rows, heads, cols);
+        assert_eq!(rows, hf);
+    }
+
+    #[test]
+    fn tensor_names_map_to_the_checkpoints() {
+        assert_eq!(
+            hf_tensor_name("blk.12.ffn_down.weight").unwrap(),
+            "model.layers.12.mlp.down_proj.weight"
+        );
+        assert_eq!(
+            hf_tensor_name("blk.0.attn_k.bias").unwrap(),
+            "model.layers.0.self_attn.k_proj.bias"
+        );
+        assert_eq!(hf_tensor_name("output.weight").unwrap(), "lm_head.weight");
+        assert_eq!(
+            hf_tensor_name("token_embd.weight").unwrap(),
+            "model.embed_tokens.weight"
+        );
+        assert!(hf_tensor_name("blk.x.attn_q.weight").is_none());
+        assert!(hf_tensor_name("rope_freqs.weight").is_none());
+        assert!(has_permuted_rows("llama", "blk.0.attn_q.weight"));
+        assert!(!has_permuted_rows("qwen2", "blk.0.attn_q.weight"));
+        assert!(!has_permuted_rows("llama", "blk.0.attn_v.weight"));
+    }
+
+    fn open(metadata: &[(&str, GgufValue)], tensors: &[TensorToWrite]) -> GgufFile {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "tandem-gguf-model-{}-{}.gguf",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::write(&path, gguf_bytes(metadata, tensors)).unwrap();
+        let file = GgufFile::open(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        file
+    }
+
+    fn llama_metadata() -> Vec<(&'static str, GgufValue)> {
+        vec![
+            ("general.architecture", GgufValue::String("llama".into())),
+            ("llama.embedding_length", GgufValue::U32(64)),
+            ("llama.feed_forward_length", GgufValue::U32(128)),
+            ("llama.block_count", GgufValue::U32(2)),
+            ("llama.attention.head_count", GgufValue::U32(4)),
+            ("llama.attention.head_count_kv", GgufValue::U32(2)),
+            (
+                "llama.attention.layer_norm_rms_epsilon",
+                GgufValue::F32(1e-5),
+            ),
+            ("llama.rope.freq_base", GgufValue::F32(100_000.0)),
+            ("llama.context_length", GgufValue::U32(8192)),
+            (
+                "tokenizer.ggml.tokens",
+                GgufValue::Array(
+                    (0..100)
+                        .map(|i| GgufValue::String(format!("t{i}")))
+                        .collect(),
+                ),
+            ),
+            ("tokenizer.ggml.bos_token_id", GgufValue::U32(1)),
+            ("tokenizer.ggml.eos_token_id", GgufValue::U32(2)),
+        ]
+    }
+
+    #[test]
+    fn metadata_becomes_the_configuration_transformers_would_read() {
+        let file = open(&llama_metadata(), &[]);
+        let config = model_config(&file).unwrap();
+        assert_eq!(
+            (
+                config.hidden_size,
+                config.intermediate_size,
+                config.num_layers
+            ),
+            (64, 128, 2)
+        );
+        assert_eq!(
+            (config.num_heads, config.num_kv_heads, config.head_dim),
+            (4, 2, 16)
+        );
+        assert_eq!(
+            (config.vocab_size, config.max_position_embeddings),
+            (100, 8192)
+        );
+        assert_eq!(config.rope_theta, 100_000.0);
+        assert!(
+            config.tie_word_embeddings,
+            "no output.weight: the head is the embedding"
+        );
+        assert_eq!(
+            (config.bos_token_id, config.eos_token_ids.clone()),
+            (Some(1), vec![2])
+        );
+    }
+
+    #[test]
+    fn what_tandem_cannot_compute_is_an_error_naming_the_key() {
+        let mut unknown = llama_metadata();
+        unknown[0].1 = GgufValue::String("mamba".into());
+        let e = model_config(&open(&unknown, &[])).unwrap_err().to_string();
+        assert!(
+            e.contains("general.architecture") && e.contains("mamba"),
+            "{e}"
+        );
+        let mut missing = llama_metadata();
+        missing.retain(|(k, _)| *k != "llama.block_count");
+        let e = model_config(&open(&missing, &[])).unwrap_err().to_string();
+        assert!(
+            e.contains("llama.block_count") && e.contains("missing"),
+            "{e}"
+        );
+        let mut yarn = llama_metadata();
+        yarn.push(("llama.rope.scaling.type", GgufValue::String("yarn".into())));
+        let e = model_config(&open(&yarn, &[])).unwrap_err().to_string();
+        assert!(
+            e.contains("llama.rope.scaling.type") && e.contains("yarn"),
+            "{e}"
+        );
+        let mut wrong_type = llama_metadata();
+        wrong_type.push(("llama.attention.key_length", GgufValue::String("16".into())));
+        let e = model_config(&open(&wrong_type, &[]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("llama.attention.key_length"), "{e}");
+        // The same bounds as a config.json.
+        let mut huge = llama_metadata();
+        huge[3].1 = GgufValue::U64(1 << 40);
+        assert!(model_config(&open(&huge, &[])).is_err());
+        let rope_freqs = [TensorToWrite {
+            name: "rope_freqs.weight",
+            dims: vec![8],
+            ggml_type: GgmlType::F32,
+            bytes: &[0; 32],
+        }];
+        let e = model_config(&open(&llama_metadata(), &rope_freqs))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("rope_freqs.weight"), "{e}");
+    }
+}
