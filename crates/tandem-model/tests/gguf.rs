@@ -113,3 +113,49 @@ fn qwen_0_5b_gguf_is_the_model_of_its_converted_folder() {
     };
     same_model(&gguf, &dir);
 }
+
+/// Code, prose, unicode, whitespace runs, digits and special tokens.
+const TEXTS: [&str; 6] = [
+    "def fibonacci(n):\n    return n if n < 2 else fibonacci(n-1)+fibonacci(n-2)  # héllo 世界 12345",
+    "<|im_start|>user\nWhat's 2+2? It's 4, isn't it?<|im_end|>\n<|im_start|>assistant\n",
+    "   leading spaces,\ttabs\t\tand\r\nCRLF lines\n\n\n  trailing   ",
+    "Ünïcödé: naïve café, Ελληνικά, русский, 日本語のテキスト, emoji 🙂🚀 and ZWJ 👩‍💻",
+    "numbers 3.14159 1,000,000 0x1F 1e-9 and 123456789012345",
+    "<tool_call>{\"name\": \"f\"}</tool_call> <|endoftext|> <|fim_prefix|>a<|fim_suffix|>",
+];
+
+fn same_tokenizer(gguf_path: &Path, hf_dir: &Path) {
+    let file = GgufFile::open(gguf_path).unwrap();
+    let ours = tandem_model::formats::gguf_tokenizer::tokenizer(&file).unwrap();
+    let theirs = tokenizers::Tokenizer::from_file(hf_dir.join("tokenizer.json")).unwrap();
+    assert_eq!(ours.get_vocab_size(true), theirs.get_vocab_size(true));
+    for text in TEXTS {
+        let a = ours.encode(text, true).unwrap();
+        let b = theirs.encode(text, true).unwrap();
+        assert_eq!(a.get_ids(), b.get_ids(), "{text:?}");
+        assert_eq!(
+            ours.decode(a.get_ids(), false).unwrap(),
+            theirs.decode(b.get_ids(), false).unwrap()
+        );
+    }
+}
+
+#[test]
+fn smollm2_gguf_tokenizer_gives_the_folders_ids() {
+    let (Some(gguf), Some(dir)) = (test_models::smollm2_gguf(), test_models::smollm2()) else {
+        return;
+    };
+    same_tokenizer(&gguf, &dir);
+}
+
+#[test]
+#[ignore = "needs Qwen2.5-Coder-0.5B and its GGUF (fetch.sh qwen2.5-coder-0.5b gguf:qwen2.5-coder-0.5b)"]
+fn qwen_0_5b_gguf_tokenizer_gives_the_folders_ids() {
+    let (Some(gguf), Some(dir)) = (
+        test_models::qwen_coder_0_5b_gguf(),
+        test_models::qwen_coder_0_5b(),
+    ) else {
+        return;
+    };
+    same_tokenizer(&gguf, &dir);
+}

@@ -4,5 +4,6 @@
 
 pub mod gguf;
 pub mod gguf_model;
+pub mod gguf_tokenizer;
 pub mod int8_cache;
 pub mod safetensors;
