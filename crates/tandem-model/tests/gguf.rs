@@ -8,11 +8,8 @@
 use std::path::Path;
 
 use tandem_model::formats::gguf::GgufFile;
-use tandem_model::formats::gguf_model::{
-    has_permuted_rows, hf_tensor_name, model_config, unpermute_rows,
-};
+use tandem_model::formats::gguf_model::{hf_tensor_name, model_config, GgufWeights};
 use tandem_model::formats::safetensors::SafetensorsFile;
-use tandem_model::quant::ggml::dequantize;
 use tandem_model::{test_models, ModelConfig};
 
 fn bf16(x: f32) -> f32 {
@@ -47,31 +44,13 @@ fn same_model(gguf_path: &Path, hf_dir: &Path) {
     assert_eq!(ours.max_position_embeddings, theirs.max_position_embeddings);
 
     let weights = SafetensorsFile::open(&hf_dir.join("model.safetensors")).unwrap();
-    let arch = file.architecture().unwrap().to_string();
+    let gguf = GgufWeights::new(file, &ours);
     let mut checked = 0;
-    for tensor in file.tensors() {
+    for tensor in gguf.file().tensors() {
         let name = hf_tensor_name(&tensor.name)
             .unwrap_or_else(|| panic!("GGUF tensor `{}` has no checkpoint name", tensor.name));
         let (shape, expected) = weights.read_f32(&name).unwrap();
-        let mut values = vec![0.0f32; tensor.elements() as usize];
-        dequantize(
-            tensor.ggml_type,
-            file.tensor_bytes(tensor).unwrap(),
-            &mut values,
-        )
-        .unwrap();
-        // GGUF dims are fastest first: [in, out] is the checkpoint's [out, in].
-        let dims: Vec<usize> = tensor.dims.iter().rev().map(|&d| d as usize).collect();
-        assert_eq!(dims, shape, "{}", tensor.name);
-        if has_permuted_rows(&arch, &tensor.name) {
-            let heads = if tensor.name.contains("attn_q") {
-                ours.num_heads
-            } else {
-                ours.num_kv_heads
-            };
-            let cols = if dims.len() == 2 { dims[1] } else { 1 };
-            unpermute_rows(&mut values, heads, cols);
-        }
+        let values = gguf.read(&name, &shape).unwrap();
         let worst = values
             .iter()
             .zip(&expected)
@@ -84,7 +63,13 @@ fn same_model(gguf_path: &Path, hf_dir: &Path) {
         );
         checked += 1;
     }
-    assert_eq!(checked, file.tensors().len());
+    // A wrong shape names both names.
+    let e = gguf
+        .read("model.norm.weight", &[1, 2])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("output_norm.weight"), "{e}");
+    assert_eq!(checked, gguf.file().tensors().len());
     println!(
         "{}: {checked} tensors identical to {}",
         gguf_path.display(),

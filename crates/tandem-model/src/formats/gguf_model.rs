@@ -231,6 +231,96 @@ pub fn unpermute_rows(rows: &mut [f32], heads: usize, cols: usize) {
     }
 }
 
+/// A GGUF file's tensors under their checkpoint names, read as the f32 `[out, in]`
+/// matrices a safetensors checkpoint holds: dequantized one tensor at a time (never a
+/// whole-model f32 copy), Q and K rows back in Hugging Face's order.
+pub struct GgufWeights {
+    file: GgufFile,
+    /// Checkpoint name → index into the file's tensors.
+    by_name: std::collections::HashMap<String, usize>,
+    heads: usize,
+    kv_heads: usize,
+}
+
+impl GgufWeights {
+    /// The weights of `file`, whose configuration is `config` (for the head counts the
+    /// Q/K row order depends on).
+    pub fn new(file: GgufFile, config: &ModelConfig) -> Self {
+        let by_name = file
+            .tensors()
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| hf_tensor_name(&t.name).map(|name| (name, i)))
+            .collect();
+        Self {
+            file,
+            by_name,
+            heads: config.num_heads,
+            kv_heads: config.num_kv_heads,
+        }
+    }
+
+    pub fn file(&self) -> &GgufFile {
+        &self.file
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.by_name.contains_key(name)
+    }
+
+    /// The storage types of the file's tensors with how many tensors have each, for
+    /// saying what precision a model came in (`{"Q4_K": 12, "Q6_K": 12, …}`).
+    pub fn tensor_types(&self) -> std::collections::BTreeMap<String, usize> {
+        let mut types = std::collections::BTreeMap::new();
+        for t in self.file.tensors() {
+            *types.entry(t.ggml_type.name()).or_insert(0) += 1;
+        }
+        types
+    }
+
+    /// Reads tensor `name` (a checkpoint name) as f32 and checks its shape
+    /// (`expected_shape` in checkpoint order, `[out, in]`).
+    pub fn read(&self, name: &str, expected_shape: &[usize]) -> Result<Vec<f32>> {
+        let path = self.file.path();
+        let tensor = self
+            .by_name
+            .get(name)
+            .map(|&i| &self.file.tensors()[i])
+            .ok_or_else(|| ModelError::MissingTensor {
+                path: path.to_path_buf(),
+                name: name.to_string(),
+            })?;
+        // GGUF lists dimensions fastest first: reversed, they are the checkpoint's.
+        let shape: Vec<usize> = tensor.dims.iter().rev().map(|&d| d as usize).collect();
+        if shape != expected_shape {
+            return Err(ModelError::TensorShape {
+                path: path.to_path_buf(),
+                name: format!("{name} (`{}` in the file)", tensor.name),
+                expected: expected_shape.to_vec(),
+                actual: shape,
+            });
+        }
+        let mut values = vec![0.0f32; shape.iter().product()];
+        let bytes = self.file.tensor_bytes(tensor)?;
+        crate::quant::ggml::dequantize(tensor.ggml_type, bytes, &mut values).map_err(|reason| {
+            ModelError::CorruptGguf {
+                path: path.to_path_buf(),
+                reason: format!("tensor `{}`: {reason}", tensor.name),
+            }
+        })?;
+        if has_permuted_rows(self.file.architecture().unwrap_or_default(), &tensor.name) {
+            let heads = if tensor.name.contains(".attn_q.") {
+                self.heads
+            } else {
+                self.kv_heads
+            };
+            let cols = if shape.len() == 2 { shape[1] } else { 1 };
+            unpermute_rows(&mut values, heads, cols);
+        }
+        Ok(values)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
