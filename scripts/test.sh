@@ -18,6 +18,17 @@ target="${CARGO_TARGET_DIR:-$PWD/target}"
 
 if [[ " $parts " == *" rust "* ]]; then
   step "Rust workspace"
+  # Hugging Face's own Python client, which crates/tandem-hub/tests/hub/hf_client.rs runs
+  # against the mock hub and against caches Tandem wrote (it fails under
+  # TANDEM_REQUIRE_MODELS=1 without it). A venv in the build folder, made once per version.
+  hf_hub_version=2.4.0
+  hf_venv="$target/hf-client-venv"
+  if ! "$hf_venv/bin/python" -c "import huggingface_hub, sys; sys.exit(huggingface_hub.__version__ != '$hf_hub_version')" 2>/dev/null; then
+    rm -rf "$hf_venv"
+    python3 -m venv "$hf_venv"
+    "$hf_venv/bin/pip" install --quiet --disable-pip-version-check "huggingface_hub==$hf_hub_version"
+  fi
+  export TANDEM_HF_PYTHON="$hf_venv/bin/python"
   cargo test --release
 fi
 

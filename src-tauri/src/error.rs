@@ -82,7 +82,8 @@ impl From<HubError> for AppError {
             HubError::NoSafetensors { .. }
             | HubError::MissingFiles { .. }
             | HubError::BadIndex { .. } => "unsupported_model",
-            HubError::Io { .. } => "io",
+            HubError::InvalidRevision { .. } => "invalid_request",
+            HubError::Io { .. } | HubError::BadRef { .. } => "io",
             _ => "internal",
         };
         Self::new(code, error.to_string())

@@ -17,7 +17,7 @@ use crate::http::{FileMetadata, HubHttp, InfoFailure};
 use crate::inventory::{list_cached_models, remove_model};
 use crate::lock::lock_blob;
 use crate::progress::{DownloadEvent, EventSink, PlannedFile, ProgressReporter};
-use crate::repo_id::{is_commit_hash, validate_repo_id};
+use crate::repo_id::{is_commit_hash, is_valid_etag, validate_repo_id, validate_revision};
 use crate::transfer::{download_blob, BlobJob, RetryPolicy};
 use crate::{CachedModel, CancelToken, HubEnv, HubError};
 
@@ -289,6 +289,8 @@ impl HubClient {
             .revision
             .clone()
             .unwrap_or_else(|| DEFAULT_REVISION.to_string());
+        // It becomes a path under refs/ and a URL segment.
+        validate_revision(&revision)?;
         let cache = RepoCache::new(&self.hub_cache, repo);
         if self.offline {
             let cause = "HF_HUB_OFFLINE is set".to_string();
@@ -378,8 +380,12 @@ impl HubClient {
         }
 
         // The ref moves only once the snapshot is complete, so an offline
-        // fallback never lands on a half-downloaded commit.
-        if revision != commit {
+        // fallback never lands on a half-downloaded commit; and never for a
+        // config-only fetch (the doctor's "Check"), whose snapshot has no
+        // weights: after an upstream commit that touched only a README it
+        // would make a complete model look incomplete to every reader of the
+        // cache (this app's model list, offline runs, Python tools).
+        if set == FileSet::Model && revision != commit {
             cache.write_ref(&revision, &commit)?;
         }
         let snapshot = ModelSnapshot {
@@ -422,10 +428,13 @@ impl HubClient {
             });
         }
         let meta = self.http.file_metadata(repo, commit, &file).await?;
-        if meta.etag.contains(['/', '\\']) || meta.etag.starts_with('.') {
+        if !is_valid_etag(&meta.etag) {
+            let shown: String = meta.etag.chars().take(140).collect();
             return Err(HubError::Protocol {
                 url: self.http.resolve_url(repo, commit, &file).to_string(),
-                reason: format!("etag {:?} cannot name a blob", meta.etag),
+                reason: format!(
+                    "etag {shown:?} cannot name a blob (expected 1 to 128 of A-Z, a-z, 0-9, '-', '_')"
+                ),
             });
         }
         let size = meta.size;
@@ -524,64 +533,59 @@ impl HubClient {
         cause: String,
     ) -> Result<ModelSnapshot, HubError> {
         let endpoint = self.http.endpoint().to_string();
-        let commit = if is_commit_hash(revision) && cache.snapshot_dir(revision).is_dir() {
-            Some(revision.to_string())
-        } else {
-            cache.read_ref(revision)
+        let pinned = is_commit_hash(revision).then(|| revision.to_ascii_lowercase());
+        let pointed = match &pinned {
+            Some(commit) if cache.snapshot_dir(commit).is_dir() => Some(commit.clone()),
+            _ => cache.read_ref(revision)?,
         };
-        let Some(commit) = commit else {
-            return Err(HubError::OfflineNotCached {
-                repo: repo.to_string(),
-                endpoint,
-                cause,
-                cache: self.hub_cache.clone(),
-            });
-        };
-        let present = |file: &str| cache.snapshot_has(&commit, file, None);
-        let mut files = Vec::new();
-        let mut missing = Vec::new();
-        for file in REQUIRED_CONFIG_FILES {
-            if present(file) {
-                files.push(file.to_string());
+        let mut chosen = None;
+        let mut pointed_missing = None;
+        if let Some(commit) = &pointed {
+            let (files, missing) = self.cached_files(cache, repo, commit, set)?;
+            if missing.is_empty() {
+                chosen = Some((commit.clone(), files));
             } else {
-                missing.push(file.to_string());
+                pointed_missing = Some(missing);
             }
         }
-        files.extend(
-            OPTIONAL_CONFIG_FILES
-                .iter()
-                .filter(|file| present(file))
-                .map(|file| file.to_string()),
-        );
-        if set == FileSet::Model {
-            if present(SINGLE_SAFETENSORS) {
-                files.push(SINGLE_SAFETENSORS.to_string());
-            } else if present(SAFETENSORS_INDEX) {
-                files.push(SAFETENSORS_INDEX.to_string());
-                let path = cache.snapshot_file(&commit, SAFETENSORS_INDEX);
-                let bytes =
-                    std::fs::read(&path).map_err(|err| HubError::io("reading", &path, err))?;
-                for shard in shards_from_index(repo, &bytes)? {
-                    if present(&shard) {
-                        files.push(shard);
-                    } else {
-                        missing.push(shard);
-                    }
-                }
-            } else {
-                missing.push(format!(
-                    "{SINGLE_SAFETENSORS} (or {SAFETENSORS_INDEX} and its shards)"
-                ));
+        // A branch's ref may point at a snapshot without the weights (moved by
+        // an older Tandem's config-only fetch, or by a tool that fetched one
+        // file of a newer commit), or be missing (config-only fetches write
+        // none): the newest complete snapshot that no other ref claims is
+        // then this branch's last complete download. A commit hash means
+        // exactly that commit.
+        if chosen.is_none() && pinned.is_none() {
+            let claimed = cache.commits_of_other_refs(revision);
+            chosen = cache
+                .snapshots_newest_first()
+                .into_iter()
+                .filter(|commit| Some(commit) != pointed.as_ref() && !claimed.contains(commit))
+                .find_map(
+                    |commit| match self.cached_files(cache, repo, &commit, set) {
+                        Ok((files, missing)) if missing.is_empty() => Some((commit, files)),
+                        _ => None,
+                    },
+                );
+        }
+        let (commit, files) = match (chosen, pointed_missing) {
+            (Some(found), _) => found,
+            (None, Some(missing)) => {
+                return Err(HubError::OfflineIncomplete {
+                    repo: repo.to_string(),
+                    endpoint,
+                    cause,
+                    missing,
+                })
             }
-        }
-        if !missing.is_empty() {
-            return Err(HubError::OfflineIncomplete {
-                repo: repo.to_string(),
-                endpoint,
-                cause,
-                missing,
-            });
-        }
+            (None, None) => {
+                return Err(HubError::OfflineNotCached {
+                    repo: repo.to_string(),
+                    endpoint,
+                    cause,
+                    cache: self.hub_cache.clone(),
+                })
+            }
+        };
         let dir = cache.snapshot_dir(&commit);
         events.emit(DownloadEvent::UsingCache {
             repo: repo.to_string(),
@@ -604,6 +608,54 @@ impl HubClient {
             from_cache_only: true,
             downloaded_bytes: 0,
         })
+    }
+
+    /// The files of `set` that snapshot `commit` has, and those it lacks.
+    fn cached_files(
+        &self,
+        cache: &RepoCache,
+        repo: &str,
+        commit: &str,
+        set: FileSet,
+    ) -> Result<(Vec<String>, Vec<String>), HubError> {
+        let present = |file: &str| cache.snapshot_has(commit, file, None);
+        let mut files = Vec::new();
+        let mut missing = Vec::new();
+        for file in REQUIRED_CONFIG_FILES {
+            if present(file) {
+                files.push(file.to_string());
+            } else {
+                missing.push(file.to_string());
+            }
+        }
+        files.extend(
+            OPTIONAL_CONFIG_FILES
+                .iter()
+                .filter(|file| present(file))
+                .map(|file| file.to_string()),
+        );
+        if set == FileSet::Model {
+            if present(SINGLE_SAFETENSORS) {
+                files.push(SINGLE_SAFETENSORS.to_string());
+            } else if present(SAFETENSORS_INDEX) {
+                files.push(SAFETENSORS_INDEX.to_string());
+                let path = cache.snapshot_file(commit, SAFETENSORS_INDEX);
+                let bytes =
+                    std::fs::read(&path).map_err(|err| HubError::io("reading", &path, err))?;
+                for shard in shards_from_index(repo, &bytes)? {
+                    if present(&shard) {
+                        files.push(shard);
+                    } else {
+                        missing.push(shard);
+                    }
+                }
+            } else {
+                missing.push(format!(
+                    "{SINGLE_SAFETENSORS} (or {SAFETENSORS_INDEX} and its shards)"
+                ));
+            }
+        }
+        Ok((files, missing))
     }
 }
 

@@ -12,6 +12,15 @@ pub enum HubError {
     #[error("invalid hub endpoint {endpoint:?}: {reason}")]
     InvalidEndpoint { endpoint: String, reason: String },
 
+    #[error("invalid revision {revision:?}: {reason}")]
+    InvalidRevision { revision: String, reason: String },
+
+    #[error(
+        "the cache file {} holds {content:?}, not a commit hash; delete it and download the model again",
+        path.display()
+    )]
+    BadRef { path: PathBuf, content: String },
+
     #[error("no such model: {repo}")]
     RepoNotFound { repo: String },
 

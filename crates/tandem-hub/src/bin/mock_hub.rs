@@ -2,12 +2,14 @@
 //! for end-to-end tests of the desktop app or the CLI (`HF_ENDPOINT=URL`).
 //!
 //! ```text
-//! mock-hub --root DIR [--port PORT] [--throttle BYTES_PER_SEC] [--relative-redirects]
+//! mock-hub --root DIR [--port PORT] [--cdn-port PORT] [--throttle BYTES_PER_SEC] [--relative-redirects]
 //! ```
 //!
 //! Each `DIR/{org}/{name}/` folder is repo `org/name`; a `.gated` file in it
-//! makes the repo gated (its text is the token with access). Prints
-//! `MOCK_HUB_URL=http://127.0.0.1:PORT` once listening, then serves until killed.
+//! makes the repo gated (its text is the token with access). LFS files are
+//! redirected to signed URLs on a second port, the CDN (`--cdn-port`, a free
+//! one by default). Prints `MOCK_HUB_URL=http://127.0.0.1:PORT` once
+//! listening, then serves until killed.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -16,12 +18,13 @@ use std::process::ExitCode;
 
 use tandem_hub::mock::{load_repos, MockHub, RedirectStyle};
 
-const USAGE: &str =
-    "usage: mock-hub --root DIR [--port PORT] [--throttle BYTES_PER_SEC] [--relative-redirects]";
+const USAGE: &str = "usage: mock-hub --root DIR [--port PORT] [--cdn-port PORT] \
+                     [--throttle BYTES_PER_SEC] [--relative-redirects]";
 
 struct Args {
     root: PathBuf,
     port: u16,
+    cdn_port: u16,
     throttle: Option<u64>,
     relative_redirects: bool,
 }
@@ -29,6 +32,7 @@ struct Args {
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut root = None;
     let mut port = 0;
+    let mut cdn_port = 0;
     let mut throttle = None;
     let mut relative_redirects = false;
     while let Some(arg) = args.next() {
@@ -39,6 +43,11 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
                 port = value("--port")?
                     .parse()
                     .map_err(|_| "--port needs a number".to_string())?
+            }
+            "--cdn-port" => {
+                cdn_port = value("--cdn-port")?
+                    .parse()
+                    .map_err(|_| "--cdn-port needs a number".to_string())?
             }
             "--throttle" => {
                 throttle = Some(
@@ -55,6 +64,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     Ok(Args {
         root: root.ok_or(format!("--root is required\n{USAGE}"))?,
         port,
+        cdn_port,
         throttle,
         relative_redirects,
     })
@@ -79,10 +89,17 @@ fn main() -> ExitCode {
         }
     };
     let ids: Vec<String> = repos.iter().map(|repo| repo.id().to_string()).collect();
-    let hub = match MockHub::start_on(SocketAddr::from(([127, 0, 0, 1], args.port)), repos) {
+    let hub = match MockHub::start_with_cdn(
+        SocketAddr::from(([127, 0, 0, 1], args.port)),
+        SocketAddr::from(([127, 0, 0, 1], args.cdn_port)),
+        repos,
+    ) {
         Ok(hub) => hub,
         Err(err) => {
-            eprintln!("cannot listen on port {}: {err}", args.port);
+            eprintln!(
+                "cannot listen on port {} (CDN {}): {err}",
+                args.port, args.cdn_port
+            );
             return ExitCode::FAILURE;
         }
     };
@@ -90,7 +107,11 @@ fn main() -> ExitCode {
     if args.relative_redirects {
         hub.set_redirect_style(RedirectStyle::Relative);
     }
-    eprintln!("mock-hub serving {}", ids.join(", "));
+    eprintln!(
+        "mock-hub serving {} (LFS files from {})",
+        ids.join(", "),
+        hub.cdn_url()
+    );
     // The URL line is what scripts wait for, so it goes out flushed.
     let mut stdout = std::io::stdout();
     let _ = writeln!(stdout, "MOCK_HUB_URL={}", hub.url());

@@ -55,15 +55,19 @@ impl MockFile {
         }
     }
 
-    /// The git blob id of the LFS pointer file, which the hub sends as the
-    /// plain `ETag` of an LFS file (the real etag is in `X-Linked-Etag`).
-    pub(crate) fn pointer_git_sha1(&self) -> String {
-        let pointer = format!(
+    /// The LFS pointer file git stores in place of an LFS file.
+    pub(crate) fn pointer_text(&self) -> String {
+        format!(
             "version https://git-lfs.github.com/spec/v1\noid sha256:{}\nsize {}\n",
             self.sha256,
             self.data.len()
-        );
-        git_blob_sha1(pointer.as_bytes())
+        )
+    }
+
+    /// The git blob id of the LFS pointer file, which the hub sends as the
+    /// plain `ETag` of an LFS file (the real etag is in `X-Linked-Etag`).
+    pub(crate) fn pointer_git_sha1(&self) -> String {
+        git_blob_sha1(self.pointer_text().as_bytes())
     }
 }
 

@@ -1,5 +1,11 @@
 //! The mock hub server: a thread with its own tokio runtime, so it works the
 //! same from sync tests, from any async test runtime, and from the binary.
+//!
+//! It listens on two ports, as the real hub and its CDN are two hosts: the
+//! hub port answers the API and `resolve` (LFS files with a 302 to a signed
+//! URL on the CDN port, renamed repos with a 307 to the new name), the CDN
+//! port serves file bytes to signed URLs only, and refuses a request that
+//! carries a token, as the signed storage URLs of the real CDN do.
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener as StdTcpListener};
@@ -9,6 +15,8 @@ use std::time::Duration;
 
 use hf_hub::{Repo, RepoType};
 use serde_json::json;
+use sha1::Sha1;
+use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
@@ -18,6 +26,8 @@ use super::wire::{percent_decode, read_request, write_head, Request};
 
 /// Body bytes per write; progress and faults work at this granularity.
 const WRITE_CHUNK: usize = 16 * 1024;
+/// Entries per page of the tree listing, as on the real hub.
+const DEFAULT_TREE_PAGE: usize = 1000;
 
 /// A misbehaviour for the next GET that serves a file's bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,8 +56,11 @@ pub enum RequestKind {
     Info,
     /// `/{repo}/resolve/{rev}/{file}`
     Resolve,
-    /// `/cdn/…`, where LFS files are redirected.
+    /// `/cdn/…`, where LFS files are redirected (on the CDN port, or on
+    /// the hub's own with [`RedirectStyle::Relative`]).
     Cdn,
+    /// `/api/models/{repo}/tree/{rev}[/{path}]`, the file listing.
+    Tree,
     Other,
 }
 
@@ -80,15 +93,23 @@ impl RecordedRequest {
 #[derive(Debug, Default)]
 struct State {
     repos: BTreeMap<String, MockRepo>,
+    /// Old repo id → current one.
+    renames: BTreeMap<String, String>,
     faults: Vec<(String, String, Fault)>,
     requests: Vec<RecordedRequest>,
     throttle_bytes_per_sec: Option<u64>,
     redirects: RedirectStyle,
+    /// 0: the hub's own page size.
+    tree_page_size: usize,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Shared {
     state: Mutex<State>,
+    /// Signs CDN URLs, so only URLs the hub handed out are served.
+    signing_key: String,
+    hub_url: String,
+    cdn_url: String,
 }
 
 impl Shared {
@@ -113,6 +134,7 @@ impl Shared {
 /// [`shutdown`](Self::shutdown)), after which connections are refused.
 pub struct MockHub {
     addr: SocketAddr,
+    cdn_addr: SocketAddr,
     shared: Arc<Shared>,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
@@ -124,16 +146,35 @@ impl MockHub {
         Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), repos)
     }
 
-    /// Serves `repos` on `addr` (port 0 picks a free one).
+    /// Serves `repos` on `addr` (port 0 picks a free one), with the CDN on
+    /// a free port of the same address.
     pub fn start_on(
         addr: SocketAddr,
         repos: impl IntoIterator<Item = MockRepo>,
     ) -> std::io::Result<Self> {
-        // Bound before returning, so the port is listening once `start` is.
+        Self::start_with_cdn(addr, SocketAddr::new(addr.ip(), 0), repos)
+    }
+
+    /// Serves `repos` on `addr`, and LFS bytes on `cdn_addr` (port 0 picks a
+    /// free one).
+    pub fn start_with_cdn(
+        addr: SocketAddr,
+        cdn_addr: SocketAddr,
+        repos: impl IntoIterator<Item = MockRepo>,
+    ) -> std::io::Result<Self> {
+        // Bound before returning, so the ports are listening once `start` is.
         let listener = StdTcpListener::bind(addr)?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared::default());
+        let cdn_listener = StdTcpListener::bind(cdn_addr)?;
+        cdn_listener.set_nonblocking(true)?;
+        let cdn_addr = cdn_listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            state: Mutex::default(),
+            signing_key: signing_key(addr, cdn_addr),
+            hub_url: format!("http://{addr}"),
+            cdn_url: format!("http://{cdn_addr}"),
+        });
         {
             let mut state = shared.lock();
             for repo in repos {
@@ -149,10 +190,11 @@ impl MockHub {
                     .enable_all()
                     .build()
                     .expect("mock hub runtime");
-                runtime.block_on(serve(listener, server_shared, stopped, addr));
+                runtime.block_on(serve(listener, cdn_listener, server_shared, stopped));
             })?;
         Ok(MockHub {
             addr,
+            cdn_addr,
             shared,
             stop: Some(stop),
             thread: Some(thread),
@@ -166,6 +208,26 @@ impl MockHub {
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// `http://127.0.0.1:PORT` of the CDN, where LFS files are redirected.
+    pub fn cdn_url(&self) -> String {
+        format!("http://{}", self.cdn_addr)
+    }
+
+    /// Makes `old_id` a former name of `new_id`: requests for it get a 307
+    /// to the same path under the new name, as a renamed repo's do.
+    pub fn rename_repo(&self, old_id: &str, new_id: &str) {
+        self.shared
+            .lock()
+            .renames
+            .insert(old_id.to_string(), new_id.to_string());
+    }
+
+    /// Entries per page of the tree listing (`0`: the hub's 1000), to make
+    /// clients follow its `Link: <…>; rel="next"` pages.
+    pub fn set_tree_page_size(&self, entries: usize) {
+        self.shared.lock().tree_page_size = entries;
     }
 
     /// Adds or replaces a repo (replacing one with new files moves its commit).
@@ -241,22 +303,47 @@ impl Drop for MockHub {
     }
 }
 
+/// A key no client can guess, different for every hub.
+fn signing_key(addr: SocketAddr, cdn_addr: SocketAddr) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    hex_sha256(format!("{addr}|{cdn_addr}|{nanos}|{}", std::process::id()).as_bytes())
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    format!("{:x}", Sha256::digest(bytes))
+}
+
+/// The signature of a CDN path, as the `X-Amz-Signature` query parameter.
+fn sign(key: &str, cdn_path: &str) -> String {
+    hex_sha256(format!("{key}\n{cdn_path}").as_bytes())
+}
+
+/// Which port a request came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Hub,
+    Cdn,
+}
+
 async fn serve(
     listener: StdTcpListener,
+    cdn_listener: StdTcpListener,
     shared: Arc<Shared>,
     mut stopped: oneshot::Receiver<()>,
-    addr: SocketAddr,
 ) {
     let listener = TcpListener::from_std(listener).expect("mock hub listener");
-    let base_url = format!("http://{addr}");
+    let cdn_listener = TcpListener::from_std(cdn_listener).expect("mock CDN listener");
     loop {
-        tokio::select! {
+        let (accepted, side) = tokio::select! {
             _ = &mut stopped => return,
-            accepted = listener.accept() => {
-                if let Ok((stream, _)) = accepted {
-                    tokio::spawn(handle_connection(stream, shared.clone(), base_url.clone()));
-                }
-            }
+            accepted = listener.accept() => (accepted, Side::Hub),
+            accepted = cdn_listener.accept() => (accepted, Side::Cdn),
+        };
+        if let Ok((stream, _)) = accepted {
+            tokio::spawn(handle_connection(stream, shared.clone(), side));
         }
     }
 }
@@ -277,7 +364,7 @@ enum Reply {
     },
 }
 
-async fn handle_connection(mut stream: TcpStream, shared: Arc<Shared>, base_url: String) {
+async fn handle_connection(mut stream: TcpStream, shared: Arc<Shared>, side: Side) {
     let Ok(Some(request)) = read_request(&mut stream).await else {
         return;
     };
@@ -287,7 +374,7 @@ async fn handle_connection(mut stream: TcpStream, shared: Arc<Shared>, base_url:
         repo,
         file,
         reply,
-    } = route(&shared, &request, &base_url);
+    } = route(&shared, &request, side);
     let index = {
         let mut state = shared.lock();
         state.requests.push(RecordedRequest {
@@ -432,7 +519,7 @@ struct Routed {
     reply: Reply,
 }
 
-fn route(shared: &Shared, request: &Request, base_url: &str) -> Routed {
+fn route(shared: &Shared, request: &Request, side: Side) -> Routed {
     let routed = |kind, repo: Option<&str>, file: Option<&str>, reply| Routed {
         kind,
         repo: repo.map(str::to_string),
@@ -444,15 +531,8 @@ fn route(shared: &Shared, request: &Request, base_url: &str) -> Routed {
     }
     let state = shared.lock();
     let path = request.path.as_str();
-    if let Some(rest) = path.strip_prefix("/api/models/") {
-        let repo = rest
-            .split_once("/revision/")
-            .map(|(repo, _)| decode_segments(repo));
-        let reply = info_reply(&state, request, rest);
-        return routed(RequestKind::Info, repo.as_deref(), None, reply);
-    }
     if let Some(rest) = path.strip_prefix("/cdn/") {
-        let reply = cdn_reply(&state, rest);
+        let reply = cdn_reply(shared, &state, request, rest, side);
         let (repo, file) = match &reply {
             Reply::Content {
                 repo, file_name, ..
@@ -461,10 +541,46 @@ fn route(shared: &Shared, request: &Request, base_url: &str) -> Routed {
         };
         return routed(RequestKind::Cdn, repo.as_deref(), file.as_deref(), reply);
     }
-    if let Some((repo, rest)) = path.split_once("/resolve/") {
-        let repo = decode_segments(repo.trim_start_matches('/'));
+    if side == Side::Cdn {
+        // The storage host knows nothing of the hub's API.
+        return routed(
+            RequestKind::Other,
+            None,
+            None,
+            plain(404, &[], b"not found".to_vec()),
+        );
+    }
+    if let Some(rest) = path.strip_prefix("/api/models/") {
+        let Some((raw_repo, endpoint, tail)) = split_api_path(rest) else {
+            return routed(RequestKind::Info, None, None, repo_not_found(request));
+        };
+        let repo_id = decode_segments(raw_repo);
+        let kind = if endpoint == "tree" {
+            RequestKind::Tree
+        } else {
+            RequestKind::Info
+        };
+        let reply = match renamed_to(&state, &repo_id) {
+            Some(new_id) => renamed_reply(
+                request,
+                "/api/models/",
+                new_id,
+                &format!("/{endpoint}/{tail}"),
+            ),
+            None if kind == RequestKind::Tree => {
+                tree_reply(shared, &state, request, &repo_id, tail)
+            }
+            None => info_reply(&state, request, &repo_id, tail),
+        };
+        return routed(kind, Some(&repo_id), None, reply);
+    }
+    if let Some((raw_repo, rest)) = path.split_once("/resolve/") {
+        let repo = decode_segments(raw_repo.trim_start_matches('/'));
         let file = rest.split_once('/').map(|(_, file)| decode_segments(file));
-        let reply = resolve_reply(&state, request, &repo, rest, base_url);
+        let reply = match renamed_to(&state, &repo) {
+            Some(new_id) => renamed_reply(request, "/", new_id, &format!("/resolve/{rest}")),
+            None => resolve_reply(shared, &state, request, &repo, rest),
+        };
         return routed(RequestKind::Resolve, Some(&repo), file.as_deref(), reply);
     }
     routed(
@@ -475,11 +591,39 @@ fn route(shared: &Shared, request: &Request, base_url: &str) -> Routed {
     )
 }
 
+/// `{repo}/{revision|tree}/{tail}` → (repo, "revision" or "tree", tail); the
+/// repo is `org/name` or a bare `name`.
+fn split_api_path(rest: &str) -> Option<(&str, &'static str, &str)> {
+    let endpoint_at = |segment: &str| match segment {
+        "revision" => Some("revision"),
+        "tree" => Some("tree"),
+        _ => None,
+    };
+    let parts: Vec<&str> = rest.splitn(4, '/').collect();
+    if let [org, name, segment, tail] = parts.as_slice() {
+        if let Some(endpoint) = endpoint_at(segment) {
+            let repo_len = org.len() + 1 + name.len();
+            return Some((&rest[..repo_len], endpoint, tail));
+        }
+    }
+    let (name, after) = rest.split_once('/')?;
+    let (segment, tail) = after.split_once('/')?;
+    Some((name, endpoint_at(segment)?, tail))
+}
+
 fn decode_segments(path: &str) -> String {
     path.split('/')
         .map(percent_decode)
         .collect::<Vec<_>>()
         .join("/")
+}
+
+fn query_param<'a>(request: &'a Request, name: &str) -> Option<&'a str> {
+    request
+        .query
+        .as_deref()?
+        .split('&')
+        .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
 }
 
 fn plain(status: u16, headers: &[(&str, String)], body: Vec<u8>) -> Reply {
@@ -506,6 +650,18 @@ fn hub_error(status: u16, code: &str, message: &str) -> Reply {
     )
 }
 
+/// An error the way signed-URL storage (S3) sends it.
+fn storage_error(status: u16, code: &str, message: &str) -> Reply {
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message></Error>"
+    );
+    plain(
+        status,
+        &[("Content-Type", "application/xml".to_string())],
+        body.into_bytes(),
+    )
+}
+
 /// The hub hides a missing repo behind 401 from anonymous callers.
 fn repo_not_found(request: &Request) -> Reply {
     let status = if request.header("authorization").is_some() {
@@ -520,13 +676,32 @@ fn revision_matches(repo: &MockRepo, revision: &str) -> bool {
     revision == "main" || revision == repo.commit()
 }
 
-fn info_reply(state: &State, request: &Request, rest: &str) -> Reply {
-    let Some((repo_id, revision)) = rest.split_once("/revision/") else {
-        return repo_not_found(request);
-    };
-    let repo_id = decode_segments(repo_id);
-    let revision = percent_decode(revision);
-    let Some(repo) = state.repos.get(&repo_id) else {
+/// The current id of a repo asked for by a former name.
+fn renamed_to<'a>(state: &'a State, repo_id: &str) -> Option<&'a str> {
+    if state.repos.contains_key(repo_id) {
+        return None;
+    }
+    state.renames.get(repo_id).map(String::as_str)
+}
+
+/// The hub's answer to a renamed repo's old name: 307 to the same path and
+/// query under the new name, as a relative `Location`.
+fn renamed_reply(request: &Request, prefix: &str, new_id: &str, suffix: &str) -> Reply {
+    let query = request
+        .query
+        .as_deref()
+        .map(|query| format!("?{query}"))
+        .unwrap_or_default();
+    plain(
+        307,
+        &[("Location", format!("{prefix}{new_id}{suffix}{query}"))],
+        Vec::new(),
+    )
+}
+
+fn info_reply(state: &State, request: &Request, repo_id: &str, raw_revision: &str) -> Reply {
+    let revision = percent_decode(raw_revision);
+    let Some(repo) = state.repos.get(repo_id) else {
         return repo_not_found(request);
     };
     if !revision_matches(repo, &revision) {
@@ -552,7 +727,7 @@ fn info_reply(state: &State, request: &Request, rest: &str) -> Reply {
                 sibling["lfs"] = json!({
                     "sha256": file.sha256,
                     "size": file.data.len(),
-                    "pointerSize": 134,
+                    "pointerSize": file.pointer_text().len(),
                 });
             }
             sibling
@@ -578,12 +753,112 @@ fn info_reply(state: &State, request: &Request, rest: &str) -> Reply {
     )
 }
 
+/// `GET /api/models/{repo}/tree/{rev}[/{path}]?recursive=…&cursor=…`: the
+/// files (and folders) under `path`, a page at a time with a `Link` header
+/// to the next page, as the hub lists them (public even for gated repos).
+fn tree_reply(
+    shared: &Shared,
+    state: &State,
+    request: &Request,
+    repo_id: &str,
+    tail: &str,
+) -> Reply {
+    let Some(repo) = state.repos.get(repo_id) else {
+        return repo_not_found(request);
+    };
+    let (raw_revision, raw_dir) = tail.split_once('/').unwrap_or((tail, ""));
+    if !revision_matches(repo, &percent_decode(raw_revision)) {
+        return hub_error(404, "RevisionNotFound", "Invalid rev id");
+    }
+    let dir = decode_segments(raw_dir.trim_matches('/'));
+    let recursive = query_param(request, "recursive")
+        .is_some_and(|value| matches!(value, "true" | "True" | "1"));
+    let cursor: usize = query_param(request, "cursor")
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(0);
+
+    let mut entries: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+    let folder = |path: &str| {
+        json!({
+            "type": "directory",
+            "oid": format!("{:x}", Sha1::digest(format!("tree {path}").as_bytes())),
+            "size": 0,
+            "path": path,
+        })
+    };
+    for (name, file) in &repo.files {
+        let relative = if dir.is_empty() {
+            name.as_str()
+        } else {
+            match name.strip_prefix(&format!("{dir}/")) {
+                Some(relative) => relative,
+                None => continue,
+            }
+        };
+        let base = name.len() - relative.len();
+        // Folders between `dir` and the file.
+        for (at, _) in relative.match_indices('/') {
+            let folder_path = &name[..base + at];
+            entries.insert(folder_path.to_string(), folder(folder_path));
+            if !recursive {
+                break;
+            }
+        }
+        if !recursive && relative.contains('/') {
+            continue;
+        }
+        let mut entry = json!({
+            "type": "file",
+            "oid": if file.lfs { file.pointer_git_sha1() } else { file.git_sha1.clone() },
+            "size": file.data.len(),
+            "path": name,
+        });
+        if file.lfs {
+            entry["lfs"] = json!({
+                "oid": file.sha256,
+                "size": file.data.len(),
+                "pointerSize": file.pointer_text().len(),
+            });
+        }
+        entries.insert(name.clone(), entry);
+    }
+
+    let page_size = match state.tree_page_size {
+        0 => DEFAULT_TREE_PAGE,
+        size => size,
+    };
+    let page: Vec<_> = entries
+        .into_values()
+        .skip(cursor)
+        .take(page_size + 1)
+        .collect();
+    let mut headers = vec![("Content-Type", "application/json".to_string())];
+    let more = page.len() > page_size;
+    if more {
+        let dir_part = if dir.is_empty() {
+            String::new()
+        } else {
+            format!("/{raw_dir}")
+        };
+        headers.push((
+            "Link",
+            format!(
+                "<{}/api/models/{repo_id}/tree/{raw_revision}{dir_part}?recursive={recursive}&expand=false&cursor={}>; rel=\"next\"",
+                shared.hub_url,
+                cursor + page_size
+            ),
+        ));
+    }
+    let page = &page[..page.len().min(page_size)];
+    plain(200, &headers, serde_json::to_vec(page).expect("JSON"))
+}
+
 fn resolve_reply(
+    shared: &Shared,
     state: &State,
     request: &Request,
     repo_id: &str,
     rest: &str,
-    base_url: &str,
 ) -> Reply {
     let Some(repo) = state.repos.get(repo_id) else {
         return repo_not_found(request);
@@ -607,16 +882,33 @@ fn resolve_reply(
         return hub_error(404, "RevisionNotFound", "Invalid rev id");
     }
     let file_name = decode_segments(file_path);
-    let Some(file) = repo.files.get(&file_name) else {
-        return hub_error(404, "EntryNotFound", &format!("{file_name} does not exist"));
-    };
     let commit = repo.commit();
+    let Some(file) = repo.files.get(&file_name) else {
+        return plain(
+            404,
+            &[
+                ("X-Error-Code", "EntryNotFound".to_string()),
+                ("X-Error-Message", format!("{file_name} does not exist")),
+                ("X-Repo-Commit", commit),
+                ("Content-Type", "application/json".to_string()),
+            ],
+            json!({ "error": format!("{file_name} does not exist") })
+                .to_string()
+                .into_bytes(),
+        );
+    };
     if file.lfs {
+        // A signed URL on the storage host; HEAD answers this redirect
+        // itself, with the file's metadata, and does not follow it.
         let folder = Repo::new(repo_id.to_string(), RepoType::Model).folder_name();
-        let cdn_path = format!("/cdn/{folder}/{}?X-Amz-Signature=mock", file.sha256);
+        let cdn_path = format!("/cdn/{folder}/{}", file.sha256);
+        let query = format!(
+            "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires=3600&X-Amz-Signature={}",
+            sign(&shared.signing_key, &cdn_path)
+        );
         let location = match state.redirects {
-            RedirectStyle::Absolute => format!("{base_url}{cdn_path}"),
-            RedirectStyle::Relative => cdn_path,
+            RedirectStyle::Absolute => format!("{}{cdn_path}?{query}", shared.cdn_url),
+            RedirectStyle::Relative => format!("{cdn_path}?{query}"),
         };
         return plain(
             302,
@@ -641,9 +933,29 @@ fn resolve_reply(
     }
 }
 
-/// `/cdn/models--{org}--{name}/{sha256}`: LFS contents, no token needed
-/// (the real CDN URL carries a signature instead).
-fn cdn_reply(state: &State, rest: &str) -> Reply {
+/// `/cdn/models--{org}--{name}/{sha256}?…X-Amz-Signature=…`: LFS contents
+/// for a URL the hub signed. On the CDN port a request that also carries a
+/// token is refused, as signed storage URLs are: the token must not leave
+/// the hub.
+fn cdn_reply(shared: &Shared, state: &State, request: &Request, rest: &str, side: Side) -> Reply {
+    if side == Side::Cdn && request.header("authorization").is_some() {
+        return storage_error(
+            400,
+            "InvalidArgument",
+            "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, \
+             Signature query string parameter or the Authorization header should be specified",
+        );
+    }
+    let cdn_path = format!("/cdn/{rest}");
+    if query_param(request, "X-Amz-Signature")
+        != Some(sign(&shared.signing_key, &cdn_path).as_str())
+    {
+        return storage_error(
+            403,
+            "SignatureDoesNotMatch",
+            "The request signature we calculated does not match the signature you provided.",
+        );
+    }
     let mut parts = rest.splitn(2, '/');
     let folder = parts.next().unwrap_or_default();
     let sha256 = parts.next().unwrap_or_default();
@@ -660,5 +972,5 @@ fn cdn_reply(state: &State, rest: &str) -> Reply {
             };
         }
     }
-    plain(404, &[], b"no such object".to_vec())
+    storage_error(404, "NoSuchKey", "The specified key does not exist.")
 }

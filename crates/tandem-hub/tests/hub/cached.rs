@@ -213,3 +213,106 @@ async fn list_and_remove_cached_models() {
         Err(HubError::InvalidRepoId { .. })
     ));
 }
+
+/// The app's "Check" fetches only the configs of the hub's newest commit;
+/// when that commit changed nothing but a README it must not move
+/// `refs/main` off the complete download, for this app or offline runs.
+#[tokio::test]
+async fn a_config_check_after_a_readme_commit_keeps_the_model_complete() {
+    let setup = Setup::new();
+    let endpoint = setup.hub.url();
+    let client = setup.client();
+    let complete = client
+        .download_model(SINGLE, DownloadOptions::new())
+        .await
+        .unwrap();
+    setup
+        .hub
+        .add_repo(single_repo().file("README.md", b"# tiny, edited\n".to_vec()));
+    let checked = client
+        .fetch_config_files(SINGLE, DownloadOptions::new())
+        .await
+        .unwrap();
+    assert_ne!(checked.commit, complete.commit);
+    assert!(checked.path("config.json").is_file());
+
+    let dir = setup.repo_dir(SINGLE);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("refs/main")).unwrap(),
+        complete.commit
+    );
+    let listed = client.list_cached_models().unwrap();
+    assert_eq!(listed[0].main_commit(), Some(complete.commit.as_str()));
+
+    let Setup { hub, home } = setup;
+    drop(hub);
+    let offline = builder_for(&endpoint, home.path()).build().unwrap();
+    let snapshot = offline
+        .download_model(SINGLE, DownloadOptions::new())
+        .await
+        .unwrap();
+    assert_eq!(snapshot.commit, complete.commit);
+    assert!(snapshot.from_cache_only);
+    // The configs of the newer commit are found offline too, with no ref.
+    let configs = offline
+        .fetch_config_files(SINGLE, DownloadOptions::new())
+        .await
+        .unwrap();
+    assert!(configs.path("config.json").is_file());
+}
+
+/// A cache where `refs/main` was moved to a snapshot without weights (by an
+/// older Tandem, or a Python tool fetching one file of a newer commit):
+/// offline, the newest complete snapshot of the branch is used, not one
+/// another ref names.
+#[tokio::test]
+async fn offline_skips_a_ref_to_an_incomplete_snapshot() {
+    let setup = Setup::new();
+    let complete = setup
+        .client()
+        .download_model(SINGLE, DownloadOptions::new())
+        .await
+        .unwrap();
+    let dir = setup.repo_dir(SINGLE);
+    let snapshots = dir.join("snapshots");
+
+    // A complete snapshot of another branch, newer than ours.
+    let other = "1111111111111111111111111111111111111111";
+    let other_dir = snapshots.join(other);
+    std::fs::create_dir_all(&other_dir).unwrap();
+    for file in &complete.files {
+        std::fs::copy(complete.path(file), other_dir.join(file)).unwrap();
+    }
+    std::fs::write(dir.join("refs/dev"), other).unwrap();
+    // main now points at a newer commit of which only a README was fetched.
+    let newer = "2222222222222222222222222222222222222222";
+    std::fs::create_dir_all(snapshots.join(newer)).unwrap();
+    std::fs::write(snapshots.join(newer).join("README.md"), b"# new\n").unwrap();
+    std::fs::write(dir.join("refs/main"), newer).unwrap();
+
+    let offline = setup.builder().offline(true).build().unwrap();
+    let snapshot = offline
+        .download_model(SINGLE, DownloadOptions::new())
+        .await
+        .unwrap();
+    assert_eq!(snapshot.commit, complete.commit);
+    assert_eq!(snapshot.files, complete.files);
+    let dev = offline
+        .download_model(SINGLE, DownloadOptions::new().revision("dev"))
+        .await
+        .unwrap();
+    assert_eq!(dev.commit, other);
+
+    // With no complete snapshot left, the error names what main lacks.
+    std::fs::remove_dir_all(&complete.dir).unwrap();
+    std::fs::remove_file(dir.join("refs/dev")).unwrap();
+    std::fs::remove_dir_all(&other_dir).unwrap();
+    let err = offline
+        .download_model(SINGLE, DownloadOptions::new())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, HubError::OfflineIncomplete { missing, .. } if missing.contains(&"config.json".to_string())),
+        "{err:?}"
+    );
+}

@@ -291,3 +291,96 @@ fn blocking_client_downloads() {
     assert!(snapshot.path(WEIGHTS).exists());
     assert_eq!(client.list_cached_models().unwrap().len(), 1);
 }
+
+const CHILD_ENDPOINT: &str = "TANDEM_HUB_TEST_CHILD_ENDPOINT";
+const CHILD_HOME: &str = "TANDEM_HUB_TEST_CHILD_HOME";
+
+/// Half of `two_processes_download_one_repo_at_once`: run by that test in
+/// a child process (the variables set); a no-op otherwise.
+#[tokio::test]
+async fn child_process_download() {
+    let (Ok(endpoint), Ok(home)) = (std::env::var(CHILD_ENDPOINT), std::env::var(CHILD_HOME))
+    else {
+        return;
+    };
+    let home = PathBuf::from(home);
+    // Start together with the other child: wait for the parent's go.
+    let go = home.join("go");
+    while !go.exists() {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let snapshot = builder_for(&endpoint, &home)
+        .build()
+        .unwrap()
+        .download_model(SHARDED, DownloadOptions::new())
+        .await
+        .unwrap();
+    for shard in SHARDS {
+        assert_eq!(
+            std::fs::read(snapshot.path(shard)).unwrap(),
+            sharded_repo().data(shard).unwrap()
+        );
+    }
+}
+
+/// Two processes (two app windows, the CLI beside the app) download the
+/// same repo into one cache at the same moment: both succeed, and every
+/// blob and snapshot file holds the right bytes.
+#[tokio::test]
+async fn two_processes_download_one_repo_at_once() {
+    let setup = Setup::new();
+    let exe = std::env::current_exe().unwrap();
+    let spawn = || {
+        std::process::Command::new(&exe)
+            .args(["--exact", "download::child_process_download", "--nocapture"])
+            .env(CHILD_ENDPOINT, setup.hub.url())
+            .env(CHILD_HOME, setup.home.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let children = [spawn(), spawn()];
+    std::fs::write(setup.home.path().join("go"), b"").unwrap();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "child failed:\n{}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        // The filter matched the child test, so it really ran.
+        assert!(
+            String::from_utf8_lossy(&output.stdout).contains("1 passed"),
+            "{}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+    }
+    let repo = sharded_repo();
+    let dir = setup.repo_dir(SHARDED);
+    let snapshot = dir.join("snapshots").join(repo.commit());
+    for file in [
+        "config.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "model.safetensors.index.json",
+    ]
+    .into_iter()
+    .chain(SHARDS)
+    {
+        let data = repo.data(file).unwrap();
+        let blob = dir.join("blobs").join(repo.etag(file).unwrap());
+        assert!(std::fs::read(&blob).unwrap() == data, "blob of {file}");
+        assert!(
+            std::fs::read(snapshot.join(file)).unwrap() == data,
+            "{file}"
+        );
+    }
+    let leftovers: Vec<String> = std::fs::read_dir(&snapshot)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}

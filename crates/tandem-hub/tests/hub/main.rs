@@ -6,4 +6,7 @@ mod cached;
 mod download;
 mod faults;
 mod fixtures;
+mod hf_client;
 mod mock_bin;
+mod mock_wire;
+mod revisions;
