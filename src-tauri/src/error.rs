@@ -58,6 +58,7 @@ fn model_code(error: &tandem_model::ModelError) -> &'static str {
     match error {
         M::UnsupportedArchitecture { .. } | M::UnsupportedRope { .. } => "unsupported_model",
         M::MissingFolder(_) | M::MissingFile { .. } => "not_found",
+        M::NotAFolder(_) => "invalid_request",
         M::Io { .. } => "io",
         M::ContextOverflow { .. } | M::InvalidArgument(_) => "invalid_request",
         _ => "internal",
@@ -95,6 +96,7 @@ impl From<PairsError> for AppError {
         match error {
             PairsError::Hub { source, .. } => (*source).into(),
             PairsError::MissingFolder { .. } => Self::new("not_found", error.to_string()),
+            PairsError::NotAFolder { .. } => Self::new("invalid_request", error.to_string()),
             other => Self::internal(other.to_string()),
         }
     }

@@ -124,16 +124,9 @@ pub(crate) fn shards_from_index(repo: &str, index_json: &[u8]) -> Result<Vec<Str
     Ok(shards.into_iter().collect())
 }
 
-/// A repo-relative path that stays inside the snapshot folder when joined.
-pub(crate) fn is_safe_relative_path(name: &str) -> bool {
-    !name.is_empty()
-        && !name.starts_with('/')
-        && !name.contains('\\')
-        && !name.contains(':')
-        && name
-            .split('/')
-            .all(|part| !part.is_empty() && part != "." && part != "..")
-}
+/// A repo-relative path that stays inside the snapshot folder when joined (the rule
+/// local shard indexes are checked by too).
+pub(crate) use tandem_paths::is_safe_relative_path;
 
 #[cfg(test)]
 mod tests {

@@ -11,6 +11,31 @@ use serde_json::{Map, Value};
 
 use crate::error::{ModelError, Result};
 
+/// `config.json` and `generation_config.json` larger than this are refused unread: a
+/// real one is a few kilobytes.
+pub const MAX_CONFIG_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
+// Upper bounds on what a `config.json` may declare. A repo is untrusted input and these
+// numbers size allocations (the doctor's token table, KV caches, weight buffers), so an
+// absurd value must be an error naming the field rather than an abort. Each bound sits
+// well above the largest real model: Llama 3.1 405B has hidden 16384, MLP 53248, 126
+// layers, 128 heads of 128; Gemma 3 has a 262k vocabulary; contexts reach 1M-10M.
+
+/// Most token ids a vocabulary may have (2^21).
+pub const MAX_VOCAB_SIZE: usize = 1 << 21;
+/// Largest `hidden_size` (2^16).
+pub const MAX_HIDDEN_SIZE: usize = 1 << 16;
+/// Largest `intermediate_size` (2^20).
+pub const MAX_INTERMEDIATE_SIZE: usize = 1 << 20;
+/// Most decoder layers.
+pub const MAX_LAYERS: usize = 1024;
+/// Most attention heads (query or key/value).
+pub const MAX_HEADS: usize = 1024;
+/// Largest `head_dim`.
+pub const MAX_HEAD_DIM: usize = 4096;
+/// Longest context (`max_position_embeddings`, `sliding_window`): 2^24 positions.
+pub const MAX_CONTEXT: usize = 1 << 24;
+
 /// The architectures Tandem runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Architecture {
@@ -96,6 +121,32 @@ impl<'a> Fields<'a> {
         })
     }
 
+    /// A required integer in `1..=max`.
+    fn usize_in(&self, key: &str, max: usize) -> Result<usize> {
+        let value = self.usize_req(key)?;
+        check_range(self.path, key, value, max)
+    }
+
+    /// An optional integer in `1..=max`.
+    fn usize_opt_in(&self, key: &str, max: usize) -> Result<Option<usize>> {
+        self.usize_opt(key)?
+            .map(|value| check_range(self.path, key, value, max))
+            .transpose()
+    }
+
+    /// An optional number that must be finite and positive (a RoPE base or factor).
+    fn positive_f64_opt(&self, key: &str, name: &str) -> Result<Option<f64>> {
+        let value = self.f64_opt(key)?;
+        match value {
+            Some(x) if !(x.is_finite() && x > 0.0) => Err(ModelError::field(
+                self.path,
+                name,
+                format!("{x} must be a positive finite number"),
+            )),
+            _ => Ok(value),
+        }
+    }
+
     fn usize_opt(&self, key: &str) -> Result<Option<usize>> {
         match self.get(key) {
             None => Ok(None),
@@ -148,6 +199,19 @@ impl<'a> Fields<'a> {
     }
 }
 
+/// `value` if it lies in `1..=max`, else an error naming the field and the value.
+fn check_range(path: &Path, key: &str, value: usize, max: usize) -> Result<usize> {
+    if (1..=max).contains(&value) {
+        Ok(value)
+    } else {
+        Err(ModelError::field(
+            path,
+            key,
+            format!("{value} is out of range: expected 1 to {max}"),
+        ))
+    }
+}
+
 fn as_usize(v: &Value) -> Option<usize> {
     v.as_u64().and_then(|n| usize::try_from(n).ok())
 }
@@ -156,17 +220,56 @@ fn as_u32(v: &Value) -> Option<u32> {
     v.as_u64().and_then(|n| u32::try_from(n).ok())
 }
 
-fn read_json_object(path: &Path) -> Result<Map<String, Value>> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+/// Checks that `dir` is a model folder: a file or a missing path is told apart, so
+/// `--model model.safetensors` says what it got and what it wants.
+pub fn check_model_dir(dir: &Path) -> Result<()> {
+    if dir.is_dir() {
+        Ok(())
+    } else if dir.exists() {
+        Err(ModelError::NotAFolder(dir.to_path_buf()))
+    } else {
+        Err(ModelError::MissingFolder(dir.to_path_buf()))
+    }
+}
+
+/// Reads a text file of a model repo, refusing one over `limit` bytes before reading
+/// it (a repo is untrusted: a 50 GB `config.json` must not be loaded into memory).
+/// `what` names the file's role in the errors.
+pub(crate) fn read_text_limited(path: &Path, what: &'static str, limit: u64) -> Result<String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             ModelError::MissingFile {
                 path: path.to_path_buf(),
-                what: "model configuration",
+                what,
             }
         } else {
             ModelError::io(path, e)
         }
     })?;
+    let too_large = |size: u64| ModelError::FileTooLarge {
+        path: path.to_path_buf(),
+        what,
+        size,
+        limit,
+    };
+    let size = file.metadata().map_err(|e| ModelError::io(path, e))?.len();
+    if size > limit {
+        return Err(too_large(size));
+    }
+    let mut text = String::new();
+    // `take` guards against a file that grows after the size check.
+    file.take(limit + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| ModelError::io(path, e))?;
+    if text.len() as u64 > limit {
+        return Err(too_large(text.len() as u64));
+    }
+    Ok(text)
+}
+
+fn read_json_object(path: &Path) -> Result<Map<String, Value>> {
+    let text = read_text_limited(path, "model configuration", MAX_CONFIG_FILE_BYTES)?;
     match serde_json::from_str::<Value>(&text).map_err(|source| ModelError::Json {
         path: path.to_path_buf(),
         source,
@@ -180,9 +283,7 @@ impl ModelConfig {
     /// Reads `config.json` from a model folder, with `generation_config.json` (if present)
     /// overriding the BOS/EOS ids, as transformers' `generate` does.
     pub fn from_dir(dir: &Path) -> Result<Self> {
-        if !dir.is_dir() {
-            return Err(ModelError::MissingFolder(dir.to_path_buf()));
-        }
+        check_model_dir(dir)?;
         let mut config = Self::from_file(&dir.join("config.json"))?;
         let gen_path = dir.join("generation_config.json");
         if gen_path.exists() {
@@ -213,17 +314,19 @@ impl ModelConfig {
         let f = Fields { path, map };
         let architecture = parse_architecture(&f)?;
 
-        let hidden_size = f.usize_req("hidden_size")?;
-        let num_heads = f.usize_req("num_attention_heads")?;
-        let num_kv_heads = f.usize_opt("num_key_value_heads")?.unwrap_or(num_heads);
-        if num_heads == 0 || num_kv_heads == 0 || num_heads % num_kv_heads != 0 {
+        let hidden_size = f.usize_in("hidden_size", MAX_HIDDEN_SIZE)?;
+        let num_heads = f.usize_in("num_attention_heads", MAX_HEADS)?;
+        let num_kv_heads = f
+            .usize_opt_in("num_key_value_heads", MAX_HEADS)?
+            .unwrap_or(num_heads);
+        if num_heads % num_kv_heads != 0 {
             return Err(ModelError::field(
                 path,
                 "num_key_value_heads",
                 format!("{num_kv_heads} does not divide num_attention_heads = {num_heads}"),
             ));
         }
-        let head_dim = match f.usize_opt("head_dim")? {
+        let head_dim = match f.usize_opt_in("head_dim", MAX_HEAD_DIM)? {
             Some(d) => d,
             None if hidden_size % num_heads == 0 => hidden_size / num_heads,
             None => {
@@ -260,7 +363,7 @@ impl ModelConfig {
             _ => f.bool_opt("attention_bias")?.unwrap_or(false),
         };
         let sliding_window = match architecture {
-            Architecture::Mistral => f.usize_opt("sliding_window")?,
+            Architecture::Mistral => f.usize_opt_in("sliding_window", MAX_CONTEXT)?,
             Architecture::Qwen2 if f.bool_opt("use_sliding_window")?.unwrap_or(false) => {
                 return Err(ModelError::field(
                     path,
@@ -283,33 +386,25 @@ impl ModelConfig {
         let config = Self {
             architecture,
             hidden_size,
-            intermediate_size: f.usize_req("intermediate_size")?,
-            num_layers: f.usize_req("num_hidden_layers")?,
+            intermediate_size: f.usize_in("intermediate_size", MAX_INTERMEDIATE_SIZE)?,
+            num_layers: f.usize_in("num_hidden_layers", MAX_LAYERS)?,
             num_heads,
             num_kv_heads,
             head_dim,
-            vocab_size: f.usize_req("vocab_size")?,
+            vocab_size: f.usize_in("vocab_size", MAX_VOCAB_SIZE)?,
             rope_theta,
             rope_scaling,
-            rms_norm_eps: f.f64_opt("rms_norm_eps")?.unwrap_or(1e-6),
+            rms_norm_eps: parse_norm_eps(&f)?,
             tie_word_embeddings: f.bool_opt("tie_word_embeddings")?.unwrap_or(false),
             qkv_bias,
             sliding_window,
-            max_position_embeddings: f.usize_opt("max_position_embeddings")?.unwrap_or(2048),
+            max_position_embeddings: f
+                .usize_opt_in("max_position_embeddings", MAX_CONTEXT)?
+                .unwrap_or(2048),
             bos_token_id,
             eos_token_ids,
             torch_dtype,
         };
-        for (field, value) in [
-            ("hidden_size", config.hidden_size),
-            ("intermediate_size", config.intermediate_size),
-            ("num_hidden_layers", config.num_layers),
-            ("vocab_size", config.vocab_size),
-        ] {
-            if value == 0 {
-                return Err(ModelError::field(path, field, "must be positive"));
-            }
-        }
         Ok(config)
     }
 
@@ -318,21 +413,25 @@ impl ModelConfig {
         self.num_heads / self.num_kv_heads
     }
 
-    /// Parameters in the decoder, counting a tied head once.
+    /// Parameters in the decoder, counting a tied head once. Saturates at `usize::MAX`
+    /// rather than wrapping (a parsed config cannot get there; a hand-built one can).
     pub fn parameter_count(&self) -> usize {
+        let mul = usize::saturating_mul;
+        let add = usize::saturating_add;
         let d = self.hidden_size;
-        let q = self.num_heads * self.head_dim;
-        let kv = self.num_kv_heads * self.head_dim;
-        let bias = if self.qkv_bias { q + 2 * kv } else { 0 };
-        let attn = d * q + 2 * d * kv + q * d + bias;
-        let mlp = 3 * d * self.intermediate_size;
-        let layer = attn + mlp + 2 * d;
+        let q = mul(self.num_heads, self.head_dim);
+        let kv = mul(self.num_kv_heads, self.head_dim);
+        let bias = if self.qkv_bias { add(q, mul(2, kv)) } else { 0 };
+        let attn = add(add(mul(mul(2, d), q), mul(mul(2, d), kv)), bias);
+        let mlp = mul(mul(3, d), self.intermediate_size);
+        let layer = add(add(attn, mlp), mul(2, d));
+        let embeddings = mul(self.vocab_size, d);
         let head = if self.tie_word_embeddings {
             0
         } else {
-            self.vocab_size * d
+            embeddings
         };
-        self.vocab_size * d + self.num_layers * layer + d + head
+        add(add(add(embeddings, mul(self.num_layers, layer)), d), head)
     }
 }
 
@@ -358,6 +457,20 @@ fn parse_architecture(f: &Fields) -> Result<Architecture> {
     }
 }
 
+/// `rms_norm_eps`: finite and not negative (default 1e-6).
+fn parse_norm_eps(f: &Fields) -> Result<f64> {
+    let eps = f.f64_opt("rms_norm_eps")?.unwrap_or(1e-6);
+    if eps.is_finite() && eps >= 0.0 {
+        Ok(eps)
+    } else {
+        Err(ModelError::field(
+            f.path,
+            "rms_norm_eps",
+            format!("{eps} must be a finite number, not negative"),
+        ))
+    }
+}
+
 /// Reads `rope_theta` and the scaling from `rope_scaling` (v4) or `rope_parameters` (v5).
 fn parse_rope(f: &Fields) -> Result<(f64, RopeScaling)> {
     let params = f.get("rope_parameters").and_then(Value::as_object);
@@ -368,6 +481,13 @@ fn parse_rope(f: &Fields) -> Result<(f64, RopeScaling)> {
         Some(t) => t,
         None => f.f64_opt("rope_theta")?.unwrap_or(10_000.0),
     };
+    if !(theta.is_finite() && theta > 0.0) {
+        return Err(ModelError::field(
+            f.path,
+            "rope_theta",
+            format!("{theta} must be a positive finite number"),
+        ));
+    }
     let (scaling, field) = match f.get("rope_scaling").and_then(Value::as_object) {
         Some(s) => (Some(s), "rope_scaling"),
         None => (params, "rope_parameters"),
@@ -385,8 +505,9 @@ fn parse_rope(f: &Fields) -> Result<(f64, RopeScaling)> {
         .and_then(Value::as_str)
         .unwrap_or("default");
     let num = |key: &str| -> Result<f64> {
-        sf.f64_opt(key)?
-            .ok_or_else(|| ModelError::field(f.path, format!("{field}.{key}"), "missing"))
+        let name = format!("{field}.{key}");
+        sf.positive_f64_opt(key, &name)?
+            .ok_or_else(|| ModelError::field(f.path, name, "missing"))
     };
     let rope = match rope_type {
         "default" => RopeScaling::None,
@@ -521,6 +642,108 @@ mod tests {
         v["rope_scaling"] = json!({"rope_type": "linear"});
         let err = parse(v).unwrap_err().to_string();
         assert!(err.contains("rope_scaling.factor"), "{err}");
+    }
+
+    #[test]
+    fn out_of_range_sizes_are_refused_naming_field_and_value() {
+        for (field, value) in [
+            ("vocab_size", json!(3_000_000_000u64)),
+            ("hidden_size", json!(1u64 << 40)),
+            ("intermediate_size", json!(1u64 << 40)),
+            ("num_hidden_layers", json!(100_000)),
+            ("num_attention_heads", json!(1u64 << 32)),
+            ("head_dim", json!(0)),
+            ("head_dim", json!(1u64 << 20)),
+            ("max_position_embeddings", json!(1u64 << 40)),
+        ] {
+            let mut v = base();
+            v[field] = value.clone();
+            if field == "num_attention_heads" {
+                v["num_key_value_heads"] = value.clone();
+            }
+            let err = parse(v).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("`{field}`")) && err.contains(&value.to_string()),
+                "{field} = {value}: {err}"
+            );
+        }
+        // A sliding window is a context length too.
+        let mut v = base();
+        v["architectures"] = json!(["MistralForCausalLM"]);
+        v["sliding_window"] = json!(1u64 << 40);
+        let err = parse(v).unwrap_err().to_string();
+        assert!(err.contains("`sliding_window`"), "{err}");
+    }
+
+    #[test]
+    fn bounds_admit_the_largest_real_models() {
+        // Llama 3.1 405B's shape with Gemma 3's vocabulary and a 1M context.
+        let mut v = base();
+        v["hidden_size"] = json!(16384);
+        v["intermediate_size"] = json!(53248);
+        v["num_hidden_layers"] = json!(126);
+        v["num_attention_heads"] = json!(128);
+        v["num_key_value_heads"] = json!(8);
+        v["vocab_size"] = json!(262_144);
+        v["max_position_embeddings"] = json!(1_048_576);
+        let c = parse(v).unwrap();
+        assert_eq!(c.head_dim, 128);
+        assert!(c.parameter_count() > 400_000_000_000);
+    }
+
+    #[test]
+    fn parameter_count_saturates_instead_of_wrapping() {
+        // Built directly (the parser refuses such sizes): the count must not wrap around
+        // to a small number that would pass a memory check.
+        let mut c = parse(base()).unwrap();
+        c.vocab_size = usize::MAX / 2;
+        c.hidden_size = usize::MAX / 2;
+        assert_eq!(c.parameter_count(), usize::MAX);
+        c.vocab_size = 100;
+        c.hidden_size = 64;
+        c.num_layers = usize::MAX / 3;
+        assert_eq!(c.parameter_count(), usize::MAX);
+    }
+
+    #[test]
+    fn nonsense_rope_and_norm_numbers_are_refused() {
+        let mut v = base();
+        v["rope_theta"] = json!(-1.0);
+        let err = parse(v).unwrap_err().to_string();
+        assert!(err.contains("`rope_theta`") && err.contains("-1"), "{err}");
+        let mut v = base();
+        v["rope_scaling"] = json!({"rope_type": "linear", "factor": 0.0});
+        let err = parse(v).unwrap_err().to_string();
+        assert!(err.contains("rope_scaling.factor"), "{err}");
+        let mut v = base();
+        v["rms_norm_eps"] = json!(-0.5);
+        let err = parse(v).unwrap_err().to_string();
+        assert!(err.contains("`rms_norm_eps`"), "{err}");
+    }
+
+    #[test]
+    fn oversized_config_file_is_refused_before_reading() {
+        let dir = tempdir();
+        let path = dir.join("config.json");
+        let file = std::fs::File::create(&path).unwrap();
+        file.set_len(MAX_CONFIG_FILE_BYTES + 1).unwrap();
+        let err = ModelConfig::from_file(&path).unwrap_err();
+        assert!(matches!(err, ModelError::FileTooLarge { .. }), "{err}");
+        assert!(err.to_string().contains("config.json"), "{err}");
+    }
+
+    #[test]
+    fn a_file_given_as_the_model_folder_is_named_as_a_file() {
+        let dir = tempdir();
+        let file = dir.join("model.safetensors");
+        std::fs::write(&file, b"x").unwrap();
+        let err = ModelConfig::from_dir(&file).unwrap_err();
+        assert!(matches!(err, ModelError::NotAFolder(_)), "{err}");
+        let text = err.to_string();
+        assert!(
+            text.contains("is a file") && text.contains("folder") && text.contains("config.json"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -11,6 +11,9 @@ pub enum ModelError {
     #[error("model folder {0} does not exist")]
     MissingFolder(PathBuf),
 
+    #[error("{0} is a file, not a model folder: give the folder that holds config.json, tokenizer.json and the *.safetensors weights")]
+    NotAFolder(PathBuf),
+
     #[error("{path}: file not found ({what})")]
     MissingFile { path: PathBuf, what: &'static str },
 
@@ -19,6 +22,14 @@ pub enum ModelError {
         path: PathBuf,
         #[source]
         source: std::io::Error,
+    },
+
+    #[error("{path}: the file is {size} bytes, more than the {limit} bytes a {what} may have")]
+    FileTooLarge {
+        path: PathBuf,
+        what: &'static str,
+        size: u64,
+        limit: u64,
     },
 
     #[error("{path}: invalid JSON: {source}")]

@@ -27,7 +27,8 @@ fn parse_kb_field(status: &str, name: &str) -> Option<u64> {
         .trim()
         .parse()
         .ok()?;
-    Some(kb * 1024)
+    // Checked: a count that does not fit in bytes is garbage, not a wrapped-around size.
+    kb.checked_mul(1024)
 }
 
 #[cfg(test)]
@@ -40,6 +41,12 @@ mod tests {
         assert_eq!(parse_kb_field(status, "VmRSS:"), Some(1024 * 1024));
         assert_eq!(parse_kb_field(status, "VmHWM:"), Some(2048 * 1024));
         assert_eq!(parse_kb_field(status, "VmSwap:"), None);
+    }
+
+    #[test]
+    fn a_kilobyte_count_too_large_for_bytes_is_none() {
+        let status = format!("VmRSS:\t{} kB\n", u64::MAX / 512);
+        assert_eq!(parse_kb_field(&status, "VmRSS:"), None);
     }
 
     #[cfg(target_os = "linux")]

@@ -4,13 +4,58 @@
 //! or `chat_template.jinja` (newer ones), rendered with minijinja configured like
 //! transformers' Jinja environment: `trim_blocks`, `lstrip_blocks`, Python string
 //! methods (`.strip()`, `.startswith()`…), `raise_exception` and `tojson`.
+//!
+//! A template is code from an untrusted repo, so rendering is bounded: minijinja's fuel
+//! caps the steps (an endless loop ends in an error, not a hung run), the filters that
+//! take a width (`indent`, `tojson`, `format`, `.format()`) refuse absurd ones and results
+//! over [`MAX_TEMPLATE_TEXT_BYTES`], and the output stops at a length no prompt needs.
+//! What minijinja itself allows is not re-checked: a single string repetition is capped
+//! by minijinja at 100 MB, but string concatenation in a loop grows with the fuel.
 
 use std::path::{Path, PathBuf};
+
+use minijinja::value::{Kwargs, Rest, StringInput, ValueKind};
+use minijinja::{ErrorKind, State, Value as JinjaValue};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::config::read_text_limited;
 use crate::error::{ModelError, Result};
+
+/// Steps (minijinja instructions) a chat template may run per render. Real templates
+/// take a few thousand for a conversation; this leaves a hundredfold margin and still
+/// stops an endless loop within a fraction of a second.
+pub const CHAT_TEMPLATE_FUEL: u64 = 2_000_000;
+
+/// Size limits of a repo's tokenizer files (checked before reading them): the largest
+/// real `tokenizer.json` is a few tens of megabytes, a template a few tens of kilobytes.
+pub const MAX_TOKENIZER_FILE_BYTES: u64 = 256 << 20;
+/// See [`MAX_TOKENIZER_FILE_BYTES`].
+pub const MAX_TOKENIZER_CONFIG_BYTES: u64 = 64 << 20;
+/// See [`MAX_TOKENIZER_FILE_BYTES`]; also bounds a `chat_template` string.
+pub const MAX_TEMPLATE_SOURCE_BYTES: u64 = 4 << 20;
+
+/// Widest `indent` / `tojson(indent=…)` a template may ask for (real ones use 2 or 4).
+pub const MAX_TEMPLATE_INDENT: usize = 64;
+
+/// Largest number a `format` specification may hold (a width or precision).
+const MAX_FORMAT_NUMBER: u64 = 4096;
+
+/// Largest string a width-taking filter may build, and the rendered length allowed on
+/// top of the messages themselves.
+pub const MAX_TEMPLATE_TEXT_BYTES: usize = 16 << 20;
+
+/// Cap on the rendered prompt: the fixed allowance plus twice the messages' text (a
+/// template may repeat a message, e.g. a system prompt, but not multiply it).
+fn rendered_limit(messages: &[ChatMessage]) -> usize {
+    messages
+        .iter()
+        .map(|m| m.content.len() + m.role.len())
+        .fold(MAX_TEMPLATE_TEXT_BYTES, |sum, n| {
+            sum.saturating_add(n.saturating_mul(2))
+        })
+}
 
 /// One chat message.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -29,7 +74,7 @@ impl ChatMessage {
 }
 
 /// A chat template with the special tokens it may refer to.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChatTemplate {
     source: String,
     origin: PathBuf,
@@ -55,16 +100,66 @@ impl ChatTemplate {
         &self.source
     }
 
-    /// Renders a conversation the way `tokenizer.apply_chat_template(tokenize=False)` does.
-    pub fn render(&self, messages: &[ChatMessage], add_generation_prompt: bool) -> Result<String> {
-        let err = |reason: String| ModelError::ChatTemplate {
+    fn error(&self, reason: String) -> ModelError {
+        ModelError::ChatTemplate {
             path: self.origin.clone(),
             reason,
+        }
+    }
+
+    /// Renders a conversation the way `tokenizer.apply_chat_template(tokenize=False)` does,
+    /// within the bounds in the module docs.
+    pub fn render(&self, messages: &[ChatMessage], add_generation_prompt: bool) -> Result<String> {
+        let env = self.environment()?;
+        let template = env.get_template("chat").expect("just added");
+        let mut out = LimitedWriter {
+            text: Vec::new(),
+            limit: rendered_limit(messages),
+            exceeded: false,
         };
+        let rendered =
+            template.render_captured_to(self.context(messages, add_generation_prompt), &mut out);
+        match rendered {
+            Ok(_) => String::from_utf8(out.text)
+                .map_err(|_| self.error("the rendered prompt is not valid UTF-8".into())),
+            Err(_) if out.exceeded => Err(self.error(format!(
+                "the rendered prompt is longer than {} bytes (a runaway template?)",
+                out.limit
+            ))),
+            Err(e) => Err(self.error(describe(&e))),
+        }
+    }
+
+    /// Fuel a render consumes (to check the budget leaves real templates room).
+    #[cfg(test)]
+    fn fuel_used(&self, messages: &[ChatMessage], add_generation_prompt: bool) -> Result<u64> {
+        let env = self.environment()?;
+        let template = env.get_template("chat").expect("just added");
+        let captured = template
+            .render_captured(self.context(messages, add_generation_prompt))
+            .map_err(|e| self.error(describe(&e)))?;
+        Ok(captured.state().fuel_levels().map_or(0, |(used, _)| used))
+    }
+
+    fn context(&self, messages: &[ChatMessage], add_generation_prompt: bool) -> JinjaValue {
+        minijinja::context! {
+            messages => messages,
+            add_generation_prompt => add_generation_prompt,
+            bos_token => &self.bos_token,
+            eos_token => &self.eos_token,
+        }
+    }
+
+    /// The environment transformers renders with, plus the bounds.
+    fn environment(&self) -> Result<minijinja::Environment<'_>> {
         let mut env = minijinja::Environment::new();
         env.set_trim_blocks(true);
         env.set_lstrip_blocks(true);
-        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        env.set_fuel(Some(CHAT_TEMPLATE_FUEL));
+        env.set_unknown_method_callback(bounded_methods);
+        env.add_filter("indent", bounded_indent);
+        env.add_filter("tojson", bounded_tojson);
+        env.add_filter("format", bounded_format);
         env.add_function(
             "raise_exception",
             |message: String| -> std::result::Result<String, minijinja::Error> {
@@ -85,21 +180,137 @@ impl ChatTemplate {
                 .replace("%m", "01")
         });
         env.add_template("chat", &self.source)
-            .map_err(|e| err(format!("cannot parse the template: {}", describe(&e))))?;
-        let template = env.get_template("chat").expect("just added");
-        template
-            .render(minijinja::context! {
-                messages => messages,
-                add_generation_prompt => add_generation_prompt,
-                bos_token => &self.bos_token,
-                eos_token => &self.eos_token,
-            })
-            .map_err(|e| err(describe(&e)))
+            .map_err(|e| self.error(format!("cannot parse the template: {}", describe(&e))))?;
+        Ok(env)
     }
+}
+
+/// Collects the output, failing once it would pass `limit` bytes (the render stops there).
+struct LimitedWriter {
+    text: Vec<u8>,
+    limit: usize,
+    exceeded: bool,
+}
+
+impl std::io::Write for LimitedWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.text.len().saturating_add(buf.len()) > self.limit {
+            self.exceeded = true;
+            return Err(std::io::Error::other("rendered prompt too long"));
+        }
+        self.text.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn template_error(message: String) -> minijinja::Error {
+    minijinja::Error::new(ErrorKind::InvalidOperation, message)
+}
+
+/// `indent` with its width capped at [`MAX_TEMPLATE_INDENT`] and its result at
+/// [`MAX_TEMPLATE_TEXT_BYTES`] (minijinja's own allocates whatever it is asked).
+fn bounded_indent(
+    value: StringInput<'_>,
+    width: Option<usize>,
+    indent_first_line: Option<bool>,
+    indent_blank_lines: Option<bool>,
+    kwargs: Kwargs,
+) -> std::result::Result<JinjaValue, minijinja::Error> {
+    let asked = match width {
+        Some(width) => width,
+        None => kwargs.peek::<Option<usize>>("width")?.unwrap_or(4),
+    };
+    if asked > MAX_TEMPLATE_INDENT {
+        return Err(template_error(format!(
+            "indent width {asked} is more than the {MAX_TEMPLATE_INDENT} allowed"
+        )));
+    }
+    let text = value.as_str();
+    let lines = text.bytes().filter(|&b| b == b'\n').count() + 1;
+    let result_len = lines.saturating_mul(asked).saturating_add(text.len());
+    if result_len > MAX_TEMPLATE_TEXT_BYTES {
+        return Err(template_error(format!(
+            "indent would build {result_len} bytes, more than the {MAX_TEMPLATE_TEXT_BYTES} allowed"
+        )));
+    }
+    minijinja::filters::indent(value, width, indent_first_line, indent_blank_lines, kwargs)
+}
+
+/// `tojson` with its indent width capped at [`MAX_TEMPLATE_INDENT`].
+fn bounded_tojson(
+    value: &JinjaValue,
+    indent: Option<JinjaValue>,
+    kwargs: Kwargs,
+) -> std::result::Result<JinjaValue, minijinja::Error> {
+    let asked = match &indent {
+        Some(indent) => Some(indent.clone()),
+        None => kwargs.peek::<Option<JinjaValue>>("indent")?,
+    };
+    // `true` means 2 and `false` none; anything else must be a width up to the cap.
+    if let Some(width) = asked.filter(|v| v.kind() != ValueKind::Bool) {
+        if !matches!(usize::try_from(width.clone()), Ok(w) if w <= MAX_TEMPLATE_INDENT) {
+            return Err(template_error(format!(
+                "tojson indent width {width} is not a number from 0 to {MAX_TEMPLATE_INDENT}"
+            )));
+        }
+    }
+    minijinja::filters::tojson(value, indent, kwargs)
+}
+
+/// Refuses a printf- or str.format-style format string holding a number over
+/// [`MAX_FORMAT_NUMBER`]: widths and precisions pad without limit.
+fn check_format_string(format: &str) -> std::result::Result<(), minijinja::Error> {
+    for digits in format.split(|c: char| !c.is_ascii_digit()) {
+        let number = digits.bytes().fold(0u64, |n, d| {
+            n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
+        });
+        if number > MAX_FORMAT_NUMBER {
+            return Err(template_error(format!(
+                "format width {digits} is more than the {MAX_FORMAT_NUMBER} allowed"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The `format` filter, with widths checked.
+fn bounded_format(
+    state: &State<'_, '_>,
+    format: &JinjaValue,
+    args: Rest<JinjaValue>,
+) -> std::result::Result<JinjaValue, minijinja::Error> {
+    if let Some(text) = format.as_str() {
+        check_format_string(text)?;
+    }
+    minijinja::filters::format(state, format, args)
+}
+
+/// Python's string methods (pycompat), with `.format()` widths checked.
+fn bounded_methods(
+    state: &State<'_, '_>,
+    value: &JinjaValue,
+    method: &str,
+    args: &[JinjaValue],
+) -> std::result::Result<JinjaValue, minijinja::Error> {
+    if method == "format" {
+        if let Some(text) = value.as_str() {
+            check_format_string(text)?;
+        }
+    }
+    minijinja_contrib::pycompat::unknown_method_callback(state, value, method, args)
 }
 
 /// minijinja's error text plus its cause chain, so `raise_exception` messages surface.
 fn describe(e: &minijinja::Error) -> String {
+    if e.kind() == ErrorKind::OutOfFuel {
+        return format!(
+            "the template ran out of fuel: it takes more than {CHAT_TEMPLATE_FUEL} steps (an endless loop?)"
+        );
+    }
     let mut text = match e.detail() {
         Some(detail) => detail.to_string(),
         None => e.to_string(),
@@ -130,22 +341,22 @@ impl Tokenizer {
     /// Loads `tokenizer.json`, and the chat template from `chat_template.jinja` or
     /// `tokenizer_config.json`.
     pub fn from_dir(dir: &Path) -> Result<Self> {
+        crate::config::check_model_dir(dir)?;
         let path = dir.join("tokenizer.json");
-        if !path.exists() {
-            return Err(ModelError::MissingFile {
-                path,
-                what: "tokenizer",
-            });
-        }
-        let inner = tokenizers::Tokenizer::from_file(&path).map_err(|e| ModelError::Tokenizer {
+        let text = read_text_limited(&path, "tokenizer", MAX_TOKENIZER_FILE_BYTES)?;
+        let inner: tokenizers::Tokenizer = text.parse().map_err(|e| ModelError::Tokenizer {
             path: path.clone(),
-            reason: e.to_string(),
+            reason: format!("{e}"),
         })?;
+        drop(text);
 
         let config_path = dir.join("tokenizer_config.json");
         let config: Value = if config_path.exists() {
-            let text = std::fs::read_to_string(&config_path)
-                .map_err(|e| ModelError::io(&config_path, e))?;
+            let text = read_text_limited(
+                &config_path,
+                "tokenizer configuration",
+                MAX_TOKENIZER_CONFIG_BYTES,
+            )?;
             serde_json::from_str(&text).map_err(|source| ModelError::Json {
                 path: config_path.clone(),
                 source,
@@ -155,8 +366,7 @@ impl Tokenizer {
         };
         let jinja_path = dir.join("chat_template.jinja");
         let (source, origin) = if jinja_path.exists() {
-            let text =
-                std::fs::read_to_string(&jinja_path).map_err(|e| ModelError::io(&jinja_path, e))?;
+            let text = read_text_limited(&jinja_path, "chat template", MAX_TEMPLATE_SOURCE_BYTES)?;
             (Some(text), jinja_path)
         } else {
             let source = match config.get("chat_template") {
@@ -170,6 +380,18 @@ impl Tokenizer {
                     .map(str::to_string),
                 _ => None,
             };
+            if let Some(source) = &source {
+                if source.len() as u64 > MAX_TEMPLATE_SOURCE_BYTES {
+                    return Err(ModelError::field(
+                        &config_path,
+                        "chat_template",
+                        format!(
+                            "the template is {} bytes, more than the {MAX_TEMPLATE_SOURCE_BYTES} allowed",
+                            source.len()
+                        ),
+                    ));
+                }
+            }
             (source, config_path.clone())
         };
         let chat_template = source.map(|source| ChatTemplate {
@@ -290,6 +512,125 @@ mod tests {
             t.render(&[ChatMessage::new("user", "x")], false).unwrap(),
             "ok"
         );
+    }
+
+    fn render_err(src: &str) -> String {
+        let started = std::time::Instant::now();
+        let result = ChatTemplate::new(src, "", "").render(&[ChatMessage::new("user", "hi")], true);
+        assert!(started.elapsed().as_secs() < 10, "{src} took too long");
+        let err = result.expect_err(src);
+        assert!(matches!(err, ModelError::ChatTemplate { .. }), "{err}");
+        err.to_string()
+    }
+
+    #[test]
+    fn huge_indent_and_tojson_widths_are_refused() {
+        for src in [
+            "{{ 'x'|indent(10000000000000) }}",
+            "{{ 'x'|indent(width=10000000000000) }}",
+            "{{ messages|tojson(indent=10000000000000) }}",
+            "{{ messages|tojson(10000000000000) }}",
+        ] {
+            let err = render_err(src);
+            assert!(
+                err.contains("10000000000000") && err.contains("width"),
+                "{src}: {err}"
+            );
+        }
+        // Ordinary widths still work, positional or by keyword.
+        let t = ChatTemplate::new(
+            "{{ 'a\nb'|indent(2) }}|{{ 'a\nb'|indent(width=1, first=true) }}|{{ {'k': 1}|tojson(indent=2) }}",
+            "",
+            "",
+        );
+        assert_eq!(
+            t.render(&[], false).unwrap(),
+            "a\n  b| a\n b|{\n  \"k\": 1\n}"
+        );
+    }
+
+    #[test]
+    fn huge_format_widths_are_refused() {
+        for src in [
+            "{{ '%10000000000d'|format(1) }}",
+            "{{ '{:>10000000000}'.format('x') }}",
+        ] {
+            let err = render_err(src);
+            assert!(err.contains("10000000000"), "{src}: {err}");
+        }
+        let t = ChatTemplate::new("{{ '%03d'|format(7) }}{{ '{}!'.format('x') }}", "", "");
+        assert_eq!(t.render(&[], false).unwrap(), "007x!");
+    }
+
+    #[test]
+    fn endless_loops_run_out_of_fuel() {
+        let err = render_err(
+            "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+        );
+        assert!(err.contains("fuel") || err.contains("too long"), "{err}");
+    }
+
+    #[test]
+    fn rendered_length_is_capped() {
+        // 10 MB per outer step within minijinja's own limits, 64 steps: far more than any
+        // prompt, and little fuel.
+        let err = render_err(
+            "{% set big = 'x' * 10000000 %}{% for i in range(64) %}{{ big }}{% endfor %}",
+        );
+        assert!(err.contains("longer than"), "{err}");
+        // A filter's result is capped as well.
+        let err = render_err("{{ ('a\n' * 10000000)|indent(8) }}");
+        assert!(err.contains("indent"), "{err}");
+    }
+
+    #[test]
+    fn real_templates_stay_well_within_the_fuel() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/chat_templates.json");
+        let cases: Vec<Value> =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        assert!(!cases.is_empty());
+        for case in cases.iter().filter(|case| case["raises"] != true) {
+            let messages: Vec<ChatMessage> =
+                serde_json::from_value(case["messages"].clone()).unwrap();
+            let t = ChatTemplate::new(case["template"].as_str().unwrap(), "<s>", "</s>");
+            let used = t.fuel_used(&messages, true).unwrap();
+            // A hundredfold margin: long conversations must not run out.
+            assert!(used * 100 < CHAT_TEMPLATE_FUEL, "{}: {used}", case["name"]);
+        }
+    }
+
+    #[test]
+    fn a_file_as_folder_and_oversized_files_are_clear_errors() {
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/llama-gqa");
+        let err = Tokenizer::from_dir(&fixture.join("config.json"))
+            .err()
+            .unwrap();
+        assert!(matches!(err, ModelError::NotAFolder(_)), "{err}");
+
+        let dir = crate::formats::safetensors::tests::tempdir();
+        std::fs::copy(fixture.join("tokenizer.json"), dir.join("tokenizer.json")).unwrap();
+        let jinja = std::fs::File::create(dir.join("chat_template.jinja")).unwrap();
+        jinja.set_len(MAX_TEMPLATE_SOURCE_BYTES + 1).unwrap();
+        let err = Tokenizer::from_dir(&dir).err().unwrap();
+        assert!(
+            matches!(&err, ModelError::FileTooLarge { path, .. } if path.ends_with("chat_template.jinja")),
+            "{err}"
+        );
+        std::fs::remove_file(dir.join("chat_template.jinja")).unwrap();
+        let config = std::fs::File::create(dir.join("tokenizer_config.json")).unwrap();
+        config.set_len(MAX_TOKENIZER_CONFIG_BYTES + 1).unwrap();
+        let err = Tokenizer::from_dir(&dir).err().unwrap();
+        assert!(matches!(err, ModelError::FileTooLarge { .. }), "{err}");
+        // A template string inside tokenizer_config.json is held to the same size.
+        let huge = "x".repeat(MAX_TEMPLATE_SOURCE_BYTES as usize + 1);
+        std::fs::write(
+            dir.join("tokenizer_config.json"),
+            serde_json::json!({ "chat_template": huge }).to_string(),
+        )
+        .unwrap();
+        let err = Tokenizer::from_dir(&dir).err().unwrap().to_string();
+        assert!(err.contains("chat_template"), "{err}");
     }
 
     #[test]

@@ -45,7 +45,7 @@ pub struct ModelMemory {
 
 impl ModelMemory {
     pub fn total_bytes(&self) -> u64 {
-        self.weight_bytes + self.kv_cache_bytes
+        self.weight_bytes.saturating_add(self.kv_cache_bytes)
     }
 }
 
@@ -75,7 +75,7 @@ impl MemoryEstimate {
             .iter()
             .chain(&target)
             .map(ModelMemory::total_bytes)
-            .sum();
+            .fold(0, u64::saturating_add);
         MemoryEstimate {
             precision,
             context_len,
@@ -100,25 +100,31 @@ pub fn model_memory(config: &ModelConfig, precision: Precision, context_len: usi
 /// Bytes of the weights as loaded.
 pub fn weight_bytes(config: &ModelConfig, precision: Precision) -> u64 {
     let linear = linear_shapes(config);
-    let linear_weights: u64 = linear
+    // Saturating throughout: a parsed config is bounded so that nothing here comes
+    // near u64::MAX, and a hand-built one must not wrap round to a small figure.
+    let linear_weights = linear
         .iter()
-        .map(|(inputs, outputs)| inputs * outputs)
-        .sum();
-    let head = config.vocab_size as u64 * config.hidden_size as u64;
+        .map(|(inputs, outputs)| inputs.saturating_mul(*outputs))
+        .fold(0, u64::saturating_add);
+    let head = (config.vocab_size as u64).saturating_mul(config.hidden_size as u64);
     let untied_head = if config.tie_word_embeddings { 0 } else { head };
     // Embeddings, norms and biases: what the parameter count holds besides
     // the linear matrices (a tied head is inside the embeddings there).
-    let other = config.parameter_count() as u64 - (linear_weights - head + untied_head);
+    let other = (config.parameter_count() as u64).saturating_sub(
+        linear_weights
+            .saturating_sub(head)
+            .saturating_add(untied_head),
+    );
     let linear_bytes = match precision {
-        Precision::F32 => linear_weights * F32_BYTES,
+        Precision::F32 => linear_weights.saturating_mul(F32_BYTES),
         // The packed layout the CPU engine holds: a byte per weight, an f16 scale per
         // output column and block of 16 inputs, an f32 scale per column.
         Precision::Int8 => linear
             .iter()
             .map(|&(i, o)| quant::PackedInt8::size_for(i as usize, o as usize) as u64)
-            .sum(),
+            .fold(0, u64::saturating_add),
     };
-    linear_bytes + other * F32_BYTES
+    linear_bytes.saturating_add(other.saturating_mul(F32_BYTES))
 }
 
 /// `(inputs, outputs)` of every linear matrix as the loader builds them
@@ -132,12 +138,16 @@ fn linear_shapes(config: &ModelConfig) -> Vec<(u64, u64)> {
 
 /// Keys and values of every layer for `context_len` positions, in f32.
 pub fn kv_cache_bytes(config: &ModelConfig, context_len: usize) -> u64 {
-    let per_position = config.num_layers as u64
-        * 2
-        * config.num_kv_heads as u64
-        * config.head_dim as u64
-        * F32_BYTES;
-    per_position * context_len as u64
+    [
+        config.num_layers as u64,
+        2,
+        config.num_kv_heads as u64,
+        config.head_dim as u64,
+        F32_BYTES,
+        context_len as u64,
+    ]
+    .into_iter()
+    .fold(1, u64::saturating_mul)
 }
 
 #[cfg(test)]
@@ -211,6 +221,21 @@ mod tests {
             weight_bytes(&tied, Precision::Int8),
             (2 * per_layer + head + 2 * scales + 4 * columns + 4 * other) as u64
         );
+    }
+
+    #[test]
+    fn cache_sizes_saturate_rather_than_wrap() {
+        // Hand-built (a parsed config is bounded): a wrapped product would look small.
+        let mut config = fixture("llama-gqa");
+        config.num_layers = usize::MAX / 2;
+        assert_eq!(kv_cache_bytes(&config, 1 << 40), u64::MAX);
+        let memory = ModelMemory {
+            parameters: 0,
+            weight_bytes: u64::MAX,
+            kv_cache_bytes: 1,
+            context_len: 1,
+        };
+        assert_eq!(memory.total_bytes(), u64::MAX);
     }
 
     #[test]

@@ -80,7 +80,7 @@ pub async fn fetch_model_configs_async(
     options: DownloadOptions,
 ) -> Result<PathBuf, PairsError> {
     match ModelArg::parse(arg) {
-        ModelArg::Folder(path) => Ok(path),
+        ModelArg::Folder(path) => config_folder(path),
         ModelArg::Repo(repo) => client
             .fetch_config_files(&repo, options)
             .await
@@ -115,14 +115,49 @@ pub async fn doctor_models_async(
 fn existing_folder(path: PathBuf) -> Result<PathBuf, PairsError> {
     if path.is_dir() {
         Ok(path)
+    } else if path.exists() {
+        Err(PairsError::NotAFolder { path })
     } else {
         Err(PairsError::MissingFolder { path })
+    }
+}
+
+/// A local folder for the doctor: a missing one is passed on (the doctor lists
+/// the files it lacks), but a file is refused here, before `config.json` is
+/// joined onto it.
+fn config_folder(path: PathBuf) -> Result<PathBuf, PairsError> {
+    if path.exists() && !path.is_dir() {
+        Err(PairsError::NotAFolder { path })
+    } else {
+        Ok(path)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_is_not_taken_for_a_model_folder() {
+        // Tests run in the crate's folder, which has `Cargo.toml`.
+        let file = PathBuf::from("Cargo.toml");
+        assert_eq!(
+            ModelArg::parse("Cargo.toml"),
+            ModelArg::Folder(file.clone())
+        );
+        let err = existing_folder(file.clone()).unwrap_err();
+        assert!(matches!(err, PairsError::NotAFolder { .. }), "{err}");
+        let text = err.to_string();
+        assert!(
+            text.contains("Cargo.toml is a file, not a model folder")
+                && text.contains("config.json"),
+            "{text}"
+        );
+        let err = config_folder(file).unwrap_err();
+        assert!(matches!(err, PairsError::NotAFolder { .. }), "{err}");
+        // A missing folder still goes to the doctor, which lists what is missing.
+        assert!(config_folder(PathBuf::from("/nonexistent/tandem")).is_ok());
+    }
 
     #[test]
     fn repo_ids_and_paths_are_told_apart() {

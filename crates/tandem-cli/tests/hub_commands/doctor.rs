@@ -101,3 +101,44 @@ fn doctor_takes_local_folders_and_reports_hub_errors() {
         missing.stderr
     );
 }
+
+/// A weights file where a model folder belongs: say what it is and what is wanted,
+/// rather than "folder does not exist" or a path with `config.json` joined onto a file.
+#[test]
+fn a_file_given_as_a_model_is_named_as_a_file() {
+    let env = Env::new(Vec::<MockRepo>::new());
+    let file = fixture("llama-gqa").join("model.safetensors");
+    let file = file.to_str().unwrap();
+    let folder = fixture("qwen2-bias");
+    let expect_file_message = |stderr: &str| {
+        assert!(
+            stderr.contains(file)
+                && stderr.contains("is a file, not a model folder")
+                && stderr.contains("config.json")
+                && !stderr.contains("model.safetensors/"),
+            "{stderr}"
+        );
+    };
+    let run = env
+        .run(&["generate", "--model", file, "--prompt", "hi"])
+        .failed();
+    expect_file_message(&run.stderr);
+    let run = env
+        .run(&[
+            "generate",
+            "--model",
+            folder.to_str().unwrap(),
+            "--draft",
+            file,
+            "--mode",
+            "speculative",
+            "--prompt",
+            "hi",
+        ])
+        .failed();
+    expect_file_message(&run.stderr);
+    let run = env
+        .run(&["doctor", file, folder.to_str().unwrap()])
+        .failed();
+    expect_file_message(&run.stderr);
+}

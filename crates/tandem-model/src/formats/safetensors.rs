@@ -18,6 +18,10 @@ use crate::error::{ModelError, Result};
 /// Headers larger than this are refused: a real header is a few hundred kilobytes.
 const MAX_HEADER_BYTES: u64 = 100 * 1024 * 1024;
 
+/// A `model.safetensors.index.json` larger than this is refused unread: a real one
+/// lists a few thousand tensors in well under a megabyte.
+const MAX_INDEX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+
 /// Element type of a stored tensor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoredDtype {
@@ -130,6 +134,18 @@ impl SafetensorsFile {
             let raw: RawEntry = serde_json::from_value(value)
                 .map_err(|e| corrupt(format!("entry for tensor `{name}`: {e}")))?;
             let dtype = StoredDtype::parse(&raw.dtype);
+            // Checked: a shape whose product wraps around could otherwise match any
+            // byte count, and the shape is what callers size buffers by.
+            let elements = raw
+                .shape
+                .iter()
+                .try_fold(1usize, |n, &dim| n.checked_mul(dim))
+                .ok_or_else(|| {
+                    corrupt(format!(
+                        "tensor `{name}` has shape {:?}, too many elements to address",
+                        raw.shape
+                    ))
+                })?;
             let [start, end] = raw.data_offsets;
             if start > end || end > data_len {
                 return Err(corrupt(format!(
@@ -137,8 +153,12 @@ impl SafetensorsFile {
                 )));
             }
             if let Some(size) = dtype.size() {
-                let expected = raw.shape.iter().product::<usize>() * size;
-                if end - start != expected {
+                let expected = elements.checked_mul(size);
+                if expected != Some(end - start) {
+                    let expected = match expected {
+                        Some(bytes) => bytes.to_string(),
+                        None => "more than usize::MAX".into(),
+                    };
                     return Err(corrupt(format!(
                         "tensor `{name}` has shape {:?} ({expected} bytes) but {} bytes of data",
                         raw.shape,
@@ -262,7 +282,7 @@ impl WeightFiles {
             vec![SafetensorsFile::open(&single)?]
         } else if index_path.exists() {
             let text =
-                std::fs::read_to_string(&index_path).map_err(|e| ModelError::io(&index_path, e))?;
+                crate::config::read_text_limited(&index_path, "shard index", MAX_INDEX_FILE_BYTES)?;
             let index: ShardIndex =
                 serde_json::from_str(&text).map_err(|source| ModelError::Json {
                     path: index_path.clone(),
@@ -273,6 +293,22 @@ impl WeightFiles {
             shard_names.dedup();
             let mut files = Vec::with_capacity(shard_names.len());
             for shard in shard_names {
+                // The index is repo content: a name is joined onto the folder only if it
+                // stays inside it, by the rule downloads use.
+                if !tandem_paths::is_safe_relative_path(shard) || !shard.ends_with(".safetensors") {
+                    let tensor = index
+                        .weight_map
+                        .iter()
+                        .find(|(_, file)| *file == shard)
+                        .map_or("", |(tensor, _)| tensor.as_str());
+                    return Err(ModelError::field(
+                        &index_path,
+                        "weight_map",
+                        format!(
+                            "tensor `{tensor}` maps to {shard:?}, not a .safetensors file inside the model folder"
+                        ),
+                    ));
+                }
                 let path = dir.join(shard);
                 if !path.exists() {
                     return Err(ModelError::MissingFile {
@@ -512,6 +548,55 @@ pub(crate) mod tests {
         .unwrap();
         let err = WeightFiles::open(&dir).err().unwrap().to_string();
         assert!(err.contains("model-00001-of-00002.safetensors"), "{err}");
+    }
+
+    /// A header whose declared sizes only match after wrapping around `usize`.
+    #[test]
+    fn shapes_whose_element_count_overflows_are_corrupt() {
+        let dir = tempdir();
+        let path = dir.join("model.safetensors");
+        let huge = 1usize << 32;
+        for shape in [vec![huge, huge, 1], vec![usize::MAX, 2]] {
+            write_safetensors(&path, &[("w", "F32", shape.clone(), vec![])]);
+            let err = SafetensorsFile::open(&path).err().unwrap();
+            assert!(
+                matches!(err, ModelError::CorruptSafetensors { .. }),
+                "{shape:?}: {err}"
+            );
+            assert!(err.to_string().contains("`w`"), "{err}");
+        }
+        // Metadata-only dtypes get the same check: their shapes are reported too.
+        write_safetensors(&path, &[("w", "I64", vec![huge, huge], vec![])]);
+        assert!(SafetensorsFile::open(&path).is_err());
+    }
+
+    #[test]
+    fn shard_names_that_leave_the_model_folder_are_refused() {
+        let root = tempdir();
+        let dir = root.join("model");
+        std::fs::create_dir_all(&dir).unwrap();
+        // A valid safetensors file next to the model folder, and one at an absolute path.
+        let outside = root.join("outside.safetensors");
+        write_safetensors(&outside, &[("w", "F32", vec![1], f32_bytes(&[1.0]))]);
+        for shard in [
+            "../outside.safetensors".to_string(),
+            outside.display().to_string(),
+            "sub/../../outside.safetensors".to_string(),
+            "model.bin".to_string(),
+        ] {
+            std::fs::write(
+                dir.join("model.safetensors.index.json"),
+                serde_json::json!({"weight_map": {"w": shard}}).to_string(),
+            )
+            .unwrap();
+            let err = WeightFiles::open(&dir).err().expect(&shard);
+            assert!(matches!(err, ModelError::BadField { .. }), "{shard}: {err}");
+            let text = err.to_string();
+            assert!(
+                text.contains("model.safetensors.index.json") && text.contains(&shard),
+                "{text}"
+            );
+        }
     }
 
     #[test]

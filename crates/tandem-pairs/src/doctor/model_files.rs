@@ -42,10 +42,7 @@ impl ModelFiles {
         let config = ModelConfig::from_dir(dir).map_err(|err| err.to_string());
         let tokenizer = Tokenizer::from_dir(dir).map_err(|err| err.to_string());
         let tokenizer_config = read_tokenizer_config(dir);
-        let tokens = tokenizer
-            .as_ref()
-            .ok()
-            .map(|tokenizer| token_strings(tokenizer, config.as_ref().map_or(0, |c| c.vocab_size)));
+        let tokens = tokenizer.as_ref().ok().map(token_strings);
         ModelFiles {
             role,
             config,
@@ -70,10 +67,19 @@ impl ModelFiles {
 }
 
 /// Token strings, index = id. Scans up to the larger of the tokenizer's
-/// count and the config's `vocab_size`, so added tokens past a gap in the
-/// ids are not missed; ids without a token read as "".
-fn token_strings(tokenizer: &Tokenizer, config_vocab_size: usize) -> Vec<String> {
-    let scan = tokenizer.vocab_size().max(config_vocab_size);
+/// count and its highest added-token id, so added tokens past a gap in the
+/// ids are not missed; ids without a token read as "". Sized by the
+/// tokenizer, never by `vocab_size` (a number a repo can set to billions), and
+/// capped at the largest vocabulary a config may declare.
+fn token_strings(tokenizer: &Tokenizer) -> Vec<String> {
+    let past_added = tokenizer
+        .added_token_ids()
+        .last()
+        .map_or(0, |&id| id as usize + 1);
+    let scan = tokenizer
+        .vocab_size()
+        .max(past_added)
+        .min(tandem_model::config::MAX_VOCAB_SIZE);
     let mut tokens: Vec<Option<String>> = (0..scan as u32)
         .map(|id| tokenizer.id_to_token(id))
         .collect();

@@ -268,3 +268,39 @@ fn a_draft_bigger_than_the_target_is_warned_about() {
     assert!(verdict.speedup.unwrap().low > 1.3);
     assert!(mentions(&verdict.notes, "Rough guess"));
 }
+
+#[test]
+fn an_absurd_vocab_size_is_a_problem_not_an_abort() {
+    // A tiny tokenizer with a config claiming three billion tokens: the doctor
+    // once sized its token table by that number.
+    let target = ModelCopy::of("qwen2-bias");
+    target.edit("config.json", |config| {
+        config["vocab_size"] = json!(3_000_000_000u64)
+    });
+    let verdict = check(&fixture("llama-gqa"), &target.dir);
+    assert!(!verdict.ok);
+    assert!(
+        mentions(&verdict.problems, "vocab_size") && mentions(&verdict.problems, "3000000000"),
+        "{:?}",
+        verdict.problems
+    );
+}
+
+#[test]
+fn an_added_token_with_an_absurd_id_does_not_size_the_token_table() {
+    let target = ModelCopy::of("qwen2-bias");
+    target.edit("tokenizer.json", |tokenizer| {
+        tokenizer["added_tokens"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({
+                "id": 4_000_000_000u64, "content": "<|far|>", "single_word": false,
+                "lstrip": false, "rstrip": false, "normalized": false, "special": true
+            }))
+    });
+    let started = std::time::Instant::now();
+    let verdict = check(&fixture("llama-gqa"), &target.dir);
+    assert!(started.elapsed().as_secs() < 20);
+    // The token past the config's vocab_size is reported, not allocated for.
+    assert!(!verdict.ok, "{verdict:?}");
+}
