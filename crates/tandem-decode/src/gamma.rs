@@ -15,7 +15,9 @@ pub enum GammaPolicy {
         max: usize,
     },
     /// The γ in `1..=max` that maximizes [`expected_speedup`] at the running
-    /// acceptance rate and measured draft/target cost ratio.
+    /// acceptance rate and a draft/target cost ratio fixed for the run (measured
+    /// before it, see `GenerationConfig::draft_cost_ratio`): γ then depends only on
+    /// what was emitted, so a seed fixes the tokens.
     Goodput { max: usize },
     /// Draft up to `max` tokens, stopping after the first one the draft model gives
     /// less than `min_prob` (that token is still proposed). A draft's own probability
@@ -72,7 +74,7 @@ pub enum GammaRule {
     Plain,
     Fixed,
     Heuristic,
-    /// The goodput rule while α or the cost ratio still came from a prior.
+    /// The goodput rule while α still came from a prior.
     GoodputPrior,
     Goodput,
     /// Up to `max` drafts, fewer where the draft grew unsure.
@@ -121,8 +123,7 @@ impl GammaChoice {
 pub const ALPHA_PRIOR: f64 = 0.6;
 /// Judged drafts needed before the running α replaces [`ALPHA_PRIOR`].
 pub const MIN_DRAFTS_FOR_ALPHA: usize = 16;
-/// Cost ratio assumed for a draft model until a step after the first has
-/// been timed (the first includes both prefills and would skew the ratio).
+/// Cost ratio assumed for a draft model when none was measured before the run.
 pub const MODEL_COST_RATIO_PRIOR: f64 = 0.1;
 
 /// Expected tokens per unit of target time for one step relative to plain
@@ -159,17 +160,16 @@ pub fn goodput_gamma(alpha: f64, c: f64, max: usize) -> usize {
     best.0
 }
 
-/// What the controller learns from a finished step.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+/// What the controller learns from a finished step: counts only. Timings are left
+/// out on purpose: γ read from the clock would change from run to run, and with it
+/// the random draws, so a seed would no longer fix the tokens.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StepObservation {
     /// Drafts proposed.
     pub drafted: usize,
     /// Drafts the target ruled on.
     pub judged: usize,
     pub accepted: usize,
-    pub draft_ms: f64,
-    pub verify_ms: f64,
-    pub target_forwards: usize,
 }
 
 /// Keeps the state a [`GammaPolicy`] needs across steps.
@@ -179,18 +179,14 @@ pub struct GammaController {
     heuristic_gamma: usize,
     judged: usize,
     accepted: usize,
-    steps_seen: usize,
-    cost_prior: f64,
-    timed_draft_ms: f64,
-    timed_drafts: usize,
-    timed_verify_ms: f64,
-    timed_target_forwards: usize,
+    cost_ratio: f64,
 }
 
 impl GammaController {
-    /// `cost_prior`: the cost ratio assumed before one is measured
-    /// ([`MODEL_COST_RATIO_PRIOR`] for a draft model, 0 for n-gram drafts).
-    pub fn new(policy: GammaPolicy, cost_prior: f64) -> Self {
+    /// `cost_ratio`: the draft/target cost ratio the goodput rule assumes for the
+    /// whole run (measured before it, or [`MODEL_COST_RATIO_PRIOR`] for a draft
+    /// model, 0 for n-gram drafts).
+    pub fn new(policy: GammaPolicy, cost_ratio: f64) -> Self {
         let heuristic_gamma = match policy {
             GammaPolicy::Heuristic { start, .. } => start,
             _ => 0,
@@ -200,12 +196,7 @@ impl GammaController {
             heuristic_gamma,
             judged: 0,
             accepted: 0,
-            steps_seen: 0,
-            cost_prior,
-            timed_draft_ms: 0.0,
-            timed_drafts: 0,
-            timed_verify_ms: 0.0,
-            timed_target_forwards: 0,
+            cost_ratio,
         }
     }
 
@@ -235,12 +226,12 @@ impl GammaController {
             },
             GammaPolicy::Goodput { max } => {
                 let (alpha, alpha_measured) = self.alpha_estimate();
-                let (c, c_measured) = self.cost_ratio();
+                let c = self.cost_ratio;
                 let gamma = goodput_gamma(alpha, c, max);
                 GammaChoice {
                     gamma,
                     policy_gamma: gamma,
-                    rule: if alpha_measured && c_measured {
+                    rule: if alpha_measured {
                         GammaRule::Goodput
                     } else {
                         GammaRule::GoodputPrior
@@ -266,15 +257,6 @@ impl GammaController {
         }
         self.judged += step.judged;
         self.accepted += step.accepted;
-        // The first step also prefills both models on the prompt, which says
-        // little about the per-token cost of later steps.
-        if self.steps_seen > 0 {
-            self.timed_draft_ms += step.draft_ms;
-            self.timed_drafts += step.drafted;
-            self.timed_verify_ms += step.verify_ms;
-            self.timed_target_forwards += step.target_forwards;
-        }
-        self.steps_seen += 1;
     }
 
     /// Running α, or [`ALPHA_PRIOR`] while fewer than
@@ -287,16 +269,9 @@ impl GammaController {
         }
     }
 
-    /// Measured cost of one drafted token over one target forward, or the
-    /// prior while nothing past the first step was timed; the flag says which.
-    pub fn cost_ratio(&self) -> (f64, bool) {
-        if self.timed_drafts == 0 || self.timed_target_forwards == 0 || self.timed_verify_ms <= 0.0
-        {
-            return (self.cost_prior, false);
-        }
-        let per_draft = self.timed_draft_ms / self.timed_drafts as f64;
-        let per_target = self.timed_verify_ms / self.timed_target_forwards as f64;
-        (per_draft / per_target, true)
+    /// The cost of one drafted token over one target forward, fixed for the run.
+    pub fn cost_ratio(&self) -> f64 {
+        self.cost_ratio
     }
 }
 
@@ -313,9 +288,6 @@ mod tests {
             drafted,
             judged: drafted,
             accepted,
-            draft_ms: 1.0,
-            verify_ms: 10.0,
-            target_forwards: 1,
         }
     }
 
@@ -383,7 +355,7 @@ mod tests {
     }
 
     #[test]
-    fn goodput_uses_priors_then_measurements() {
+    fn goodput_uses_the_alpha_prior_then_the_running_alpha_at_a_fixed_cost() {
         let mut controller =
             GammaController::new(GammaPolicy::Goodput { max: 8 }, MODEL_COST_RATIO_PRIOR);
         let first = controller.choose();
@@ -392,34 +364,16 @@ mod tests {
         assert_eq!(first.cost_ratio, Some(0.1));
         assert_eq!(first.gamma, 3); // α 0.6, c 0.1, as above
 
-        // The first (prefill) step is not timed.
-        controller.observe(&StepObservation {
-            drafted: 4,
-            judged: 4,
-            accepted: 4,
-            draft_ms: 100.0,
-            verify_ms: 100.0,
-            target_forwards: 1,
-        });
-        assert_eq!(controller.cost_ratio(), (MODEL_COST_RATIO_PRIOR, false));
-        // Then five steps of 4 drafts with 3 accepted,
-        // costing 1 ms per draft against 10 ms per target forward: c = 0.1.
+        controller.observe(&step(4, 4));
+        // Then five steps of 4 drafts with 3 accepted.
         for _ in 0..5 {
-            controller.observe(&StepObservation {
-                drafted: 4,
-                judged: 4,
-                accepted: 3,
-                draft_ms: 4.0,
-                verify_ms: 10.0,
-                target_forwards: 1,
-            });
+            controller.observe(&step(4, 3));
         }
-        // α = (4 + 5·3) / (4 + 5·4) = 19 / 24.
+        // α = (4 + 5·3) / (4 + 5·4) = 19 / 24; c stays what it was given.
         assert_eq!(controller.alpha_estimate(), (19.0 / 24.0, true));
-        let (c, measured) = controller.cost_ratio();
-        assert!(measured);
-        assert_close(c, 0.1);
+        assert_eq!(controller.cost_ratio(), 0.1);
         let choice = controller.choose();
+        assert_eq!(choice.cost_ratio, Some(0.1));
         assert_eq!(choice.rule, GammaRule::Goodput);
         assert_eq!(choice.gamma, goodput_gamma(19.0 / 24.0, 0.1, 8));
         assert_eq!(choice.gamma, 6);

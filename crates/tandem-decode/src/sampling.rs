@@ -78,6 +78,12 @@ impl SamplingConfig {
                 self.temperature
             ));
         }
+        if self.temperature > 0.0 && !(1.0 / self.temperature).is_finite() {
+            return Err(format!(
+                "temperature {:e} is too small: 1/temperature overflows (use 0 for greedy decoding)",
+                self.temperature
+            ));
+        }
         if self.top_k == Some(0) {
             return Err("top_k must be at least 1 (use None to disable it)".into());
         }
@@ -115,20 +121,28 @@ impl Sampler {
     /// the decision is the argmax either way, and the unwarped probabilities
     /// are what a trace should show about the model's confidence.
     pub fn distribution(&self, logits: &[f32]) -> Vec<f32> {
-        if self.is_greedy() {
-            return vector::softmax(logits, 1.0);
-        }
-        let inverse_temperature = 1.0 / self.config.temperature;
-        let mut values = logits.to_vec();
-        if let Some(k) = self.config.top_k {
-            // Temperature first (NaN → −∞ on the way), then the mask, then the softmax.
-            vector::prepare(&mut values, inverse_temperature);
-            mask_below_top_k(&mut values, k);
-            vector::softmax_in_place(&mut values, 1.0);
+        let (inverse_temperature, top_k, top_p) = if self.is_greedy() {
+            (1.0, None, None)
         } else {
-            vector::softmax_in_place(&mut values, inverse_temperature);
+            (
+                1.0 / self.config.temperature,
+                self.config.top_k,
+                self.config.top_p,
+            )
+        };
+        let mut values = logits.to_vec();
+        // Temperature first (NaN → −∞ on the way), then the mask, then the softmax.
+        let max = vector::prepare(&mut values, inverse_temperature);
+        let representable = max.is_finite() || (max == f32::NEG_INFINITY && !has_finite(logits));
+        if representable {
+            if let Some(k) = top_k {
+                mask_below_top_k(&mut values, k);
+            }
+            vector::softmax_prepared(&mut values, max);
+        } else {
+            values = distribution_in_f64(logits, inverse_temperature, top_k);
         }
-        if let Some(p) = self.config.top_p {
+        if let Some(p) = top_p {
             keep_top_p(&mut values, p);
         }
         values
@@ -186,7 +200,8 @@ pub fn sample_weighted(weights: &[f32], rng: &mut DecodeRng) -> Option<u32> {
 /// The `k` most likely tokens, most likely first (lowest id first on ties);
 /// zero-probability tokens are left out.
 pub fn top_tokens(probs: &[f32], k: usize) -> Vec<TokenProb> {
-    let mut best: Vec<TokenProb> = Vec::with_capacity(k + 1);
+    // k may be anything a caller passed (a filler top-k): only the row bounds the list.
+    let mut best: Vec<TokenProb> = Vec::with_capacity(k.min(probs.len()).saturating_add(1));
     if k == 0 {
         return best;
     }
@@ -225,6 +240,58 @@ pub fn top_tokens(probs: &[f32], k: usize) -> Vec<TokenProb> {
 /// Probability of `token` in `probs`, 0 outside the row (a narrower vocabulary).
 pub fn prob_of(probs: &[f32], token: u32) -> f32 {
     probs.get(token as usize).copied().unwrap_or(0.0)
+}
+
+fn has_finite(values: &[f32]) -> bool {
+    values.iter().any(|v| v.is_finite())
+}
+
+/// The warped distribution of a row that the f32 path cannot represent: an infinite
+/// logit (its max minus itself is NaN), or logits · (1/T) past f32's range under a tiny
+/// temperature (every finite logit becomes ±∞, which would tie them all). Here the
+/// logits are shifted by their maximum before scaling, in f64, so the result is the
+/// true softmax, or its limit: the +∞ logits share all the mass, and a temperature
+/// near 0 puts it on the argmax. Rare, so written plainly.
+fn distribution_in_f64(logits: &[f32], inverse_temperature: f32, top_k: Option<usize>) -> Vec<f32> {
+    let infinite = logits.iter().filter(|&&x| x == f32::INFINITY).count();
+    if infinite > 0 {
+        let share = 1.0 / infinite as f32;
+        return logits
+            .iter()
+            .map(|&x| if x == f32::INFINITY { share } else { 0.0 })
+            .collect();
+    }
+    // NaN counts as −∞, as on the fast path; the caller saw a finite logit.
+    let max = f64::from(
+        logits
+            .iter()
+            .copied()
+            .filter(|x| !x.is_nan())
+            .fold(f32::NEG_INFINITY, f32::max),
+    );
+    let scale = f64::from(inverse_temperature);
+    let mut scaled: Vec<f64> = logits
+        .iter()
+        .map(|&x| {
+            if x.is_nan() {
+                f64::NEG_INFINITY
+            } else {
+                (f64::from(x) - max) * scale
+            }
+        })
+        .collect();
+    if let Some(k) = top_k.filter(|&k| k > 0 && k < scaled.len()) {
+        let mut scratch = scaled.clone();
+        let (_, kth, _) = scratch.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
+        let threshold = *kth;
+        scaled
+            .iter_mut()
+            .filter(|v| **v < threshold)
+            .for_each(|v| *v = f64::NEG_INFINITY);
+    }
+    // The maximum maps to e^0 = 1, so the sum is at least 1.
+    let total: f64 = scaled.iter().map(|v| v.exp()).sum();
+    scaled.iter().map(|v| (v.exp() / total) as f32).collect()
 }
 
 /// Sets every logit below the k-th largest to -inf.
@@ -404,6 +471,56 @@ mod tests {
     fn prob_of_is_zero_outside_the_row() {
         assert_eq!(prob_of(&[0.25, 0.75], 1), 0.75);
         assert_eq!(prob_of(&[0.25, 0.75], 5), 0.0);
+    }
+
+    #[test]
+    fn top_tokens_takes_any_k() {
+        let probs = [0.1, 0.0, 0.5, 0.4];
+        assert!(top_tokens(&probs, 0).is_empty());
+        // k past the row (a filler top-k of a million, or usize::MAX) is the whole row.
+        for k in [1_000_000, usize::MAX / 2, usize::MAX] {
+            let ids: Vec<u32> = top_tokens(&probs, k).iter().map(|t| t.token).collect();
+            assert_eq!(ids, vec![2, 3, 0], "k = {k}");
+        }
+    }
+
+    #[test]
+    fn a_temperature_whose_inverse_overflows_is_refused() {
+        let err = SamplingConfig::random(1e-40, 0).validate().unwrap_err();
+        assert!(err.contains("1e-40"), "{err}");
+        assert!(SamplingConfig::random(1e-30, 0).validate().is_ok());
+    }
+
+    #[test]
+    fn a_tiny_temperature_keeps_the_argmax() {
+        // 1/T is finite but logit · (1/T) overflows f32: the limit is the argmax.
+        let sampler = Sampler::new(SamplingConfig::random(1e-38, 0));
+        for logits in [[10.0, 20.0, 19.0, -3.0], [-10.0, -2.0, -5.0, -3.0]] {
+            let probs = sampler.distribution(&logits);
+            assert_eq!(probs, vec![0.0, 1.0, 0.0, 0.0], "{logits:?}");
+            let with_top_k = Sampler::new(SamplingConfig::random(1e-38, 0).with_top_k(2));
+            assert_eq!(with_top_k.distribution(&logits), vec![0.0, 1.0, 0.0, 0.0]);
+        }
+    }
+
+    #[test]
+    fn an_infinite_logit_takes_all_the_mass() {
+        let logits = [1.0, 2.0, f32::INFINITY, 0.5, f32::NAN];
+        let want = vec![0.0, 0.0, 1.0, 0.0, 0.0];
+        let samplers = [
+            Sampler::new(SamplingConfig::greedy()),
+            Sampler::new(SamplingConfig::random(1.0, 0)),
+            Sampler::new(SamplingConfig::random(0.5, 0).with_top_k(2)),
+            Sampler::new(SamplingConfig::random(1.0, 0).with_top_p(0.9)),
+        ];
+        for sampler in &samplers {
+            let probs = sampler.distribution(&logits);
+            assert_eq!(probs, want, "{:?}", sampler.config());
+            assert_eq!(sampler.choose(&probs, &mut seeded_rng(1)), 2);
+        }
+        // Two infinite logits share the mass.
+        let probs = samplers[1].distribution(&[f32::INFINITY, 0.0, f32::INFINITY]);
+        assert_eq!(probs, vec![0.5, 0.0, 0.5]);
     }
 
     #[test]

@@ -48,6 +48,24 @@ pub fn check_stop_strings(
     })
 }
 
+/// Checks `output` for stop strings as plain decoding would, one token at a time from
+/// `first_new` (the step's first token): the first prefix that holds a stop string
+/// decides. Checking the whole step's text at once could let a longer stop string
+/// completed by a later token of the step, but starting earlier, win over the one
+/// plain decoding stopped at (stops "c" and "bcd", a step emitting b c d).
+pub fn check_stop_strings_per_token(
+    output: &[u32],
+    first_new: usize,
+    stops: &[String],
+    detokenize: &dyn Fn(&[u32]) -> String,
+) -> Option<StopCut> {
+    if stops.is_empty() {
+        return None;
+    }
+    (first_new.min(output.len()) + 1..=output.len())
+        .find_map(|end| check_stop_strings(&output[..end], stops, detokenize))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,6 +114,21 @@ mod tests {
         // "b\n" split over tokens 1 and 2: token 1 goes too.
         let cut = check_stop_strings(&[0, 1, 2], &stops(&["b\n"]), &detokenize).unwrap();
         assert_eq!((cut.keep_tokens, cut.text.as_str()), (1, "a"));
+    }
+
+    #[test]
+    fn per_token_the_first_prefix_with_a_stop_decides() {
+        // a b \n END: the whole text holds "ab\n" at 0, but "b\n" completes first…
+        let list = stops(&["ab\nEND", "\n"]);
+        let cut = check_stop_strings_per_token(&[0, 1, 2, 4], 1, &list, &detokenize).unwrap();
+        assert_eq!((cut.keep_tokens, cut.stop.as_str()), (2, "\n"));
+        // … while the whole text at once picks the longer, earlier one.
+        let whole = check_stop_strings(&[0, 1, 2, 4], &list, &detokenize).unwrap();
+        assert_eq!(whole.stop, "ab\nEND");
+        assert_eq!(
+            check_stop_strings_per_token(&[0, 1], 0, &list, &detokenize),
+            None
+        );
     }
 
     #[test]

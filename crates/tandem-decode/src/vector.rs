@@ -163,19 +163,18 @@ with_avx2!(exp_sum(values: &mut [f32], max: f32) -> f64 => exp_sum_body);
 with_avx2!(scale(values: &mut [f32], factor: f32) => scale_body);
 with_avx2!(chunks_above(values: &[f32], threshold: f32, out: &mut Vec<usize>) => chunks_above_body);
 
-/// `softmax(logits · scale)` as a new vector (the copy and the first pass are one).
-pub(crate) fn softmax(logits: &[f32], scale_by: f32) -> Vec<f32> {
-    let mut values = Vec::with_capacity(logits.len());
-    // Filled by the copy; `prepare` then rewrites every value in place.
-    values.extend_from_slice(logits);
-    softmax_in_place(&mut values, scale_by);
-    values
-}
-
 /// The softmax of `values` times `scale` (1/T), in place; NaN counts as −∞, and a row
-/// with nothing finite becomes uniform.
+/// with nothing finite becomes uniform. The sampler calls the two halves itself (it
+/// masks between them); tests use the whole.
+#[cfg(test)]
 pub(crate) fn softmax_in_place(values: &mut [f32], scale_by: f32) {
     let max = prepare(values, scale_by);
+    softmax_prepared(values, max);
+}
+
+/// The softmax of values [`prepare`] left (NaN gone, already scaled), `max` being
+/// what it returned; a row with nothing finite becomes uniform.
+pub(crate) fn softmax_prepared(values: &mut [f32], max: f32) {
     if max == f32::NEG_INFINITY {
         let uniform = 1.0 / values.len() as f32;
         values.iter_mut().for_each(|v| *v = uniform);

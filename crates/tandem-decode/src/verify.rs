@@ -105,11 +105,19 @@ pub fn judge_draft(
         VerifyRule::Sampling(variant) => {
             let p_d = f64::from(prob_of(p, drafted));
             let q_d = f64::from(q.q_of(drafted, drafted));
+            if q_d <= 0.0 {
+                // A draft q gives no mass was not drawn from q (a drafter bug, or ids
+                // past q's width), so the ratio test means nothing: drop the draft
+                // and let the target pick from p, which is exact whatever was drafted.
+                return Verdict::Reject {
+                    replacement: sample_from(p, rng),
+                };
+            }
             // Accept with probability min(1, p/q). Strict `<` with u in [0, 1)
             // never accepts a token the target gives probability 0 (e.g.
             // outside its top-k), which `u <= p/q` would at u = 0.
             let u: f64 = rng.random();
-            if q_d <= 0.0 || u < p_d / q_d {
+            if u < p_d / q_d {
                 return Verdict::Accept;
             }
             let replacement = match variant {
@@ -123,9 +131,10 @@ pub fn judge_draft(
                 RejectionVariant::ResampleFromTarget => sample_weighted(p, rng),
             };
             Verdict::Reject {
-                // The residual is empty only through rounding (rejection
-                // implies q(d) > p(d), so p − q is positive somewhere).
-                replacement: replacement.unwrap_or_else(|| argmax(p)),
+                // The residual is empty only through rounding (rejection implies
+                // q(d) > p(d), so p − q is positive somewhere): p and q agree to
+                // rounding, and the residual's limit as q → p is p itself.
+                replacement: replacement.unwrap_or_else(|| sample_from(p, rng)),
             }
         }
     }
@@ -157,14 +166,21 @@ pub fn residual(p: &[f32], drafted: u32, q: &DraftDistribution) -> Vec<f32> {
 pub fn target_token(rule: VerifyRule, p: &[f32], rng: &mut DecodeRng) -> u32 {
     match rule {
         VerifyRule::Greedy => argmax(p),
-        VerifyRule::Sampling(_) => sample_weighted(p, rng).unwrap_or_else(|| argmax(p)),
+        VerifyRule::Sampling(_) => sample_from(p, rng),
     }
+}
+
+/// A draw from p; argmax p only for a row with no mass at all, which the sampler
+/// never makes (a row with nothing finite becomes uniform).
+fn sample_from(p: &[f32], rng: &mut DecodeRng) -> u32 {
+    sample_weighted(p, rng).unwrap_or_else(|| argmax(p))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::sampling::seeded_rng;
+    use crate::testing::chi_square::chi_square_test;
 
     const EXACT: VerifyRule = VerifyRule::Sampling(RejectionVariant::Exact);
 
@@ -201,6 +217,58 @@ mod tests {
             let verdict = judge_draft(EXACT, &p, 2, &DraftDistribution::PointMass, &mut rng);
             assert!(matches!(verdict, Verdict::Reject { replacement } if replacement < 2));
         }
+    }
+
+    /// How often each token comes out of one judged draft, over `n` seeds.
+    fn emitted_counts(p: &[f32], drafted: u32, q: &DraftDistribution, n: u64) -> Vec<u64> {
+        let mut counts = vec![0u64; p.len()];
+        for seed in 0..n {
+            let token = match judge_draft(EXACT, p, drafted, q, &mut seeded_rng(seed)) {
+                Verdict::Accept => drafted,
+                Verdict::Reject { replacement } => replacement,
+            };
+            counts[token as usize] += 1;
+        }
+        counts
+    }
+
+    fn assert_distributed_as(counts: &[u64], p: &[f32]) {
+        let expected: Vec<f64> = p.iter().map(|&x| f64::from(x)).collect();
+        let test = chi_square_test(counts, &expected, 5.0);
+        assert!(test.p_value > 1e-4, "{counts:?} against {p:?}: {test:?}");
+    }
+
+    #[test]
+    fn a_draft_q_gives_zero_is_judged_by_p_alone() {
+        // q(1) = 0: the draft cannot have come from q, so min(1, p/q) is meaningless;
+        // accepting it always would emit token 1 with probability 1 instead of 0.8.
+        let p = [0.2, 0.8, 0.0];
+        let q = DraftDistribution::Sampled(vec![1.0, 0.0, 0.0]);
+        let counts = emitted_counts(&p, 1, &q, 20_000);
+        assert_distributed_as(&counts, &p);
+        // Past q's width counts as q = 0 too.
+        let narrow = DraftDistribution::Sampled(vec![1.0]);
+        assert_distributed_as(&emitted_counts(&p, 1, &narrow, 20_000), &p);
+    }
+
+    #[test]
+    fn an_empty_residual_falls_back_to_sampling_p() {
+        // q is p with rounding error on token 1: q(1) > p(1) rejects 1 now and then,
+        // yet max(0, p − q) is 0 everywhere. The replacement must still follow p (by
+        // the limit p → q of the residual's mass), not always be argmax p.
+        let p = [0.5, 0.5];
+        let q = DraftDistribution::Sampled(vec![0.5, 0.6]);
+        assert!(residual(&p, 1, &q).iter().all(|&r| r == 0.0));
+        let mut replacements = [0u64; 2];
+        for seed in 0..20_000 {
+            if let Verdict::Reject { replacement } =
+                judge_draft(EXACT, &p, 1, &q, &mut seeded_rng(seed))
+            {
+                replacements[replacement as usize] += 1;
+            }
+        }
+        assert!(replacements.iter().sum::<u64>() > 1000, "{replacements:?}");
+        assert_distributed_as(&replacements, &p);
     }
 
     #[test]

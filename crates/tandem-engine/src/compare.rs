@@ -150,10 +150,54 @@ pub enum GreedyCheck {
     NotGreedy,
     /// No plain run to compare with.
     NoPlainRun,
+    /// Every other run ran to its end and equals plain token for token.
     Identical,
     Diverged {
         divergences: Vec<Divergence>,
     },
+    /// No difference found, but not everything was compared: a run (or plain) was
+    /// cancelled, so only the tokens both emitted could be; the race was cancelled
+    /// before every mode ran; or it holds plain alone. Identical is not proven.
+    Incomplete {
+        /// Runs compared only as far as the shorter output went (labels).
+        cut_short: Vec<String>,
+        /// Runs compared in full and identical (labels).
+        identical: Vec<String>,
+    },
+}
+
+impl GreedyCheck {
+    /// One line for a terminal or a report.
+    pub fn summary(&self) -> String {
+        match self {
+            Self::NotGreedy => "sampled (not greedy): outputs may differ by design".into(),
+            Self::NoPlainRun => "no plain run to compare with".into(),
+            Self::Identical => "every output is identical to plain, token for token".into(),
+            Self::Diverged { divergences } => {
+                let labels: Vec<&str> = divergences.iter().map(|d| d.label.as_str()).collect();
+                format!("{} differs from plain", labels.join(", "))
+            }
+            Self::Incomplete {
+                cut_short,
+                identical,
+            } => {
+                let mut parts = Vec::new();
+                if !identical.is_empty() {
+                    parts.push(format!("{} identical to plain", identical.join(", ")));
+                }
+                if !cut_short.is_empty() {
+                    parts.push(format!(
+                        "{} cancelled before the end (identical as far as both went)",
+                        cut_short.join(", ")
+                    ));
+                }
+                if parts.is_empty() {
+                    parts.push("no other run to compare with plain".into());
+                }
+                format!("incomplete: {}", parts.join("; "))
+            }
+        }
+    }
 }
 
 impl Comparison {
@@ -173,25 +217,41 @@ impl Comparison {
         if !plain.header.sampling.is_greedy() {
             return GreedyCheck::NotGreedy;
         }
-        let divergences: Vec<Divergence> = self
-            .runs
-            .iter()
-            .filter(|r| {
-                r.run_id() != plain.run_id() && !r.summary().cancelled && !plain.summary().cancelled
-            })
-            .filter_map(|run| first_divergence(plain, run))
-            .collect();
-        if divergences.is_empty() {
-            GreedyCheck::Identical
-        } else {
+        let mut divergences = Vec::new();
+        let mut cut_short = Vec::new();
+        let mut identical = Vec::new();
+        for run in self.runs.iter().filter(|r| r.run_id() != plain.run_id()) {
+            // A cancelled output stops early: only what both emitted can be compared.
+            let partial = run.summary().cancelled || plain.summary().cancelled;
+            match first_divergence(plain, run, partial) {
+                Some(divergence) => divergences.push(divergence),
+                None if partial => cut_short.push(run.label().to_string()),
+                None => identical.push(run.label().to_string()),
+            }
+        }
+        if !divergences.is_empty() {
             GreedyCheck::Diverged { divergences }
+        } else if identical.is_empty() || !cut_short.is_empty() || self.cancelled {
+            GreedyCheck::Incomplete {
+                cut_short,
+                identical,
+            }
+        } else {
+            GreedyCheck::Identical
         }
     }
 }
 
-fn first_divergence(plain: &RunRecord, run: &RunRecord) -> Option<Divergence> {
+/// The first position where `run`'s tokens differ from plain's; with `common_only`,
+/// only positions both emitted count (one output was cut short).
+fn first_divergence(plain: &RunRecord, run: &RunRecord, common_only: bool) -> Option<Divergence> {
     let (a, b) = (&plain.outcome.tokens, &run.outcome.tokens);
-    let position = (0..a.len().max(b.len())).find(|&i| a.get(i) != b.get(i))?;
+    let end = if common_only {
+        a.len().min(b.len())
+    } else {
+        a.len().max(b.len())
+    };
+    let position = (0..end).find(|&i| a.get(i) != b.get(i))?;
     Some(Divergence {
         run_id: run.run_id().to_string(),
         label: run.label().to_string(),
@@ -270,6 +330,7 @@ pub fn warm_up(
 
 /// Checks a race can run before anything is loaded or timed.
 pub fn check_request(pair: &LoadedPair, request: &CompareRequest) -> Result<()> {
+    crate::limits::check_compare(request)?;
     if request.modes.is_empty() {
         return Err(EngineError::InvalidRequest("no modes to compare".into()));
     }
@@ -434,6 +495,56 @@ mod tests {
             None,
             "plain drafts nothing"
         );
+    }
+
+    #[test]
+    fn a_race_that_compared_nothing_in_full_is_incomplete() {
+        let mut race = race();
+        race.runs.truncate(2);
+        // The speculative run was cancelled half-way: its output is a prefix of plain's,
+        // which proves nothing about the rest.
+        race.runs[1].outcome.summary.cancelled = true;
+        race.runs[1].outcome.tokens.truncate(6);
+        race.cancelled = true;
+        assert_eq!(
+            race.greedy_check(),
+            GreedyCheck::Incomplete {
+                cut_short: vec!["speculative".into()],
+                identical: vec![],
+            }
+        );
+        // A difference within what a cancelled run did emit is still a divergence.
+        race.runs[1].outcome.tokens[2] = 999;
+        let GreedyCheck::Diverged { divergences } = race.greedy_check() else {
+            panic!("{:?}", race.greedy_check())
+        };
+        assert_eq!(divergences[0].position, 2);
+
+        // Plain alone: nothing to compare with.
+        race.runs.truncate(1);
+        race.cancelled = false;
+        assert_eq!(
+            race.greedy_check(),
+            GreedyCheck::Incomplete {
+                cut_short: vec![],
+                identical: vec![],
+            }
+        );
+
+        // Speculative ran in full, then the race was cancelled before NASD started.
+        let mut race = super::tests::race();
+        race.runs.truncate(2);
+        race.cancelled = true;
+        assert_eq!(
+            race.greedy_check(),
+            GreedyCheck::Incomplete {
+                cut_short: vec![],
+                identical: vec!["speculative".into()],
+            }
+        );
+        assert!(race.greedy_check().summary().contains("incomplete"));
+        race.cancelled = false;
+        assert_eq!(race.greedy_check(), GreedyCheck::Identical);
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod error;
 pub mod export;
 pub mod history;
 mod ids;
+pub mod limits;
 pub mod model;
 pub mod pair;
 pub mod predict;

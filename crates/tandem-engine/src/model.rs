@@ -62,6 +62,9 @@ pub struct LoadedModel {
     /// How it was loaded (precision, layer limit): run logs record it.
     pub options: LoadOptions,
     pub load_ms: f64,
+    /// Chat prompts rendered for the current job before it took the model (the session
+    /// sets and clears them around each job).
+    pub(crate) chat_prompts: Option<crate::run::ChatPrompts>,
 }
 
 impl LoadedModel {
@@ -88,6 +91,7 @@ impl LoadedModel {
             backend: spec.backend,
             options: spec.options.clone(),
             load_ms: started.elapsed().as_secs_f64() * 1e3,
+            chat_prompts: None,
         })
     }
 

@@ -241,6 +241,51 @@ pub fn measure_costs(pair: &mut LoadedPair, request: &PredictRequest) -> Result<
     })
 }
 
+/// Tokens of context under the timed forwards of [`measure_cost_ratio`]: enough for the
+/// forward to be a decode step, few enough that the prefill costs next to nothing.
+const COST_CONTEXT_TOKENS: usize = 16;
+/// Timed repeats of each forward in [`measure_cost_ratio`]; the median is used.
+const COST_REPEATS: usize = 5;
+
+/// c = t_draft / t_target for γ auto, measured once before a run: one-token forwards of
+/// both models over the start of `prompt`, round-robin like [`measure_costs`], the
+/// median of a few. The caches are left empty. A ratio that cannot be measured (a
+/// clock too coarse for a tiny model) falls back to the decode crate's prior.
+pub fn measure_cost_ratio(
+    target: &mut (dyn CausalLm + Send),
+    draft: &mut (dyn CausalLm + Send),
+    prompt: &[u32],
+) -> Result<f64> {
+    if prompt.is_empty() {
+        return Err(EngineError::InvalidRequest("the prompt is empty".into()));
+    }
+    // The prompt repeated, so even a one-token prompt leaves a context and a token to time.
+    let context: Vec<u32> = prompt
+        .iter()
+        .copied()
+        .cycle()
+        .take(prompt.len().min(COST_CONTEXT_TOKENS) + 1)
+        .collect();
+    let mut target = TimedModel::prefill(target, ModelRole::Target, &context, 1)?;
+    let mut draft = TimedModel::prefill(draft, ModelRole::Draft, &context, 1)?;
+    // One untimed pass each: the first forward of a shape pays for allocations.
+    target.forward_ms(1)?;
+    draft.forward_ms(1)?;
+    let (mut target_times, mut draft_times) = (Vec::new(), Vec::new());
+    for _ in 0..COST_REPEATS {
+        target_times.push(target.forward_ms(1)?);
+        draft_times.push(draft.forward_ms(1)?);
+    }
+    target.lm.reset();
+    draft.lm.reset();
+    let ratio = median(draft_times) / median(target_times);
+    Ok(if ratio.is_finite() && ratio >= 0.0 {
+        ratio
+    } else {
+        tandem_decode::gamma::MODEL_COST_RATIO_PRIOR
+    })
+}
+
 /// Real text as the cached context: the α prompts' tokens, repeated to length.
 fn context_tokens(pair: &LoadedPair, request: &PredictRequest) -> Result<Vec<u32>> {
     let text = request.alpha_prompts.join("\n");

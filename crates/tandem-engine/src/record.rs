@@ -44,6 +44,11 @@ pub struct RunHeader {
     pub sampling: SamplingConfig,
     /// `None` for plain decoding, which drafts nothing.
     pub gamma_policy: Option<GammaPolicy>,
+    /// The draft/target cost ratio γ auto assumed for the whole run (measured before
+    /// it, or given); `None` for other policies, for n-gram drafts (free), and in logs
+    /// written before it was recorded. With the seed it fixes a sampled run's tokens.
+    #[serde(default)]
+    pub gamma_cost_ratio: Option<f64>,
     pub max_new_tokens: usize,
     pub ignore_eos: bool,
     pub chat: bool,
@@ -181,6 +186,7 @@ pub fn run_recorded(
         device: pair.device.clone(),
         sampling: request.sampling.clone(),
         gamma_policy: (!matches!(request.mode, RunMode::Plain)).then(|| request.gamma.clone()),
+        gamma_cost_ratio: output.gamma_cost_ratio,
         max_new_tokens: request.max_new_tokens,
         ignore_eos: request.ignore_eos,
         chat: request.chat,

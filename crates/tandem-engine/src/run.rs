@@ -1,6 +1,6 @@
 //! One generation: prompt preparation, the strategy, the draft check, and the result.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
@@ -9,10 +9,11 @@ use tandem_decode::{
     check_vocab_compatible, generate, GammaPolicy, GenerationConfig, GenerationEvent,
     GenerationResult, Hooks, Mode, SamplingConfig,
 };
-use tandem_model::ChatMessage;
+use tandem_model::{ChatMessage, ChatTemplate};
 
 use crate::error::{EngineError, Result};
 use crate::model::LoadedModel;
+use crate::predict::measure_cost_ratio;
 use crate::text::{TextPiece, TextStream};
 
 /// The decoding strategy of a run.
@@ -54,6 +55,12 @@ pub struct GenerateRequest {
     /// Keep generating past end-of-sequence tokens (fixed-length benchmark runs).
     #[serde(default)]
     pub ignore_eos: bool,
+    /// The draft/target cost ratio γ auto assumes for the whole run. `None`: measured
+    /// once before a speculative run (see [`crate::predict::measure_cost_ratio`]).
+    /// A log header's `gamma_cost_ratio` set here reruns a sampled γ-auto run token
+    /// for token with the same seed.
+    #[serde(default)]
+    pub gamma_cost_ratio: Option<f64>,
 }
 
 impl GenerateRequest {
@@ -67,6 +74,7 @@ impl GenerateRequest {
             gamma: GammaPolicy::Fixed(4),
             stop_strings: Vec::new(),
             ignore_eos: false,
+            gamma_cost_ratio: None,
         }
     }
 }
@@ -78,11 +86,30 @@ pub struct RunOutput {
     pub prompt_tokens: Vec<u32>,
     pub text: String,
     pub result: GenerationResult,
+    /// The cost ratio γ auto assumed, when it did (see [`GenerateRequest::gamma_cost_ratio`]).
+    pub gamma_cost_ratio: Option<f64>,
 }
 
-/// The prompt text the model is fed: the raw prompt, or the chat template's rendering.
+/// Chat prompts a [`Session`](crate::Session) rendered before its job took the models,
+/// by user prompt (see `Session::with_pair_for`).
+pub(crate) struct ChatPrompts {
+    /// The template they were rendered with; they stand for the target's own rendering
+    /// only while the target has this template.
+    pub template: ChatTemplate,
+    pub rendered: BTreeMap<String, String>,
+}
+
+/// The prompt text the model is fed: the raw prompt, or the chat template's rendering
+/// (rendered already when the session did it before the run).
 pub fn prompt_text(model: &LoadedModel, request: &GenerateRequest) -> Result<String> {
     if request.chat {
+        if let Some(text) = model
+            .chat_prompts
+            .as_ref()
+            .and_then(|prompts| prompts.rendered.get(&request.prompt))
+        {
+            return Ok(text.clone());
+        }
         Ok(model
             .tokenizer
             .apply_chat_template(&[ChatMessage::new("user", request.prompt.clone())], true)?)
@@ -109,16 +136,26 @@ pub fn run_generation(
     on_event: &mut EventSink<'_>,
     cancel: Option<Arc<AtomicBool>>,
 ) -> Result<RunOutput> {
-    if request.max_new_tokens == 0 {
-        return Err(EngineError::InvalidRequest(
-            "max new tokens must be at least 1".into(),
-        ));
-    }
+    crate::limits::check_generate(request)?;
     let prompt_text = prompt_text(target, request)?;
     let prompt_tokens = target.tokenizer.encode(&prompt_text)?;
     if prompt_tokens.is_empty() {
         return Err(EngineError::InvalidRequest("the prompt is empty".into()));
     }
+    let mut draft = draft;
+    let gamma_cost_ratio = match (&request.mode, &request.gamma, draft.as_deref_mut()) {
+        (RunMode::Speculative, GammaPolicy::Goodput { .. }, Some(draft)) => {
+            match request.gamma_cost_ratio {
+                Some(pinned) => Some(pinned),
+                // Once, before the run's clock starts: read step by step from the
+                // clock, γ and with it the random draws would change from run to run.
+                None => Some(measure_cost_ratio(target.lm(), draft.lm(), &prompt_tokens)?),
+            }
+        }
+        // n-gram drafts cost nothing; only a ratio given is used (and recorded).
+        (RunMode::Nasd { .. }, GammaPolicy::Goodput { .. }, _) => request.gamma_cost_ratio,
+        _ => None,
+    };
     let config = GenerationConfig {
         sampling: request.sampling.clone(),
         max_new_tokens: request.max_new_tokens,
@@ -129,6 +166,7 @@ pub fn run_generation(
         },
         stop_strings: request.stop_strings.clone(),
         gamma: request.gamma.clone(),
+        draft_cost_ratio: gamma_cost_ratio,
         ..GenerationConfig::default()
     };
 
@@ -203,5 +241,6 @@ pub fn run_generation(
         prompt_tokens,
         text,
         result,
+        gamma_cost_ratio,
     })
 }

@@ -8,12 +8,14 @@
 //! UI asks for while a run is going lives outside that lock. A second run while one is
 //! going is refused ([`EngineError::Busy`]) rather than queued: the UI decides.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
 use serde::{Deserialize, Serialize};
 use tandem_decode::GenerationEvent;
+use tandem_model::{ChatMessage, ChatTemplate};
 
 use crate::compare::{run_comparison, CompareRequest, Comparison, RaceEvent};
 use crate::error::{EngineError, Result};
@@ -21,7 +23,7 @@ use crate::history::{HistoryEntry, RunHistory};
 use crate::pair::{LoadedPair, PairInfo, PairSpec};
 use crate::predict::{predict, PredictRequest, Prediction};
 use crate::record::{run_recorded, RunContext, RunRecord};
-use crate::run::{GenerateRequest, RunMode};
+use crate::run::{ChatPrompts, GenerateRequest, RunMode};
 use crate::suite::{run_suite, SuiteEvent, SuiteItem, SuiteReport};
 use crate::text::TextPiece;
 
@@ -108,9 +110,19 @@ impl Session {
     }
 
     /// Loads a pair, replacing the current one. Blocks until a running job ends.
+    ///
+    /// The current pair is dropped before the new one loads: holding both would need the
+    /// memory of two pairs at once, so a pair the recommender says fits would not. The
+    /// price: when the new pair fails to load, no pair is loaded.
     pub fn load(&self, spec: &PairSpec) -> Result<PairInfo> {
+        let mut slot = lock(&self.pair);
+        *lock(&self.info) = None;
+        drop(slot.take());
         let loaded = LoadedPair::load(spec)?;
-        self.install(loaded)
+        let info = loaded.info();
+        *slot = Some(loaded);
+        *lock(&self.info) = Some(info.clone());
+        Ok(info)
     }
 
     /// Installs models loaded elsewhere.
@@ -163,7 +175,7 @@ impl Session {
         request: &GenerateRequest,
         on_event: &mut RunEventSink<'_>,
     ) -> Result<RunRecord> {
-        self.with_pair(|pair, cancel| {
+        self.with_pair_for(&[request], |pair, cancel| {
             let context = RunContext::new(&request.mode);
             let run_id = context.run_id.clone();
             on_event(RunEvent::Started {
@@ -187,7 +199,7 @@ impl Session {
         request: &CompareRequest,
         on_event: &mut RunEventSink<'_>,
     ) -> Result<Comparison> {
-        self.with_pair(|pair, cancel| {
+        self.with_pair_for(&[&request.request], |pair, cancel| {
             let mut saved = Ok(());
             let comparison = run_comparison(
                 pair,
@@ -209,7 +221,15 @@ impl Session {
         max_tokens_cap: Option<usize>,
         on_event: &mut RunEventSink<'_>,
     ) -> Result<SuiteReport> {
-        self.with_pair(|pair, cancel| {
+        let item_requests: Vec<GenerateRequest> = items
+            .iter()
+            .map(|item| GenerateRequest {
+                prompt: item.prompt.clone(),
+                ..request.request.clone()
+            })
+            .collect();
+        let item_requests: Vec<&GenerateRequest> = item_requests.iter().collect();
+        self.with_pair_for(&item_requests, |pair, cancel| {
             let mut saved = Ok(());
             let report = run_suite(
                 pair,
@@ -234,7 +254,16 @@ impl Session {
 
     /// Measures the pair and predicts its speedup for each γ.
     pub fn predict(&self, request: &PredictRequest) -> Result<Prediction> {
-        self.with_pair(|pair, _| predict(pair, request))
+        let alpha_requests: Vec<GenerateRequest> = request
+            .alpha_prompts
+            .iter()
+            .map(|prompt| GenerateRequest {
+                chat: request.chat,
+                ..GenerateRequest::new(prompt.clone(), RunMode::Speculative)
+            })
+            .collect();
+        let alpha_requests: Vec<&GenerateRequest> = alpha_requests.iter().collect();
+        self.with_pair_for(&alpha_requests, |pair, _| predict(pair, request))
     }
 
     /// Turns a race event into a session event, saving finished runs; the first save
@@ -284,6 +313,56 @@ impl Session {
         self.history.as_ref().map(|h| h.save(record)).transpose()
     }
 
+    /// [`Self::with_pair`] for a job that runs `requests`: their chat prompts are rendered
+    /// first, without the models. A chat template is code from the model's repo; however
+    /// long it runs (fuel bounds it) it must not hold the model lock, which load, unload
+    /// and the next run wait on. A template error ends the job before it starts.
+    fn with_pair_for<T>(
+        &self,
+        requests: &[&GenerateRequest],
+        job: impl FnOnce(&mut LoadedPair, Arc<AtomicBool>) -> Result<T>,
+    ) -> Result<T> {
+        let prompts = self.render_chat_prompts(requests)?;
+        self.with_pair(|pair, cancel| {
+            // Only if the pair was not swapped while the prompts rendered.
+            pair.target.chat_prompts =
+                prompts.filter(|p| pair.target.tokenizer.chat_template() == Some(&p.template));
+            let result = job(pair, cancel);
+            pair.target.chat_prompts = None;
+            result
+        })
+    }
+
+    /// Renders the chat prompts of `requests` with a copy of the target's template, taken
+    /// under the model lock and rendered after it is released. `None` when there is
+    /// nothing to render (no chat request, no pair or no template: the job reports those).
+    fn render_chat_prompts(&self, requests: &[&GenerateRequest]) -> Result<Option<ChatPrompts>> {
+        let prompts: BTreeSet<&str> = requests
+            .iter()
+            .filter(|r| r.chat)
+            .map(|r| r.prompt.as_str())
+            .collect();
+        if prompts.is_empty() {
+            return Ok(None);
+        }
+        let template = match self.pair.try_lock() {
+            Ok(guard) => target_template(&guard),
+            Err(TryLockError::WouldBlock) => return Err(EngineError::Busy),
+            Err(TryLockError::Poisoned(poisoned)) => target_template(&poisoned.into_inner()),
+        };
+        let Some(template) = template else {
+            return Ok(None);
+        };
+        let rendered = prompts
+            .into_iter()
+            .map(|prompt| {
+                let text = template.render(&[ChatMessage::new("user", prompt)], true)?;
+                Ok((prompt.to_string(), text))
+            })
+            .collect::<Result<_>>()?;
+        Ok(Some(ChatPrompts { template, rendered }))
+    }
+
     /// Runs `job` with the models and a fresh cancel flag; refuses if a job is running.
     fn with_pair<T>(
         &self,
@@ -301,6 +380,10 @@ impl Session {
         self.cancel.set(None);
         result
     }
+}
+
+fn target_template(pair: &Option<LoadedPair>) -> Option<ChatTemplate> {
+    pair.as_ref()?.target.tokenizer.chat_template().cloned()
 }
 
 fn decode_event(run_id: &str, event: &GenerationEvent, pieces: &[TextPiece]) -> RunEvent {
@@ -339,6 +422,96 @@ mod tests {
             r#"{"type":"finished","run_id":"run-1","saved_to":null}"#
         );
         assert_eq!(serde_json::from_str::<RunEvent>(&json).unwrap(), event);
+    }
+
+    fn fixture(name: &str) -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures")
+            .join(name)
+    }
+
+    #[test]
+    fn switching_pairs_releases_the_old_pair_before_loading_the_new() {
+        let session = Session::new(None);
+        session.load(&PairSpec::new(fixture("qwen2-bias"))).unwrap();
+        // Nothing of the old pair may be held while the new one loads. Seen from outside:
+        // when the new pair cannot load, the old one is already gone (before, both pairs
+        // were in memory at once and a failed switch kept the old one).
+        let missing = PairSpec::new(fixture("no-such-model"));
+        assert!(session.load(&missing).is_err());
+        assert!(session.pair_info().is_none());
+        assert!(lock(&session.pair).is_none(), "the old models were freed");
+        let info = session.load(&PairSpec::new(fixture("qwen2-bias"))).unwrap();
+        assert_eq!(
+            session.pair_info().unwrap().target.vocab_size,
+            info.target.vocab_size
+        );
+    }
+
+    /// A copy of a fixture whose chat template never ends (minijinja's fuel stops it).
+    fn fixture_with_endless_template() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for entry in std::fs::read_dir(fixture("qwen2-bias")).unwrap() {
+            let path = entry.unwrap().path();
+            std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+        }
+        let config = dir.path().join("tokenizer_config.json");
+        let mut json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+        json["chat_template"] = serde_json::json!(
+            "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
+        );
+        std::fs::write(&config, json.to_string()).unwrap();
+        dir
+    }
+
+    #[test]
+    fn chat_prompts_are_rendered_before_the_models_are_taken() {
+        let session = Session::new(None);
+        session.load(&PairSpec::new(fixture("qwen2-bias"))).unwrap();
+        let mut request = GenerateRequest::new("hi", RunMode::Plain);
+        request.chat = true;
+        let seen = session
+            .with_pair_for(&[&request], |pair, _| {
+                let expected = pair
+                    .target
+                    .tokenizer
+                    .apply_chat_template(&[tandem_model::ChatMessage::new("user", "hi")], true)?;
+                // Rendered already, so prompt_text does not run the template again.
+                let prompts = pair.target.chat_prompts.as_ref().expect("rendered");
+                assert_eq!(prompts.rendered.get("hi"), Some(&expected));
+                crate::run::prompt_text(&pair.target, &request)
+            })
+            .unwrap();
+        assert!(seen.contains("hi"), "{seen}");
+        // Not kept past the job.
+        assert!(lock(&session.pair)
+            .as_ref()
+            .unwrap()
+            .target
+            .chat_prompts
+            .is_none());
+    }
+
+    #[test]
+    fn a_runaway_chat_template_fails_before_the_run_starts() {
+        let dir = fixture_with_endless_template();
+        let session = Session::new(None);
+        session.load(&PairSpec::new(dir.path())).unwrap();
+        let mut request = GenerateRequest::new("hi", RunMode::Plain);
+        request.chat = true;
+        let mut events = Vec::new();
+        let err = session
+            .generate(&request, &mut |event| events.push(event))
+            .unwrap_err();
+        assert!(err.to_string().contains("fuel"), "{err}");
+        // The template ran before the models were taken: no run was started.
+        assert!(events.is_empty(), "{events:?}");
+        assert!(!session.is_busy());
+        // Without the chat template the models still run.
+        request.chat = false;
+        request.max_new_tokens = 2;
+        session.generate(&request, &mut |_| {}).unwrap();
     }
 
     #[test]

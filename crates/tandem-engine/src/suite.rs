@@ -117,7 +117,11 @@ pub fn run_suite(
     on_event: &mut dyn FnMut(SuiteEvent<'_>),
     cancel: Option<Arc<AtomicBool>>,
 ) -> Result<SuiteReport> {
-    crate::compare::check_request(pair, request)?;
+    // Each item sets its own token budget (checked when its race starts): the shared
+    // request's is a placeholder.
+    let mut shared = request.clone();
+    shared.request.max_new_tokens = 1;
+    crate::compare::check_request(pair, &shared)?;
     let mut report = SuiteReport {
         id: ids::new_id("suite", None),
         results: Vec::new(),

@@ -195,6 +195,7 @@ pub fn fake_record(run_id: &str, mode: RunMode, cycles: usize, wall_ms: f64) -> 
             suite_item: None,
             created_at: "2026-05-09T08:53:00.123Z".into(),
             gamma_policy: (!matches!(mode, RunMode::Plain)).then_some(GammaPolicy::Fixed(3)),
+            gamma_cost_ratio: None,
             mode,
             target: provenance("target"),
             draft: uses_draft.then(|| provenance("draft")),

@@ -134,11 +134,14 @@ fn speculative_run_log_matches_the_golden_file() {
         "device",
         "sampling",
         "gamma_policy",
+        "gamma_cost_ratio",
         "prompt",
         "prompt_tokens",
     ] {
         assert!(header.get(key).is_some(), "header lacks {key}");
     }
+    // γ is fixed here, so no cost ratio was measured or assumed.
+    assert_eq!(header["gamma_cost_ratio"], Value::Null);
     for key in [
         "config_sha256",
         "tokenizer_sha256",

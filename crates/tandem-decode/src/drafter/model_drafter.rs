@@ -21,6 +21,9 @@ pub struct ModelDrafter<'a> {
     /// A proposal ends after a token drafted with q below this (see
     /// [`GammaPolicy::Confident`](crate::GammaPolicy::Confident)).
     min_prob: f32,
+    /// q covers only the first this many ids: the target's logits width. A draft
+    /// padded wider could otherwise propose an id the target has no embedding for.
+    target_vocab: usize,
 }
 
 impl<'a> ModelDrafter<'a> {
@@ -29,7 +32,16 @@ impl<'a> ModelDrafter<'a> {
             model,
             logits: Logits::empty(),
             min_prob: 0.0,
+            target_vocab: usize::MAX,
         }
+    }
+
+    /// Drafts only ids below `target_vocab` (the target's logits width). Any q is
+    /// exact as long as the verifier sees the same q, and this one is cut before
+    /// warping, so top-k and top-p act on ids the target can judge.
+    pub fn with_target_vocab(mut self, target_vocab: usize) -> Self {
+        self.target_vocab = target_vocab;
+        self
     }
 
     /// Ends each proposal after the first token whose q is below `min_prob`.
@@ -64,7 +76,8 @@ impl Drafter for ModelDrafter<'_> {
                 &mut self.logits,
             )?;
             draft.forwards += 1;
-            let q = sampler.distribution(logits.row(logits.rows - 1));
+            let row = logits.row(logits.rows - 1);
+            let q = sampler.distribution(&row[..row.len().min(self.target_vocab)]);
             let token = sampler.choose(&q, rng);
             let unsure = prob_of(&q, token) < self.min_prob;
             draft.tokens.push(DraftedToken {

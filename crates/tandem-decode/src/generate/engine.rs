@@ -11,7 +11,7 @@ use crate::generate::{DynDrafter, GenerationConfig, GenerationResult, Hooks};
 use crate::metrics::{RunEnd, RunMetrics};
 use crate::model::{CausalLm, Logits};
 use crate::sampling::{prob_of, seeded_rng, top_tokens, DecodeRng, Sampler};
-use crate::stopping::check_stop_strings;
+use crate::stopping::check_stop_strings_per_token;
 use crate::trace::{
     EmittedToken, GenerationEvent, ModeKind, StepTrace, StopReason, TokenOrigin, VerifyTrace,
 };
@@ -52,9 +52,12 @@ impl<'a, 'h> Engine<'a, 'h> {
     ) -> Self {
         let sampler = Sampler::new(config.sampling.clone());
         let rule = VerifyRule::for_sampler(&sampler, config.rejection_variant);
-        let gamma = drafter
-            .as_ref()
-            .map(|d| GammaController::new(config.gamma.clone(), d.cost_ratio_prior()));
+        let gamma = drafter.as_ref().map(|d| {
+            let cost_ratio = config
+                .draft_cost_ratio
+                .unwrap_or_else(|| d.cost_ratio_prior());
+            GammaController::new(config.gamma.clone(), cost_ratio)
+        });
         Self {
             target,
             drafter,
@@ -171,9 +174,6 @@ impl<'a, 'h> Engine<'a, 'h> {
                 drafted: draft.tokens.len(),
                 judged: trace.judged,
                 accepted: trace.accepted,
-                draft_ms,
-                verify_ms,
-                target_forwards: trace.target_forwards,
             });
         }
         self.metrics.record_step(&trace);
@@ -295,8 +295,14 @@ impl<'a, 'h> Engine<'a, 'h> {
     ) -> Option<StopReason> {
         let detokenize = self.hooks.detokenize?;
         let output = &self.sequence[self.prompt_len..];
-        let cut = check_stop_strings(output, &self.config.stop_strings, detokenize)?;
         let earlier_output = start_len - self.prompt_len;
+        // Token by token, as plain decoding would see the text grow.
+        let cut = check_stop_strings_per_token(
+            output,
+            earlier_output,
+            &self.config.stop_strings,
+            detokenize,
+        )?;
         if cut.keep_tokens < earlier_output {
             *retracted = earlier_output - cut.keep_tokens;
             emitted.clear();

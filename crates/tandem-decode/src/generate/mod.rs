@@ -70,11 +70,18 @@ pub struct GenerationConfig {
     pub max_new_tokens: usize,
     /// Emitting any of these ends the run; the EOS token is kept in the output.
     pub eos_token_ids: BTreeSet<u32>,
-    /// Checked on the decoded output (needs [`Hooks::with_detokenizer`]);
-    /// the output is cut before the first one found.
+    /// Checked on the decoded output (needs [`Hooks::with_detokenizer`]) after
+    /// every token, also within a multi-token step, as plain decoding would; the
+    /// output is cut before the first one found.
     pub stop_strings: Vec<String>,
     /// γ per step; ignored by [`Mode::Plain`].
     pub gamma: GammaPolicy,
+    /// The draft/target cost ratio [`GammaPolicy::Goodput`] assumes for the whole run,
+    /// measured before it (the clock must not steer γ: a seed would then no longer
+    /// fix the tokens); `None`: the drafter's prior (0.1 for a draft model, 0 for
+    /// n-gram drafts).
+    #[serde(default)]
+    pub draft_cost_ratio: Option<f64>,
     /// Test-only: deliberately biased rejection handling (see `verify`).
     #[doc(hidden)]
     #[serde(default)]
@@ -93,6 +100,7 @@ impl Default for GenerationConfig {
                 min: 1,
                 max: 16,
             },
+            draft_cost_ratio: None,
             rejection_variant: RejectionVariant::Exact,
         }
     }
@@ -167,7 +175,9 @@ pub fn generate(
     match mode {
         Mode::Plain => Engine::new(target, None, kind, prompt, config, hooks).run(),
         Mode::Speculative { draft } => {
-            let mut drafter = ModelDrafter::new(draft).with_min_prob(config.gamma.min_draft_prob());
+            let mut drafter = ModelDrafter::new(draft)
+                .with_min_prob(config.gamma.min_draft_prob())
+                .with_target_vocab(target.vocab_size());
             drafter.reset();
             Engine::new(target, Some(&mut drafter), kind, prompt, config, hooks).run()
         }
@@ -195,9 +205,23 @@ fn validate(
     if !matches!(mode, Mode::Plain) {
         config.gamma.validate().or_else(invalid)?;
     }
-    if let Mode::Nasd { ngram_n, .. } = *mode {
+    if let Some(c) = config.draft_cost_ratio {
+        if !(c.is_finite() && c >= 0.0) {
+            return invalid(format!("draft_cost_ratio must be finite and >= 0, got {c}"));
+        }
+    }
+    if let Mode::Nasd {
+        ngram_n,
+        filler_top_k,
+    } = *mode
+    {
         if ngram_n < 2 {
             return invalid(format!("NASD needs ngram_n >= 2, got {ngram_n}"));
+        }
+        if filler_top_k == Some(0) {
+            return invalid(
+                "NASD's filler_top_k must be at least 1 (None disables it), got 0".into(),
+            );
         }
     }
     if !config.stop_strings.is_empty() && hooks.detokenize.is_none() {

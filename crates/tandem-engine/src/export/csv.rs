@@ -1,6 +1,9 @@
 //! One row per run, for spreadsheets. Fields are quoted only when they must be (RFC 4180:
 //! a comma, quote or line break inside); numbers use a dot and no thousands separator;
 //! an empty field means "not applicable" (α of a plain run, speedup without a plain run).
+//! A text cell that a spreadsheet would run as a formula (model names, suite ids and
+//! categories come from other people's files) starts with `'`, as OWASP's CSV-injection
+//! advice and the spreadsheets themselves expect; numbers are left as they are.
 
 use std::io::{self, Write};
 
@@ -104,9 +107,23 @@ fn run_row(run: &RunRecord, stats: &RunStats) -> Vec<String> {
 }
 
 fn write_row(out: &mut dyn Write, fields: impl IntoIterator<Item = String>) -> io::Result<()> {
-    let line: Vec<String> = fields.into_iter().map(|f| quote(&f)).collect();
+    let line: Vec<String> = fields
+        .into_iter()
+        .map(|f| quote(&defuse_formula(f)))
+        .collect();
     out.write_all(line.join(",").as_bytes())?;
     out.write_all(b"\r\n")
+}
+
+/// `'` before a cell that starts like a formula (`=`, `+`, `-`, `@`, a tab or a carriage
+/// return) unless it is a number, so opening the file never runs what a name contains.
+fn defuse_formula(field: String) -> String {
+    let formula_like = field.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if formula_like && field.parse::<f64>().is_err() {
+        format!("'{field}")
+    } else {
+        field
+    }
 }
 
 fn quote(field: &str) -> String {
@@ -182,5 +199,31 @@ mod tests {
             "quoted and unquoted back"
         );
         assert_eq!(col(spec, "stop_reason"), "MaxNewTokens");
+    }
+
+    #[test]
+    fn names_that_look_like_formulas_are_defused() {
+        let mut spec = fake_record("s", RunMode::Speculative, 2, 400.0);
+        spec.header.target.name = "=HYPERLINK(\"http://x\",\"y\")".into();
+        spec.header.device = "@SUM(A1)".into();
+        spec.header.backend = "-2+3".into();
+        spec.header.comparison_id = Some("+cmd|' /C calc'!A0".into());
+        let race = Comparison {
+            id: "cmp-1".into(),
+            runs: vec![spec],
+            cancelled: false,
+        };
+        let mut bytes = Vec::new();
+        write_csv(&[race], &mut bytes).unwrap();
+        let text = String::from_utf8(bytes).unwrap();
+        let row = fields(text.split("\r\n").nth(1).unwrap());
+        let col = |name: &str| row[CSV_COLUMNS.iter().position(|c| *c == name).unwrap()].clone();
+        assert_eq!(col("target"), "'=HYPERLINK(\"http://x\",\"y\")");
+        assert_eq!(col("device"), "'@SUM(A1)");
+        assert_eq!(col("backend"), "'-2+3");
+        assert_eq!(col("comparison_id"), "'+cmd|' /C calc'!A0");
+        // Numbers, negative ones included, stay numbers.
+        assert_eq!(col("new_tokens"), "16");
+        assert_eq!(defuse_formula("-0.25".into()), "-0.25");
     }
 }

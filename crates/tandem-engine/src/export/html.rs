@@ -309,6 +309,13 @@ fn greedy_banner(html: &mut String, comparison: &Comparison) {
             "Sampled (not greedy): outputs differ from run to run by design.".into(),
         ),
         GreedyCheck::NoPlainRun => ("info", "No plain run to compare with.".into()),
+        check @ GreedyCheck::Incomplete { .. } => (
+            "info",
+            format!(
+                "Greedy check {}: identical to plain is not proven.",
+                check.summary()
+            ),
+        ),
     };
     let _ = write!(html, r#"<p class="check {class}">{}</p>"#, escape(&text));
     if comparison.cancelled {
@@ -675,5 +682,22 @@ mod tests {
         parse_strict(&html);
         assert!(html.contains("ERROR: speculative differs from plain at new token 3 (plain token 3, speculative token 77)."));
         assert!(html.contains("bell\u{FFFD}"));
+    }
+
+    #[test]
+    fn a_cancelled_race_is_not_reported_identical() {
+        let mut race = race();
+        race.runs.truncate(2);
+        race.runs[1].outcome.summary.cancelled = true;
+        race.cancelled = true;
+        let html = render_html(&Report {
+            title: "t".into(),
+            comparisons: std::slice::from_ref(&race),
+            summary: None,
+            collapse_races: false,
+        });
+        parse_strict(&html);
+        assert!(!html.contains("every output is identical"));
+        assert!(html.contains("Greedy check incomplete: speculative cancelled before the end"));
     }
 }

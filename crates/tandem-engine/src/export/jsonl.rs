@@ -149,6 +149,21 @@ mod tests {
     }
 
     #[test]
+    fn logs_from_before_the_gamma_cost_ratio_still_read() {
+        let mut record = sample_record("run-3", RunMode::Speculative);
+        record.header.gamma_cost_ratio = Some(0.125);
+        let mut bytes = Vec::new();
+        write_log(&record, &mut bytes).unwrap();
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(text.contains(r#""gamma_cost_ratio":0.125,"#));
+        assert_eq!(read_log(text.as_bytes(), "new").unwrap(), record);
+        // Written before the field existed: the header simply lacks it.
+        let old = text.replacen(r#""gamma_cost_ratio":0.125,"#, "", 1);
+        record.header.gamma_cost_ratio = None;
+        assert_eq!(read_log(old.as_bytes(), "old").unwrap(), record);
+    }
+
+    #[test]
     fn broken_logs_are_refused_with_the_line() {
         let record = sample_record("run-2", RunMode::Plain);
         let mut bytes = Vec::new();

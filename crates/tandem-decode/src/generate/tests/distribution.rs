@@ -48,10 +48,25 @@ fn draft_lm() -> TableLm {
     })
 }
 
+/// q over 6 ids, 40% of it on ids 4 and 5, which the 4-token target does not have
+/// (a draft whose logits are padded wider than the target's).
+fn wide_draft_lm() -> TableLm {
+    TableLm::from_probs(VOCAB + 2, |position, previous| {
+        let last = *previous.last().unwrap() as usize;
+        let mut q: Vec<f32> = rotated([0.05, 0.1, 0.15, 0.7], last + position)
+            .iter()
+            .map(|p| p * 0.6)
+            .collect();
+        q.extend([0.2, 0.2]);
+        q
+    })
+}
+
 #[derive(Clone, Copy, Debug)]
 enum Strategy {
     Plain,
     Speculative,
+    WideSpeculative,
     Nasd { filler: Option<usize> },
 }
 
@@ -100,6 +115,7 @@ fn exact_joint(sampling: &SamplingConfig) -> Vec<f64> {
 fn sampled_joint(strategy: Strategy, config: &GenerationConfig) -> Vec<u64> {
     let mut target = target_lm();
     let mut draft = draft_lm();
+    let mut wide_draft = wide_draft_lm();
     let mut config = config.clone();
     let mut counts = vec![0; VOCAB.pow(EMITTED as u32)];
     for seed in 0..DRAWS {
@@ -107,6 +123,9 @@ fn sampled_joint(strategy: Strategy, config: &GenerationConfig) -> Vec<u64> {
         let mode = match strategy {
             Strategy::Plain => Mode::Plain,
             Strategy::Speculative => Mode::Speculative { draft: &mut draft },
+            Strategy::WideSpeculative => Mode::Speculative {
+                draft: &mut wide_draft,
+            },
             Strategy::Nasd { filler } => Mode::Nasd {
                 ngram_n: 3,
                 filler_top_k: filler,
@@ -187,6 +206,14 @@ fn speculative_sampling_with_warping_matches_the_target() {
         RejectionVariant::Exact,
     );
     assert!(outcome.p_value > SIGNIFICANCE, "{outcome:?}");
+}
+
+#[test]
+fn speculative_sampling_with_a_wider_draft_matches_the_target() {
+    for sampling in [plain_sampling(), warped_sampling()] {
+        let outcome = chi_square(Strategy::WideSpeculative, sampling, RejectionVariant::Exact);
+        assert!(outcome.p_value > SIGNIFICANCE, "{outcome:?}");
+    }
 }
 
 #[test]

@@ -170,3 +170,54 @@ fn adaptive_gamma_keeps_greedy_exact() {
         }
     }
 }
+
+#[test]
+fn a_draft_wider_than_the_target_drafts_only_the_targets_ids() {
+    use super::support::counting_lm;
+    use crate::sampling::SamplingConfig;
+    use crate::testing::TableLm;
+    // The draft's rows are 6 wide and rate ids 4 and 5, which the 4-token target does
+    // not have, above everything: q must be cut to the target's width, or the target
+    // is fed ids it has no embedding for.
+    let wide_draft = || {
+        TableLm::new(6, |_, previous| {
+            let next = (previous.last().unwrap() + 1) % 4;
+            (0..6u32)
+                .map(|t| match t {
+                    4 | 5 => 9.0,
+                    t if t == next => 8.0,
+                    _ => 0.0,
+                })
+                .collect()
+        })
+    };
+    let plain = run_checked(
+        counting_lm(),
+        Strategy::Plain,
+        &[0],
+        &greedy(12, GammaPolicy::Fixed(1)),
+        None,
+    )
+    .result;
+    for sampling in [SamplingConfig::greedy(), SamplingConfig::random(1.0, 3)] {
+        let config = crate::generate::GenerationConfig {
+            sampling: sampling.clone(),
+            ..greedy(12, GammaPolicy::Fixed(3))
+        };
+        let run = run_checked(
+            counting_lm(),
+            Strategy::Speculative(Box::new(wide_draft())),
+            &[0],
+            &config,
+            None,
+        )
+        .result;
+        let drafts = run.steps.iter().flat_map(|s| &s.drafts);
+        assert!(drafts.clone().count() > 0);
+        assert!(drafts.clone().all(|d| d.token < 4), "{sampling:?}");
+        if sampling.is_greedy() {
+            assert_eq!(run.tokens, plain.tokens);
+            assert_eq!(run.summary.alpha, Some(1.0));
+        }
+    }
+}

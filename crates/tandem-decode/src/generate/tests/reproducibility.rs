@@ -93,3 +93,67 @@ fn results_round_trip_through_json() {
     let back: GenerationResult = serde_json::from_str(&json).unwrap();
     assert_eq!(back, result);
 }
+
+/// Sleeps after every forward, so a run's wall-clock costs are what a test sets.
+struct SlowLm<M> {
+    inner: M,
+    delay: std::time::Duration,
+}
+
+impl<M: crate::model::CausalLm> crate::model::CausalLm for SlowLm<M> {
+    fn forward(
+        &mut self,
+        tokens: &[u32],
+    ) -> Result<crate::model::Logits, crate::model::ModelError> {
+        let logits = self.inner.forward(tokens);
+        std::thread::sleep(self.delay);
+        logits
+    }
+    fn cached_len(&self) -> usize {
+        self.inner.cached_len()
+    }
+    fn truncate(&mut self, len: usize) {
+        self.inner.truncate(len)
+    }
+    fn reset(&mut self) {
+        self.inner.reset()
+    }
+    fn vocab_size(&self) -> usize {
+        self.inner.vocab_size()
+    }
+}
+
+#[test]
+fn goodput_gamma_gives_the_same_tokens_for_a_seed_whatever_the_timings() {
+    // The same seed twice, with a draft that costs nothing in one run and twice the
+    // target in the other. Were γ steered by the clock, the two runs would draft
+    // different numbers of tokens, draw from the RNG differently, and part.
+    let run = |draft_ms: u64, cost_ratio: Option<f64>| {
+        let slow = |inner, ms| SlowLm {
+            inner,
+            delay: std::time::Duration::from_millis(ms),
+        };
+        let config = GenerationConfig {
+            sampling: SamplingConfig::random(1.0, 5),
+            max_new_tokens: 30,
+            gamma: GammaPolicy::Goodput { max: 8 },
+            draft_cost_ratio: cost_ratio,
+            ..GenerationConfig::default()
+        };
+        let draft = slow(target().with_noise(5, 2.0), draft_ms);
+        let strategy = Strategy::Speculative(Box::new(draft));
+        run_checked(slow(target(), 2), strategy, &PROMPT, &config, None).result
+    };
+    let gammas = |r: &GenerationResult| r.steps.iter().map(|s| s.gamma.gamma).collect::<Vec<_>>();
+    for cost_ratio in [None, Some(0.05)] {
+        let (cheap, dear) = (run(0, cost_ratio), run(4, cost_ratio));
+        assert_eq!(gammas(&cheap), gammas(&dear), "{cost_ratio:?}");
+        assert_eq!(cheap.tokens, dear.tokens, "{cost_ratio:?}");
+        let used = cheap.steps[0].gamma.cost_ratio;
+        assert_eq!(
+            used,
+            Some(cost_ratio.unwrap_or(crate::gamma::MODEL_COST_RATIO_PRIOR))
+        );
+        assert!(cheap.steps.iter().all(|s| s.gamma.cost_ratio == used));
+    }
+}

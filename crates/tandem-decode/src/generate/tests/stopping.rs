@@ -138,6 +138,41 @@ fn stop_string_inside_a_run() {
 }
 
 #[test]
+fn overlapping_stop_strings_cut_where_plain_decoding_cuts() {
+    // Output b c d …: plain stops at "c" (text "b") before "bcd" is complete; a step
+    // emitting b c d at once must not let the longer, earlier-starting "bcd" win.
+    let mut config = greedy(20, GammaPolicy::Fixed(4));
+    config.stop_strings = vec!["c".into(), "bcd".into()];
+    let plain = run_checked(
+        counting_lm(),
+        Strategy::Plain,
+        &[0],
+        &config,
+        Some(&letters),
+    );
+    assert_eq!(plain.result.tokens, vec![1]);
+    assert_eq!(plain.result.text.as_deref(), Some("b"));
+    for strategy in [perfect_draft(), Strategy::Nasd { n: 3, filler: None }] {
+        let prompt = [0, 1, 2, 3, 0];
+        let plain = run_checked(
+            counting_lm(),
+            Strategy::Plain,
+            &prompt,
+            &config,
+            Some(&letters),
+        );
+        let run = run_checked(counting_lm(), strategy, &prompt, &config, Some(&letters));
+        assert_eq!(run.result.tokens, plain.result.tokens);
+        assert_eq!(run.result.text, plain.result.text);
+        assert_eq!(run.result.text.as_deref(), Some("b"));
+        assert_eq!(
+            run.result.summary.stop_reason,
+            StopReason::StopString { stop: "c".into() }
+        );
+    }
+}
+
+#[test]
 fn stop_string_reaching_back_into_an_earlier_step() {
     // Plain decoding emits one letter per step; "da" completes in step 3 but
     // began with step 2's "d", which is retracted.
@@ -247,6 +282,21 @@ fn bad_requests_are_refused() {
         run(&[0], Mode::Plain, &hot),
         DecodeError::InvalidConfig(_)
     ));
+    let no_filler = Mode::Nasd {
+        ngram_n: 3,
+        filler_top_k: Some(0),
+    };
+    let err = run(&[0], no_filler, &config);
+    assert!(
+        matches!(&err, DecodeError::InvalidConfig(m) if m.contains("filler_top_k")),
+        "{err}"
+    );
+    for bad in [f64::NAN, -0.5, f64::INFINITY] {
+        let mut bad_cost = greedy(5, GammaPolicy::Goodput { max: 4 });
+        bad_cost.draft_cost_ratio = Some(bad);
+        let err = run(&[0], Mode::Plain, &bad_cost);
+        assert!(err.to_string().contains("draft_cost_ratio"), "{err}");
+    }
     let bad_gamma = greedy(5, GammaPolicy::Goodput { max: 0 });
     let nasd = Mode::Nasd {
         ngram_n: 3,
