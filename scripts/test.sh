@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # All of Tandem's tests, in order: the Rust workspace (model core, decoding, hub, pairs,
-# engine, CLI, with the real SmolLM2 model), then the desktop app's three layers: UI
-# unit tests (vitest), every view in headless Chromium, and the built app end to end
-# under Xvfb through tauri-driver and WebKitWebDriver against a local mock hub.
+# engine, CLI, with the real SmolLM2 model), then the desktop app's layers: UI unit tests
+# (vitest), every view in headless Chromium, the Tauri shell's Rust unit tests, and the
+# built app end to end under Xvfb through tauri-driver and WebKitWebDriver against a
+# local mock hub.
 #
 #   bash scripts/test.sh            # everything
 #   TANDEM_TESTS=rust bash scripts/test.sh   # only the Rust workspace (cargo test --release)
@@ -48,8 +49,11 @@ if [[ " $parts " == *" app "* ]]; then
   step "UI: every view in headless Chromium"
   npm --prefix ui run test:views
 
-  step "desktop app: build (as src-tauri/launch.sh does) and the mock hub"
+  step "desktop app: build (as src-tauri/launch.sh does), its Rust unit tests, the mock hub"
   cargo build --release -p tandem-app --features custom-protocol
+  # The shell is outside the workspace's default members: its tests run here, with the
+  # build's features so they reuse its compiled dependencies.
+  cargo test --release -p tandem-app --features custom-protocol
   cargo build --release -p tandem-hub --features mock --bin mock-hub
 
   step "desktop app: end to end under Xvfb"

@@ -57,6 +57,7 @@ pub async fn app_info(state: AppStateRef<'_>) -> AppResult<AppInfo> {
             cache_dir: state.hub_env.hub_cache.display().to_string(),
             has_token: state.has_token(),
             history_dir: state.data_dir.join("runs").display().to_string(),
+            notices: state.notices.clone(),
         })
     })
     .await
@@ -84,8 +85,7 @@ pub async fn local_models(state: AppStateRef<'_>) -> AppResult<LocalModels> {
                 dir: m.dir.display().to_string(),
                 size_on_disk: m.size_on_disk,
                 partial_bytes: m.partial_bytes,
-                complete: m.partial_bytes == 0
-                    && snapshot_dir(&m.dir, m.main_commit()).is_some_and(|d| is_complete(&d)),
+                complete: m.partial_bytes == 0 && complete_snapshot(m).is_some(),
             })
             .collect();
         let cache_dir = client.cache_dir().to_path_buf();
@@ -116,6 +116,21 @@ fn is_complete(dir: &Path) -> bool {
     has("config.json") && has("tokenizer.json") && weights
 }
 
+/// The snapshot of a cached model to load: the one `refs/main` names when it is
+/// complete, else the newest complete one (a cache where a ref was moved by a
+/// config-only check, by an older Tandem or another tool, still loads).
+fn complete_snapshot(model: &tandem_hub::CachedModel) -> Option<PathBuf> {
+    if let Some(main) = snapshot_dir(&model.dir, model.main_commit()).filter(|d| is_complete(d)) {
+        return Some(main);
+    }
+    model
+        .snapshots
+        .iter()
+        .filter_map(|s| snapshot_dir(&model.dir, Some(&s.commit)))
+        .filter(|d| is_complete(d))
+        .max_by_key(|d| std::fs::metadata(d).and_then(|m| m.modified()).ok())
+}
+
 /// The folder of a downloaded model: a folder path as is, else the cache's snapshot of the repo.
 fn model_dir(state: &AppState, model: &str) -> AppResult<PathBuf> {
     let path = Path::new(model);
@@ -130,17 +145,12 @@ fn model_dir(state: &AppState, model: &str) -> AppResult<PathBuf> {
         .ok_or_else(|| {
             AppError::new("not_found", format!("model {model} is not downloaded yet"))
         })?;
-    let commit = found
-        .main_commit()
-        .or_else(|| found.snapshots.first().map(|s| s.commit.as_str()));
-    snapshot_dir(&found.dir, commit)
-        .filter(|d| is_complete(d))
-        .ok_or_else(|| {
-            AppError::new(
-                "not_found",
-                format!("the download of {model} is not complete yet"),
-            )
-        })
+    complete_snapshot(found).ok_or_else(|| {
+        AppError::new(
+            "not_found",
+            format!("the download of {model} is not complete yet"),
+        )
+    })
 }
 
 // ---- Downloads --------------------------------------------------------------------------
@@ -154,15 +164,16 @@ pub async fn download_model(
     let state = state.inner().clone();
     let client = state.hub_client()?;
     let cancel = CancelToken::new();
+    let key = download_key(&repo);
     {
         let mut downloads = lock(&state.downloads);
-        if downloads.contains_key(&repo) {
+        if downloads.contains_key(&key) {
             return Err(AppError::new(
                 "busy",
                 format!("{repo} is already downloading"),
             ));
         }
-        downloads.insert(repo.clone(), cancel.clone());
+        downloads.insert(key.clone(), cancel.clone());
     }
     let options = DownloadOptions::new()
         .cancel_token(cancel)
@@ -170,7 +181,7 @@ pub async fn download_model(
             let _ = on_event.send(event);
         });
     let result = client.download_model(&repo, options).await;
-    lock(&state.downloads).remove(&repo);
+    lock(&state.downloads).remove(&key);
     let snapshot = result?;
     Ok(DownloadDone {
         repo: snapshot.repo_id,
@@ -180,27 +191,78 @@ pub async fn download_model(
 
 #[tauri::command]
 pub fn cancel_download(state: AppStateRef<'_>, repo: String) {
-    if let Some(cancel) = lock(&state.downloads).get(&repo) {
+    if let Some(cancel) = lock(&state.downloads).get(&download_key(&repo)) {
         cancel.cancel();
     }
+}
+
+/// Downloads are keyed as `model_dir` matches repo ids: the hub's ids ignore case.
+fn download_key(repo: &str) -> String {
+    repo.to_ascii_lowercase()
+}
+
+/// How long a delete waits for a cancelled download to stop writing (a chunk in flight
+/// finishes or fails within the client's read timeout).
+const DOWNLOAD_STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Waits until no download runs under `key` (its task removes it when it returns).
+fn wait_for_download_to_stop(
+    downloads: &std::sync::Mutex<HashMap<String, CancelToken>>,
+    key: &str,
+    limit: std::time::Duration,
+) -> AppResult<()> {
+    let start = Instant::now();
+    while lock(downloads).contains_key(key) {
+        if start.elapsed() > limit {
+            return Err(AppError::new(
+                "busy",
+                format!(
+                    "the download of {key} is still stopping; try deleting it again in a moment"
+                ),
+            ));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+/// Whether the loaded pair uses the model `repo`, whose cache folder is `repo_dir`: by
+/// folder (a pair loaded from the cache lives under it), and by id as `model_dir`
+/// resolves ids (ignoring case).
+fn loaded_uses(loaded: &LoadedPair, repo: &str, repo_dir: Option<&Path>) -> bool {
+    let uses = |m: &LoadedModelInfo| {
+        m.name.eq_ignore_ascii_case(repo)
+            || repo_dir.is_some_and(|dir| Path::new(&m.dir).starts_with(dir))
+    };
+    uses(&loaded.target) || loaded.draft.as_ref().is_some_and(uses)
 }
 
 #[tauri::command]
 pub async fn delete_model(state: AppStateRef<'_>, repo: String) -> AppResult<bool> {
     let state = state.inner().clone();
-    if let Some(cancel) = lock(&state.downloads).get(&repo) {
+    let key = download_key(&repo);
+    if let Some(cancel) = lock(&state.downloads).get(&key) {
         cancel.cancel();
     }
     blocking(move || {
-        let uses_it = lock(&state.loaded).as_ref().is_some_and(|l| {
-            l.target.name == repo || l.draft.as_ref().is_some_and(|d| d.name == repo)
-        });
+        // Deleting under a running download would race its writes (a blob renamed into
+        // place after the folder went): wait for it to stop first.
+        wait_for_download_to_stop(&state.downloads, &key, DOWNLOAD_STOP_WAIT)?;
+        let client = state.hub_client()?;
+        let repo_dir = client
+            .list_cached_models()?
+            .into_iter()
+            .find(|m| m.repo_id.eq_ignore_ascii_case(&repo))
+            .map(|m| m.dir);
+        let uses_it = lock(&state.loaded)
+            .as_ref()
+            .is_some_and(|l| loaded_uses(l, &repo, repo_dir.as_deref()));
         if uses_it {
             state.session.unload();
             *lock(&state.loaded) = None;
             *lock(&state.tokenizer) = None;
         }
-        Ok(state.hub_client()?.remove_model(&repo)?)
+        Ok(client.remove_model(&repo)?)
     })
     .await
 }
@@ -293,6 +355,9 @@ pub async fn load_pair(state: AppStateRef<'_>, request: LoadRequest) -> AppResul
         spec.backend = request.backend;
         spec.target_precision = precision;
         spec.draft_precision = precision;
+        // The session frees the current pair before loading the new one: so does the app.
+        *lock(&state.loaded) = None;
+        *lock(&state.tokenizer) = None;
         let info = state.session.load(&spec)?;
         let model_info = |name: &str, dir: &Path, vocab_size: usize| LoadedModelInfo {
             name: name.to_string(),
@@ -444,6 +509,8 @@ pub async fn start_run(
     request: GenerateRequest,
     on_event: Channel<RunEvent>,
 ) -> AppResult<RunRecord> {
+    // Refused at the door, with the field named, before the run takes the models.
+    tandem_engine::limits::check_generate(&request)?;
     let state = state.inner().clone();
     blocking(move || {
         let tokenizer = lock(&state.tokenizer).clone();
@@ -472,14 +539,15 @@ pub async fn start_compare(
             "choose at least one mode to race",
         ));
     }
+    let modes = request
+        .lanes
+        .iter()
+        .map(|&l| convert::mode_of(l, &request.request))
+        .collect();
+    let engine_request = EngineCompareRequest::new(request.request.clone(), modes);
+    tandem_engine::limits::check_compare(&engine_request)?;
     let state = state.inner().clone();
     blocking(move || {
-        let modes = request
-            .lanes
-            .iter()
-            .map(|&l| convert::mode_of(l, &request.request))
-            .collect();
-        let engine_request = EngineCompareRequest::new(request.request.clone(), modes);
         let tokenizer = lock(&state.tokenizer).clone();
         let mut translator =
             Translator::new(on_event, tokenizer.as_deref(), &request.request.prompt);
@@ -736,6 +804,94 @@ fn ask_where_to_save(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_model_whose_main_ref_moved_to_an_incomplete_snapshot_still_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let snapshot = |commit: &str, complete: bool| {
+            let d = dir.path().join("snapshots").join(commit);
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(d.join("config.json"), "{}").unwrap();
+            if complete {
+                std::fs::write(d.join("tokenizer.json"), "{}").unwrap();
+                std::fs::write(d.join("model.safetensors"), "x").unwrap();
+            }
+            tandem_hub::CachedSnapshot {
+                commit: commit.into(),
+                refs: if complete {
+                    vec![]
+                } else {
+                    vec!["main".into()]
+                },
+                files: vec![],
+            }
+        };
+        let model = tandem_hub::CachedModel {
+            repo_id: "org/m".into(),
+            dir: dir.path().to_path_buf(),
+            size_on_disk: 0,
+            partial_bytes: 0,
+            // refs/main names a config-only snapshot (a README commit upstream).
+            snapshots: vec![snapshot("new", false), snapshot("old", true)],
+        };
+        assert_eq!(
+            complete_snapshot(&model),
+            Some(dir.path().join("snapshots/old"))
+        );
+    }
+
+    #[test]
+    fn a_delete_waits_for_the_cancelled_download_to_stop() {
+        let downloads = Arc::new(std::sync::Mutex::new(HashMap::new()));
+        let key = download_key("Org/Model");
+        lock(&downloads).insert(key.clone(), CancelToken::new());
+        let task = {
+            let downloads = downloads.clone();
+            let key = key.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_millis(150));
+                lock(&downloads).remove(&key);
+            })
+        };
+        let start = Instant::now();
+        wait_for_download_to_stop(&downloads, &key, std::time::Duration::from_secs(10)).unwrap();
+        assert!(start.elapsed() >= std::time::Duration::from_millis(150));
+        task.join().unwrap();
+        // One that never stops is an error, not a delete under its feet.
+        lock(&downloads).insert(key.clone(), CancelToken::new());
+        let err = wait_for_download_to_stop(&downloads, &key, std::time::Duration::from_millis(50))
+            .unwrap_err();
+        assert_eq!(err.code, "busy");
+    }
+
+    #[test]
+    fn the_loaded_check_resolves_names_as_model_dir_does() {
+        let info = |name: &str, dir: &str| LoadedModelInfo {
+            name: name.into(),
+            dir: dir.into(),
+            architecture: String::new(),
+            vocab_size: 0,
+            load_ms: 0.0,
+        };
+        let cache = Path::new("/hf/hub/models--Qwen--Qwen2.5-0.5B");
+        let pair = LoadedPair {
+            target: info("/some/folder", "/some/folder"),
+            draft: Some(info(
+                "qwen/qwen2.5-0.5b",
+                "/hf/hub/models--Qwen--Qwen2.5-0.5B/snapshots/abc",
+            )),
+            precision: "f32".into(),
+            backend: BackendKind::Cpu,
+        };
+        // Another spelling of the id, and the folder under the repo's cache entry.
+        assert!(loaded_uses(&pair, "Qwen/Qwen2.5-0.5B", None));
+        assert!(loaded_uses(&pair, "Qwen/Qwen2.5-0.5B-Other", Some(cache)));
+        assert!(!loaded_uses(&pair, "Qwen/Qwen2.5-1.5B", None));
+        assert_eq!(
+            download_key("Qwen/Qwen2.5-0.5B"),
+            download_key("qwen/QWEN2.5-0.5b")
+        );
+    }
 
     fn entry(run: &str, cmp: Option<&str>, mode: &str) -> EngineEntry {
         EngineEntry {

@@ -9,7 +9,7 @@ use tandem_engine::record::RunRecord as EngineRecord;
 use tandem_engine::{GammaPolicy, GenerateRequest, RunMode, StepTrace};
 use tandem_model::Tokenizer;
 
-use crate::ipc::{ComparisonRecord, Lane, RunRecord, StepRecord, TokenText};
+use crate::ipc::{ComparisonRecord, GreedyVerdict, Lane, RunRecord, StepRecord, TokenText};
 
 pub fn lane_of(mode: &RunMode) -> Lane {
     match mode {
@@ -205,6 +205,8 @@ pub fn request_of(record: &EngineRecord) -> GenerateRequest {
         gamma: h.gamma_policy.clone().unwrap_or(GammaPolicy::Fixed(4)),
         stop_strings: h.stop_strings.clone(),
         ignore_eos: h.ignore_eos,
+        // The ratio γ auto ran with: a rerun then gives the same tokens for the seed.
+        gamma_cost_ratio: h.gamma_cost_ratio,
     }
 }
 
@@ -272,11 +274,6 @@ pub fn comparison_record(comparison: &Comparison, runs: Vec<RunRecord>) -> Compa
         .zip(&comparison.runs)
         .filter_map(|(stats, run)| stats.speedup.map(|s| (lane_of(&run.header.mode), s)))
         .collect();
-    let identical = match comparison.greedy_check() {
-        GreedyCheck::Identical => Some(true),
-        GreedyCheck::Diverged { .. } => Some(false),
-        GreedyCheck::NotGreedy | GreedyCheck::NoPlainRun => None,
-    };
     ComparisonRecord {
         id: comparison.id.clone(),
         created_at: comparison
@@ -286,7 +283,18 @@ pub fn comparison_record(comparison: &Comparison, runs: Vec<RunRecord>) -> Compa
             .unwrap_or_default(),
         runs,
         speedups,
-        identical,
+        greedy: greedy_verdict(&comparison.greedy_check()),
+    }
+}
+
+/// The engine's greedy check as the UI's verdict: a race cut short is incomplete,
+/// never identical.
+pub fn greedy_verdict(check: &GreedyCheck) -> Option<GreedyVerdict> {
+    match check {
+        GreedyCheck::Identical => Some(GreedyVerdict::Identical),
+        GreedyCheck::Diverged { .. } => Some(GreedyVerdict::Different),
+        GreedyCheck::Incomplete { .. } => Some(GreedyVerdict::Incomplete),
+        GreedyCheck::NotGreedy | GreedyCheck::NoPlainRun => None,
     }
 }
 
@@ -316,6 +324,20 @@ mod tests {
         assert_eq!(display_token("<|im_end|>"), "<|im_end|>");
         // "é" in byte-level BPE is two byte characters: Ã (0xC3) and © (0xA9).
         assert_eq!(display_token("Ã©"), "é");
+    }
+
+    #[test]
+    fn a_race_cut_short_is_incomplete_not_identical() {
+        let incomplete = GreedyCheck::Incomplete {
+            cut_short: vec!["speculative".into()],
+            identical: vec![],
+        };
+        assert_eq!(greedy_verdict(&incomplete), Some(GreedyVerdict::Incomplete));
+        assert_eq!(
+            greedy_verdict(&GreedyCheck::Identical),
+            Some(GreedyVerdict::Identical)
+        );
+        assert_eq!(greedy_verdict(&GreedyCheck::NotGreedy), None);
     }
 
     #[test]

@@ -126,6 +126,14 @@ mod tests {
             .code,
             "needs_draft"
         );
+        // A request over a bound is the user's to fix, not a missing draft.
+        let mut request =
+            tandem_engine::GenerateRequest::new(String::from("hi"), tandem_engine::RunMode::Plain);
+        request.gamma = tandem_engine::GammaPolicy::Fixed(10_000);
+        let bound = tandem_engine::limits::check_generate(&request).unwrap_err();
+        let error = AppError::from(bound);
+        assert_eq!(error.code, "invalid_request");
+        assert!(error.message.contains("10000"), "{}", error.message);
         assert_eq!(AppError::from(HubError::Cancelled).code, "cancelled");
         let gated = HubError::Gated {
             repo: "a/b".into(),

@@ -34,6 +34,9 @@ pub struct AppInfo {
     pub cache_dir: String,
     pub has_token: bool,
     pub history_dir: String,
+    /// Problems found while starting, each a sentence for the user (e.g. a damaged
+    /// custom pairs file, moved aside).
+    pub notices: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -180,7 +183,21 @@ pub struct ComparisonRecord {
     pub created_at: String,
     pub runs: Vec<RunRecord>,
     pub speedups: BTreeMap<Lane, f64>,
-    pub identical: Option<bool>,
+    /// The greedy exactness check; `None` when sampling or without a plain lane.
+    pub greedy: Option<GreedyVerdict>,
+}
+
+/// The greedy check as the UI shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GreedyVerdict {
+    /// Every lane ran to its end and wrote plain's tokens.
+    Identical,
+    /// A lane's tokens differ from plain's.
+    Different,
+    /// No difference found, but not every output was compared in full (a lane was
+    /// cancelled, or plain ran alone): identical is not proven.
+    Incomplete,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -240,11 +257,12 @@ mod tests {
                 created_at: "2026-01-01T00:00:00Z".into(),
                 runs: vec![],
                 speedups: BTreeMap::from([(Lane::Speculative, 2.0)]),
-                identical: Some(true),
+                greedy: Some(GreedyVerdict::Incomplete),
             },
         })
         .unwrap();
         assert_eq!(json["kind"], "comparison");
+        assert_eq!(json["comparison"]["greedy"], "incomplete");
         assert_eq!(json["comparison"]["speedups"]["speculative"], 2.0);
         assert_eq!(
             serde_json::from_str::<Lane>("\"nasd\"").unwrap(),

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use tandem_engine::export::atomic::write_atomically;
 use tandem_engine::{RunHistory, Session};
 use tandem_hub::{CancelToken, HubClient, HubEnv};
 use tandem_model::Tokenizer;
@@ -28,6 +29,9 @@ pub struct AppState {
     pub tokenizers: Mutex<HashMap<PathBuf, Option<Arc<Tokenizer>>>>,
     pub catalog: Catalog,
     pub custom: Mutex<Vec<CustomPair>>,
+    /// What went wrong while starting (a custom pairs file that could not be read), for
+    /// the app to tell the user once it shows.
+    pub notices: Vec<String>,
 }
 
 impl AppState {
@@ -48,10 +52,7 @@ impl AppState {
             }
             None => Catalog::builtin(),
         };
-        let custom = std::fs::read_to_string(data_dir.join("custom_pairs.json"))
-            .ok()
-            .and_then(|text| serde_json::from_str(&text).ok())
-            .unwrap_or_default();
+        let (custom, custom_notice) = load_custom_pairs(&data_dir);
         Ok(Self {
             session: Arc::new(Session::new(Some(RunHistory::new(&data_dir)))),
             data_dir,
@@ -63,6 +64,7 @@ impl AppState {
             tokenizers: Mutex::new(HashMap::new()),
             catalog,
             custom: Mutex::new(custom),
+            notices: custom_notice.into_iter().collect(),
         })
     }
 
@@ -88,10 +90,11 @@ impl AppState {
         std::fs::create_dir_all(&self.data_dir).map_err(|e| {
             AppError::new("io", format!("creating {}: {e}", self.data_dir.display()))
         })?;
-        let path = self.data_dir.join("custom_pairs.json");
+        let path = self.data_dir.join(CUSTOM_PAIRS_FILE);
         let text =
             serde_json::to_string_pretty(pairs).map_err(|e| AppError::internal(e.to_string()))?;
-        std::fs::write(&path, text)
+        // A crash or a full disk mid-write leaves the old list, never half a file.
+        write_atomically(&path, |w| w.write_all(text.as_bytes()))
             .map_err(|e| AppError::new("io", format!("writing {}: {e}", path.display())))
     }
 
@@ -112,7 +115,89 @@ impl AppState {
     }
 }
 
+/// The custom pairs the user added, in the data folder.
+const CUSTOM_PAIRS_FILE: &str = "custom_pairs.json";
+
+/// The saved custom pairs, and a notice for the user when the file was there but could
+/// not be used. A file that does not parse is moved aside (`custom_pairs.json.broken-…`)
+/// rather than left to be overwritten by the next save: the user's pairs stay on disk.
+fn load_custom_pairs(data_dir: &Path) -> (Vec<CustomPair>, Option<String>) {
+    let path = data_dir.join(CUSTOM_PAIRS_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (Vec::new(), None),
+        Err(e) => {
+            let notice = format!(
+                "Your custom pairs could not be read from {}: {e}. They are not shown until it can be read.",
+                path.display()
+            );
+            return (Vec::new(), Some(notice));
+        }
+    };
+    let error = match serde_json::from_str(&text) {
+        Ok(pairs) => return (pairs, None),
+        Err(e) => e,
+    };
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let aside = path.with_file_name(format!("{CUSTOM_PAIRS_FILE}.broken-{stamp}"));
+    let notice = match std::fs::rename(&path, &aside) {
+        Ok(()) => format!(
+            "Your custom pairs file {} was damaged ({error}). It was moved to {} and the list starts empty; add the pairs again.",
+            path.display(),
+            aside.display()
+        ),
+        Err(e) => format!(
+            "Your custom pairs file {} is damaged ({error}) and could not be moved aside ({e}). Adding a pair will replace it.",
+            path.display()
+        ),
+    };
+    (Vec::new(), Some(notice))
+}
+
 /// Locks a mutex, recovering from poisoning (the data is plain and stays usable).
 pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_damaged_custom_pairs_file_is_moved_aside_and_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(CUSTOM_PAIRS_FILE);
+        std::fs::write(&path, "[{\"id\": \"custom-1\", trunc").unwrap();
+        let (pairs, notice) = load_custom_pairs(dir.path());
+        assert!(pairs.is_empty());
+        let notice = notice.expect("the user is told");
+        assert!(
+            notice.contains("custom_pairs.json") && notice.contains("moved to"),
+            "{notice}"
+        );
+        assert!(
+            !path.exists(),
+            "the damaged file is out of the way of the next save"
+        );
+        let kept: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(kept.len(), 1);
+        assert!(kept[0].starts_with("custom_pairs.json.broken-"), "{kept:?}");
+        let moved = std::fs::read_to_string(dir.path().join(&kept[0])).unwrap();
+        assert!(
+            moved.contains("custom-1"),
+            "nothing of the user's file is lost"
+        );
+    }
+
+    #[test]
+    fn no_file_is_no_pairs_and_no_notice() {
+        let dir = tempfile::tempdir().unwrap();
+        let (pairs, notice) = load_custom_pairs(dir.path());
+        assert!(pairs.is_empty() && notice.is_none());
+    }
 }

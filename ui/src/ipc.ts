@@ -287,6 +287,8 @@ export interface AppInfo {
   cache_dir: string;
   has_token: boolean;
   history_dir: string;
+  /** Problems found while starting (a damaged custom pairs file, moved aside), to show once. */
+  notices: string[];
 }
 
 /** One model folder of the Hugging Face cache. */
@@ -432,9 +434,16 @@ export interface ComparisonRecord {
   runs: RunRecord[];
   /** Tokens/s of each lane divided by plain's; absent without a plain lane. */
   speedups: Partial<Record<Lane, number>>;
-  /** Greedy only: every lane produced the same text. Null when sampling. */
-  identical: boolean | null;
+  /** The greedy exactness check; null when sampling or without a plain lane. */
+  greedy: GreedyVerdict | null;
 }
+
+/**
+ * `identical`: every lane ran to its end and wrote plain's tokens. `different`: a lane
+ * differs. `incomplete`: no difference found, but not everything was compared (a lane
+ * was cancelled, or plain ran alone), so identical is not proven.
+ */
+export type GreedyVerdict = 'identical' | 'different' | 'incomplete';
 
 export interface HistoryLane {
   lane: Lane;

@@ -160,6 +160,7 @@ class AppState {
         api.listHistory(),
       ]);
       this.info = info;
+      for (const notice of info.notices ?? []) this.notify({ kind: 'error', title: notice });
       this.catalog = catalog;
       this.local = local;
       this.loaded = loaded;
@@ -410,6 +411,8 @@ class AppState {
     }
     this.comparePhase = 'loading';
     this.compareState = {};
+    // The last race's verdict must not stand for this one while it runs.
+    this.lastComparison = null;
     if (!(await this.ensureLoaded(lanes.includes('speculative')))) {
       this.comparePhase = 'idle';
       return;

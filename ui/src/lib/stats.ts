@@ -1,6 +1,6 @@
 // Numbers the Insights and Compare views derive from step traces and summaries.
 
-import type { GenerationSummary, Lane, PositionAcceptance, RunRecord, StepRecord } from '../ipc';
+import type { GenerationSummary, GreedyVerdict, Lane, PositionAcceptance, RunRecord, StepRecord } from '../ipc';
 
 /**
  * Expected tokens per unit of target time for γ drafts at acceptance α when one draft
@@ -151,10 +151,36 @@ export function speedups(summaries: Partial<Record<Lane, GenerationSummary>>): P
   return out;
 }
 
-/** Greedy runs must give the same text in every lane; null when sampling makes that meaningless. */
-export function outputsIdentical(texts: string[], temperature: number): boolean | null {
-  if (temperature > 0 || texts.length < 2) return null;
-  return texts.every((t) => t === texts[0]);
+/** One lane's output, for the greedy check. */
+export interface LaneOutput {
+  lane: Lane;
+  text: string;
+  /** The lane stopped early: its text is a prefix of what it would have written. */
+  cancelled: boolean;
+}
+
+/**
+ * The greedy exactness check as the engine makes it (`greedy_check`), on text. Every
+ * lane must write plain's text; a cancelled lane (or a cancelled plain) is compared
+ * only as far as both went, so it can prove a difference but never sameness: the race
+ * is then `incomplete`, as it is with plain alone or when a lane never ran (`allRan`
+ * false). Null when sampling makes the check meaningless, or without a plain lane.
+ */
+export function greedyVerdict(lanes: LaneOutput[], temperature: number, allRan: boolean): GreedyVerdict | null {
+  const plain = lanes.find((l) => l.lane === 'plain');
+  if (temperature > 0 || !plain) return null;
+  const others = lanes.filter((l) => l !== plain);
+  let incomplete = !allRan || others.length === 0;
+  for (const l of others) {
+    if (l.cancelled || plain.cancelled) {
+      const n = Math.min(l.text.length, plain.text.length);
+      if (l.text.slice(0, n) !== plain.text.slice(0, n)) return 'different';
+      incomplete = true;
+    } else if (l.text !== plain.text) {
+      return 'different';
+    }
+  }
+  return incomplete ? 'incomplete' : 'identical';
 }
 
 /** The first character where two texts differ, or -1. */

@@ -26,6 +26,7 @@ import type {
 } from '../ipc';
 import { appInfo, cachedModel, catalogPairs, GPU_WORKSTATION, LAPTOP, SAMPLE_PROMPTS } from './data';
 import { MockVocab, simulateLane, stepVocab } from './simulate';
+import { greedyVerdict } from '../lib/stats';
 
 export interface MockOptions {
   /** `fresh`: first launch, nothing downloaded. `ready`: models, history. */
@@ -383,8 +384,9 @@ export class MockBackend {
     const plain = runs.find((r) => r.lane === 'plain');
     const speedups: ComparisonRecord['speedups'] = {};
     if (plain) for (const r of runs) speedups[r.lane] = r.summary.tokens_per_second / plain.summary.tokens_per_second;
-    const identical = request.request.sampling.temperature > 0 ? null : runs.every((r) => r.text === runs[0].text);
-    return { id: `cmp-${++this.idCounter}`, created_at: createdAt, runs, speedups, identical };
+    const outputs = runs.map((r) => ({ lane: r.lane, text: r.text, cancelled: r.summary.cancelled }));
+    const greedy = greedyVerdict(outputs, request.request.sampling.temperature, runs.length === request.lanes.length);
+    return { id: `cmp-${++this.idCounter}`, created_at: createdAt, runs, speedups, greedy };
   }
 
   private async runLane(request: GenerateRequest, channel: ChannelLike<RunEvent>, lane: Lane | null): Promise<RunRecord> {

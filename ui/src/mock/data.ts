@@ -49,6 +49,7 @@ export function appInfo(hardware: Hardware, hasToken: boolean): AppInfo {
     cache_dir: '/home/you/.cache/huggingface/hub',
     has_token: hasToken,
     history_dir: '/home/you/.local/share/tandem/history',
+    notices: [],
   };
 }
 

@@ -21,6 +21,7 @@ import { homedir, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { screenshotDir } from '../screenshot-dir';
 import { WebDriver } from './webdriver';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -30,7 +31,8 @@ const APP = process.env.TANDEM_APP ?? join(targetDir, 'debug', 'tandem-app');
 const MOCK_HUB = process.env.MOCK_HUB ?? join(targetDir, 'debug', 'mock-hub');
 const TAURI_DRIVER = process.env.TAURI_DRIVER ?? join(homedir(), '.cargo', 'bin', 'tauri-driver');
 const WEBKIT_DRIVER = process.env.WEBKIT_DRIVER ?? '/usr/bin/WebKitWebDriver';
-const SCREENSHOTS = join(repo, 'docs', 'screenshots');
+// The build folder unless scripts/refresh-screenshots.sh asks for docs/screenshots/.
+const SCREENSHOTS = screenshotDir(repo, process.env);
 const REAL = process.env.E2E_DRAFT_DIR && process.env.E2E_TARGET_DIR
   ? {
       draftDir: process.env.E2E_DRAFT_DIR,

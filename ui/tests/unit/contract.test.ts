@@ -22,6 +22,19 @@ describe('IPC contract', () => {
     }
   });
 
+  test('the greedy verdicts are the ones the Rust side sends', () => {
+    const ipcTs = readFileSync(resolve(here, '../../src/ipc.ts'), 'utf8');
+    const ipcRs = readFileSync(resolve(srcTauri, 'ipc.rs'), 'utf8');
+    const tsLine = ipcTs.match(/export type GreedyVerdict = ([^;]+);/);
+    expect(tsLine, 'ipc.ts has a GreedyVerdict type').not.toBeNull();
+    const ts = [...tsLine![1].matchAll(/'(\w+)'/g)].map((m) => m[1]);
+    const body = ipcRs.match(/pub enum GreedyVerdict \{([^}]*)\}/);
+    expect(body, 'ipc.rs has a GreedyVerdict enum').not.toBeNull();
+    const rust = [...body![1].matchAll(/^\s*([A-Z]\w*),/gm)].map((m) => m[1].replace(/([a-z])([A-Z])/g, '$1_$2').toLowerCase());
+    expect(ts.sort()).toEqual(rust.sort());
+    expect(ts).toContain('incomplete');
+  });
+
   test('the app error codes are the ones the UI words', () => {
     const ipc = readFileSync(resolve(here, '../../src/ipc.ts'), 'utf8');
     const errors = readFileSync(resolve(srcTauri, 'error.rs'), 'utf8');

@@ -79,3 +79,66 @@ describe('mocked IPC', () => {
     expect(await api.exportLog(record.id, 'jsonl')).toMatch(/\.jsonl$/);
   });
 });
+
+describe('the greedy check of a race', () => {
+  const request = {
+    prompt: 'Explain speculative decoding in two sentences.',
+    chat: true,
+    mode: { kind: 'speculative' as const },
+    sampling: { temperature: 0, top_k: null, top_p: null, seed: 1 },
+    max_new_tokens: 48,
+    gamma: { Fixed: 4 },
+    stop_strings: [],
+    ignore_eos: false,
+  };
+  async function load() {
+    await api.loadPair({
+      target: 'HuggingFaceTB/SmolLM2-360M-Instruct',
+      draft: 'HuggingFaceTB/SmolLM2-135M-Instruct',
+      precision: 'f32',
+      backend: 'cpu',
+    });
+  }
+
+  test('a race run to its end is identical', async () => {
+    await load();
+    const record = await api.startCompare({ request, lanes: ['plain', 'speculative'] }, new Channel());
+    expect(record.greedy).toBe('identical');
+  });
+
+  test('a race cancelled before every lane finished is incomplete, not identical', async () => {
+    backend = new MockBackend({ scenario: 'ready', speed: 0.2, downloadRate: 5e9 });
+    mockIPC((cmd, args) => backend.handle(cmd, (args ?? {}) as Record<string, unknown>));
+    await load();
+    const channel = new Channel<RunEvent>();
+    let steps = 0;
+    channel.onmessage = (e) => {
+      // Cancel a few steps into the speculative lane: plain has finished, speculative has not.
+      if (e.type === 'step' && e.lane === 'speculative' && ++steps === 3) void api.cancelRun();
+    };
+    const record = await api.startCompare({ request, lanes: ['plain', 'speculative', 'nasd'] }, channel);
+    expect(record.runs.find((r) => r.lane === 'speculative')?.summary.cancelled).toBe(true);
+    expect(record.greedy).toBe('incomplete');
+  });
+
+  test('sampling is not checked', async () => {
+    await load();
+    const sampled = { ...request, sampling: { ...request.sampling, temperature: 0.8 } };
+    const record = await api.startCompare({ request: sampled, lanes: ['plain', 'nasd'] }, new Channel());
+    expect(record.greedy).toBeNull();
+  });
+});
+
+describe('start-up notices', () => {
+  test('a problem the backend found at start is shown to the user', async () => {
+    const { app } = await import('../../src/state.svelte');
+    const notice = 'Your custom pairs file /x/custom_pairs.json was damaged (EOF). It was moved to /x/custom_pairs.json.broken-1';
+    mockIPC(async (cmd, args) => {
+      const answer = await backend.handle(cmd, (args ?? {}) as Record<string, unknown>);
+      return cmd === 'app_info' ? { ...(answer as object), notices: [notice] } : answer;
+    });
+    await app.init();
+    expect(app.notices.map((n) => n.title)).toContain(notice);
+    expect(app.notices.find((n) => n.title === notice)?.kind).toBe('error');
+  });
+});

@@ -6,9 +6,9 @@ import {
   costRatio,
   expectedSpeedup,
   firstDifference,
+  greedyVerdict,
   liveTokensPerSecond,
   meanGamma,
-  outputsIdentical,
   predictSpeedup,
   verifyCost,
   speedups,
@@ -85,9 +85,10 @@ describe('series from a run', () => {
   });
   test('greedy lanes give identical text; speedups are over plain', () => {
     const nasd = simulateLane('nasd', { ...request, mode: { kind: 'nasd', ngram_n: 3, filler_top_k: null } }, vocab);
-    expect(outputsIdentical([plain.text, spec.text, nasd.text], 0)).toBe(true);
-    expect(outputsIdentical([plain.text, spec.text + 'x'], 0)).toBe(false);
-    expect(outputsIdentical([plain.text, spec.text], 0.7)).toBeNull();
+    const out = (lane: 'plain' | 'speculative' | 'nasd', text: string) => ({ lane, text, cancelled: false });
+    expect(greedyVerdict([out('plain', plain.text), out('speculative', spec.text), out('nasd', nasd.text)], 0, true)).toBe('identical');
+    expect(greedyVerdict([out('plain', plain.text), out('speculative', spec.text + 'x')], 0, true)).toBe('different');
+    expect(greedyVerdict([out('plain', plain.text), out('speculative', spec.text)], 0.7, true)).toBeNull();
     const s = speedups({ plain: plain.summary, speculative: spec.summary } as Record<string, GenerationSummary>);
     expect(s.plain).toBe(1);
     expect(s.speculative).toBeGreaterThan(1.2);
@@ -95,5 +96,19 @@ describe('series from a run', () => {
     expect(firstDifference('abc', 'abd')).toBe(2);
     expect(firstDifference('abc', 'abc')).toBe(-1);
     expect(firstDifference('ab', 'abc')).toBe(2);
+  });
+  test('the greedy verdict: identical only when every lane ran to its end', () => {
+    const lane = (l: 'plain' | 'speculative' | 'nasd', text: string, cancelled = false) => ({ lane: l, text, cancelled });
+    expect(greedyVerdict([lane('plain', 'abc'), lane('speculative', 'abc')], 0, true)).toBe('identical');
+    expect(greedyVerdict([lane('plain', 'abc'), lane('speculative', 'abd')], 0, true)).toBe('different');
+    // Cancelled: a prefix of plain's text proves nothing about the rest…
+    expect(greedyVerdict([lane('plain', 'abc'), lane('speculative', 'ab', true)], 0, true)).toBe('incomplete');
+    // …but a difference within it is still a difference.
+    expect(greedyVerdict([lane('plain', 'abc'), lane('speculative', 'xb', true)], 0, true)).toBe('different');
+    // Plain alone, or a lane that never ran.
+    expect(greedyVerdict([lane('plain', 'abc')], 0, true)).toBe('incomplete');
+    expect(greedyVerdict([lane('plain', 'abc'), lane('speculative', 'abc')], 0, false)).toBe('incomplete');
+    expect(greedyVerdict([lane('plain', 'abc'), lane('speculative', 'x')], 0.7, true)).toBeNull();
+    expect(greedyVerdict([lane('speculative', 'abc'), lane('nasd', 'abc')], 0, true)).toBeNull();
   });
 });

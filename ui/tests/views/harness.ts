@@ -7,11 +7,13 @@ import type { AddressInfo } from 'node:net';
 import { dirname, extname, join, normalize, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { screenshotDir } from '../screenshot-dir';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const DIST = resolve(here, '../../dist');
-// Mocked data: kept apart from the end-to-end test's screenshots of the real app.
-export const SCREENSHOTS = resolve(here, '../../../docs/screenshots/mock');
+// Mocked data: kept apart from the end-to-end test's screenshots of the real app, in the
+// build folder unless scripts/refresh-screenshots.sh asks for docs/screenshots/.
+export const SCREENSHOTS = screenshotDir(resolve(here, '../../..'), process.env, 'mock');
 export const VIEWPORT = { width: 1280, height: 800 };
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use anyhow::Context;
 use serde::Serialize;
 use tandem_model::bench::{BenchModel, ModelBench};
 use tandem_model::cpu::{bandwidth, pool::Pool, CpuModel};
@@ -149,7 +150,8 @@ fn measure(
     };
     let json = serde_json::to_string_pretty(&report)?;
     if let Some(path) = &args.output {
-        std::fs::write(path, &json)?;
+        tandem_engine::export::atomic::write_atomically(path, |w| w.write_all(json.as_bytes()))
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     println!("{json}");
     Ok(())

@@ -242,12 +242,16 @@ pub fn compare_request(
         gamma: parse_gamma(&race.gamma)?,
         stop_strings: race.stop.clone(),
         ignore_eos: race.ignore_eos,
+        // γ auto measures it before each run (the log header records it).
+        gamma_cost_ratio: None,
     };
-    Ok(CompareRequest {
+    let race = CompareRequest {
         request,
         modes,
         warmup_tokens: race.warmup_tokens,
-    })
+    };
+    tandem_engine::limits::check_compare(&race)?;
+    Ok(race)
 }
 
 /// A session with the history the options ask for.
@@ -394,8 +398,46 @@ pub fn check_greedy(comparison: &Comparison) -> anyhow::Result<()> {
     if let Some(failure) = greedy_failure(comparison) {
         anyhow::bail!("greedy outputs differ from plain (a bug):\n  {failure}");
     }
-    if comparison.greedy_check() == GreedyCheck::Identical {
-        println!("greedy: every output is identical to plain ✓");
+    if let Some(line) = greedy_line(&comparison.greedy_check()) {
+        println!("{line}");
     }
     Ok(())
+}
+
+/// The greedy check as one line; `None` when there is nothing to claim (sampling, no
+/// plain run) or a divergence is reported as an error instead. A race cut short is
+/// said to be incomplete, never identical.
+pub fn greedy_line(check: &GreedyCheck) -> Option<String> {
+    match check {
+        GreedyCheck::Identical => Some("greedy: every output is identical to plain ✓".into()),
+        GreedyCheck::Incomplete { .. } => Some(format!(
+            "greedy: {} — identical to plain not proven",
+            check.summary()
+        )),
+        GreedyCheck::NotGreedy | GreedyCheck::NoPlainRun | GreedyCheck::Diverged { .. } => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_greedy_line_tells_incomplete_from_identical() {
+        assert_eq!(
+            greedy_line(&GreedyCheck::Identical).as_deref(),
+            Some("greedy: every output is identical to plain ✓")
+        );
+        let cancelled = GreedyCheck::Incomplete {
+            cut_short: vec!["nasd".into()],
+            identical: vec!["speculative".into()],
+        };
+        let line = greedy_line(&cancelled).unwrap();
+        assert!(!line.contains('✓'), "{line}");
+        assert!(
+            line.contains("incomplete") && line.contains("nasd") && line.contains("not proven"),
+            "{line}"
+        );
+        assert_eq!(greedy_line(&GreedyCheck::NotGreedy), None);
+    }
 }

@@ -14,6 +14,7 @@ use tandem_engine::{
     TokenOrigin,
 };
 
+use super::terminal_text::{printable, Lines};
 use super::BackendChoice;
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -176,9 +177,12 @@ pub fn legend() -> String {
 }
 
 pub fn print_piece(out: &mut impl Write, piece: &TextPiece, color: bool) {
+    // A model's text, live or from a shared log: its own escape sequences never reach
+    // the terminal (ours, the colours, do).
+    let text = printable(&piece.text, Lines::Keep);
     match origin_color(piece.origin).filter(|_| color) {
-        Some(code) => write!(out, "{code}{}\x1b[0m", piece.text),
-        None => write!(out, "{}", piece.text),
+        Some(code) => write!(out, "{code}{text}\x1b[0m"),
+        None => write!(out, "{text}"),
     }
     .ok();
     out.flush().ok();
@@ -197,6 +201,25 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         !(matches!(mode, RunMode::Speculative) && args.draft.is_none()),
         "--mode speculative needs --draft DIR"
     );
+    let request = GenerateRequest {
+        prompt: args.prompt.clone(),
+        chat: args.chat,
+        mode: mode.clone(),
+        sampling: SamplingConfig {
+            temperature: args.temperature,
+            top_k: args.top_k,
+            top_p: args.top_p,
+            seed: args.seed,
+        },
+        max_new_tokens: args.max_new_tokens,
+        gamma: parse_gamma(&args.gamma)?,
+        stop_strings: args.stop.clone(),
+        ignore_eos: args.ignore_eos,
+        // γ auto measures it before the run (the log header records it).
+        gamma_cost_ratio: None,
+    };
+    // Bounds first: a request Tandem will refuse must not wait for two models to load.
+    tandem_engine::limits::check_generate(&request)?;
     let precision = |int8: bool| {
         if int8 {
             Precision::Int8
@@ -228,22 +251,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             Some(draft)
         }
         _ => None,
-    };
-
-    let request = GenerateRequest {
-        prompt: args.prompt.clone(),
-        chat: args.chat,
-        mode: mode.clone(),
-        sampling: SamplingConfig {
-            temperature: args.temperature,
-            top_k: args.top_k,
-            top_p: args.top_p,
-            seed: args.seed,
-        },
-        max_new_tokens: args.max_new_tokens,
-        gamma: parse_gamma(&args.gamma)?,
-        stop_strings: args.stop.clone(),
-        ignore_eos: args.ignore_eos,
     };
 
     let color = match args.color {
@@ -347,6 +354,37 @@ pub fn describe_summary(mode: &str, gamma: &GammaPolicy, s: &GenerationSummary) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `tandem generate ARGS…` as the command line parses it.
+    fn parse_args(args: &[&str]) -> Args {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: Args,
+        }
+        let argv = std::iter::once("tandem-generate").chain(args.iter().copied());
+        <Cli as clap::Parser>::try_parse_from(argv).unwrap().args
+    }
+
+    #[test]
+    fn out_of_bounds_numbers_are_refused_before_any_model_loads() {
+        // The model folders do not exist: the bound's message must come first.
+        let base = ["--model", "/nonexistent/target", "--prompt", "hi"];
+        let cases: [(&[&str], &str); 4] = [
+            (&["--gamma", "100000"], "γ"),
+            (
+                &["--mode", "nasd", "--filler-top-k", "1000000"],
+                "filler top-k",
+            ),
+            (&["--max-new-tokens", "99999999999"], "max new tokens"),
+            (&["--stop", ""], "stop string is empty"),
+        ];
+        for (extra, expected) in cases {
+            let args: Vec<&str> = base.iter().chain(extra).copied().collect();
+            let err = run(parse_args(&args)).unwrap_err().to_string();
+            assert!(err.contains(expected), "{extra:?}: {err}");
+        }
+    }
 
     #[test]
     fn gamma_accepts_numbers_rules_and_confident_thresholds() {

@@ -12,6 +12,7 @@ pub mod replay;
 pub mod rm;
 pub mod suite;
 mod table;
+mod terminal_text;
 
 use std::path::Path;
 

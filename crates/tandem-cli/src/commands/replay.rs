@@ -12,6 +12,7 @@ use tandem_engine::{GammaPolicy, ModelProvenance, RunHistory, RunRecord};
 use super::compare::color_enabled;
 use super::generate::{describe_summary, legend, print_piece, ColorArg};
 use super::table::render_table;
+use super::terminal_text::{first_chars, printable, Lines};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -80,13 +81,14 @@ fn list(history: Option<&RunHistory>) -> anyhow::Result<()> {
                 .take(40)
                 .collect::<String>()
                 .replace('\n', " ");
+            let field = |text: &str| printable(text, Lines::Escape).into_owned();
             vec![
-                e.run_id.clone(),
-                e.target.clone(),
-                e.draft.clone().unwrap_or_else(|| "-".into()),
+                field(&e.run_id),
+                field(&e.target),
+                e.draft.as_deref().map_or_else(|| "-".into(), field),
                 e.new_tokens.to_string(),
                 format!("{:.1}", e.tokens_per_second),
-                prompt,
+                field(&prompt),
             ]
         })
         .collect();
@@ -100,25 +102,28 @@ fn list(history: Option<&RunHistory>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What a log says of a model, on one line (every field from the log escaped: a log is
+/// a file someone else may have written).
 fn model_line(p: &ModelProvenance) -> String {
     let mut line = p.label();
     if let Some(rev) = &p.revision {
         line += &format!(" @ {rev}");
     }
     if let Some(sha) = &p.config_sha256 {
-        line += &format!(" (config sha256 {}…)", &sha[..sha.len().min(12)]);
+        line += &format!(" (config sha256 {}…)", first_chars(sha, 12));
     }
-    line
+    printable(&line, Lines::Escape).into_owned()
 }
 
 pub fn print_record(out: &mut impl Write, record: &RunRecord, color: bool) -> anyhow::Result<()> {
     let h = &record.header;
+    let field = |text: &str| printable(text, Lines::Escape).into_owned();
     writeln!(
         out,
         "run {} ({}), {}",
-        h.run_id,
+        field(&h.run_id),
         h.mode.label(),
-        h.created_at
+        field(&h.created_at)
     )?;
     writeln!(out, "target: {}", model_line(&h.target))?;
     if let Some(draft) = &h.draft {
@@ -140,13 +145,13 @@ pub fn print_record(out: &mut impl Write, record: &RunRecord, color: bool) -> an
     writeln!(
         out,
         "{} on {}; {sampling}; {gamma}; up to {} new tokens{}; Tandem {}",
-        h.backend,
-        h.device,
+        field(&h.backend),
+        field(&h.device),
         h.max_new_tokens,
         if h.ignore_eos { " (EOS ignored)" } else { "" },
-        h.tandem_version
+        field(&h.tandem_version)
     )?;
-    writeln!(out, "prompt: {}", h.prompt)?;
+    writeln!(out, "prompt: {}", printable(&h.prompt, Lines::Keep))?;
     if color && h.gamma_policy.is_some() {
         writeln!(out, "{}", legend())?;
     }
@@ -162,4 +167,79 @@ pub fn print_record(out: &mut impl Write, record: &RunRecord, color: bool) -> an
         describe_summary(h.mode.label(), &policy, record.summary())
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The engine's golden log with its placeholders filled in, then `edit`ed.
+    fn log_with(edit: impl Fn(&mut serde_json::Value, usize)) -> RunRecord {
+        let golden = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tandem-engine/tests/golden/speculative-run.jsonl"
+        );
+        let text = std::fs::read_to_string(golden).unwrap();
+        let mut lines = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            let mut value: serde_json::Value = serde_json::from_str(line).unwrap();
+            fill_placeholders(&mut value);
+            edit(&mut value, i);
+            lines.push(value.to_string());
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shared.jsonl");
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+        load_log(&path).unwrap()
+    }
+
+    /// `"<wall_ms>"` → 1.0, `"<run_id>"` → "run-x": what a real log holds there.
+    fn fill_placeholders(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (key, v) in map.iter_mut() {
+                    if v.as_str().is_some_and(|s| s.starts_with('<')) {
+                        let numeric = key.ends_with("_ms") || key == "tokens_per_second";
+                        *v = if numeric {
+                            serde_json::json!(1.0)
+                        } else {
+                            serde_json::json!(format!("{key}-x"))
+                        };
+                    } else {
+                        fill_placeholders(v);
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(fill_placeholders),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn a_hostile_log_prints_no_escape_sequence_and_does_not_panic() {
+        let osc52 = "\u{1b}]52;c;Y3VybCBldmlsLnNoIHwgc2g=\u{7}";
+        let record = log_with(|value, line| {
+            if line == 0 {
+                value["prompt"] = serde_json::json!(format!("hi{osc52}there\nsecond line"));
+                value["device"] = serde_json::json!("\u{1b}[2J\u{1b}[Hcpu");
+                value["target"]["name"] = serde_json::json!("evil\u{1b}]0;pwned\u{7}");
+                // A hash that is not hex: slicing it by bytes split a character.
+                value["target"]["config_sha256"] = serde_json::json!("é".repeat(20));
+            } else if let Some(pieces) = value["pieces"].as_array_mut() {
+                for piece in pieces {
+                    piece["text"] = serde_json::json!(format!("tok{osc52}"));
+                }
+            }
+        });
+        let mut out = Vec::new();
+        print_record(&mut out, &record, false).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            !text.contains(['\u{1b}', '\u{7}']),
+            "raw control characters printed: {text:?}"
+        );
+        assert!(text.contains("\\u{1b}]52;c;"), "{text}");
+        assert!(text.contains("(config sha256 éééééééééééé…)"), "{text}");
+        assert!(text.contains("second line"), "the prompt keeps its lines");
+    }
 }

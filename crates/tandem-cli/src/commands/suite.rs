@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use anyhow::Context;
 use tandem_engine::export::export_races;
 use tandem_engine::export::html::SummaryTable;
 use tandem_engine::suite::category_cells;
@@ -101,10 +102,10 @@ pub fn run(
             note: POOLING_NOTE.into(),
         }),
     )?;
-    std::fs::write(
-        dir.join(format!("{}-summary.json", report.id)),
-        serde_json::to_string_pretty(&rows)?,
-    )?;
+    let summary = dir.join(format!("{}-summary.json", report.id));
+    let json = serde_json::to_string_pretty(&rows)?;
+    tandem_engine::export::atomic::write_atomically(&summary, |w| w.write_all(json.as_bytes()))
+        .with_context(|| format!("writing {}", summary.display()))?;
     eprintln!(
         "wrote {} logs, {} and {} in {}",
         files.logs.len(),
@@ -118,13 +119,29 @@ pub fn run(
         "greedy outputs differ from plain (a bug):\n  {}",
         failures.join("\n  ")
     );
-    if comparisons
-        .iter()
-        .all(|c| c.greedy_check() == GreedyCheck::Identical)
-    {
-        println!("greedy: every output of every prompt is identical to plain ✓");
+    let checks: Vec<GreedyCheck> = comparisons.iter().map(|c| c.greedy_check()).collect();
+    if let Some(line) = suite_greedy_line(&checks) {
+        println!("{line}");
     }
     Ok(())
+}
+
+/// The suite's greedy verdict (divergences are an error before this): identical only
+/// when every race compared every output in full; prompts cut short are counted.
+fn suite_greedy_line(checks: &[GreedyCheck]) -> Option<String> {
+    let incomplete = checks
+        .iter()
+        .filter(|c| matches!(c, GreedyCheck::Incomplete { .. }))
+        .count();
+    if incomplete > 0 {
+        return Some(format!(
+            "greedy: incomplete — {incomplete} of {} prompts were not compared in full \
+             (a run cancelled, or plain alone), so identical to plain is not proven for them",
+            checks.len()
+        ));
+    }
+    (!checks.is_empty() && checks.iter().all(|c| *c == GreedyCheck::Identical))
+        .then(|| "greedy: every output of every prompt is identical to plain ✓".to_string())
 }
 
 fn mode_of(mode: &ModeKind) -> &'static str {
@@ -168,4 +185,35 @@ fn spec_title(comparisons: &[tandem_engine::Comparison]) -> String {
 fn file_name(path: &Path) -> String {
     path.file_name()
         .map_or(String::new(), |n| n.to_string_lossy().into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn incomplete() -> GreedyCheck {
+        GreedyCheck::Incomplete {
+            cut_short: vec!["speculative".into()],
+            identical: vec![],
+        }
+    }
+
+    #[test]
+    fn the_greedy_summary_owns_up_to_prompts_not_compared_in_full() {
+        let all = suite_greedy_line(&[GreedyCheck::Identical, GreedyCheck::Identical]);
+        assert_eq!(
+            all.as_deref(),
+            Some("greedy: every output of every prompt is identical to plain ✓")
+        );
+        let line = suite_greedy_line(&[GreedyCheck::Identical, incomplete()]).unwrap();
+        assert!(
+            !line.contains('✓') && !line.contains("every output"),
+            "{line}"
+        );
+        assert!(line.contains("1 of 2 prompts"), "{line}");
+        assert!(line.contains("incomplete"), "{line}");
+        // Sampled races are not checked, and a suite of none says nothing.
+        assert_eq!(suite_greedy_line(&[GreedyCheck::NotGreedy]), None);
+        assert_eq!(suite_greedy_line(&[]), None);
+    }
 }
