@@ -128,6 +128,25 @@ impl LoadedModel {
 
 /// A readable name for a model folder: the repo id for HF cache snapshots
 /// (`models--org--name/snapshots/<rev>`), else the folder name.
+/// For a model given as a GGUF file, what the file held and what Tandem made of it, for
+/// the load message: `model.gguf: GGUF Q4_K_M (Q4_K, Q6_K, F32 tensors), loaded as int8`.
+pub fn gguf_load_note(path: &Path, precision: tandem_model::Precision) -> Option<String> {
+    if !tandem_model::formats::gguf::is_gguf_file(path) {
+        return None;
+    }
+    let file = tandem_model::formats::gguf::GgufFile::open(path).ok()?;
+    let summary = tandem_model::formats::gguf_model::summarize(&file);
+    let mut types: Vec<String> = file.tensors().iter().map(|t| t.ggml_type.name()).collect();
+    types.sort();
+    types.dedup();
+    Some(format!(
+        "{}: GGUF {} ({} tensors), loaded as {precision}",
+        display_name(path),
+        summary.precision,
+        types.join(", ")
+    ))
+}
+
 pub fn display_name(dir: &Path) -> String {
     for ancestor in dir.ancestors() {
         if let Some(name) = ancestor.file_name().and_then(|n| n.to_str()) {

@@ -38,6 +38,36 @@ pub struct ModelProvenance {
     pub vocab_limit: Option<usize>,
     pub num_layers: usize,
     pub vocab_size: usize,
+    /// Set when the model was loaded from a GGUF file: what the file itself holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gguf: Option<GgufProvenance>,
+}
+
+/// What a GGUF file is: its hash (the whole file: a GGUF is one file, and its tensors
+/// are what differ between two quantizations of one model) and its tensor types.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GgufProvenance {
+    pub sha256: String,
+    /// llama.cpp's name for the file's precision (`Q4_K_M`).
+    pub precision: String,
+    /// Tensors per storage type (`{"F32": 61, "Q4_1": 210, "Q8_0": 1}`).
+    pub tensor_types: std::collections::BTreeMap<String, usize>,
+}
+
+impl GgufProvenance {
+    pub fn of(path: &Path) -> io::Result<Self> {
+        let file = tandem_model::formats::gguf::GgufFile::open(path)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+        let mut tensor_types = std::collections::BTreeMap::new();
+        for t in file.tensors() {
+            *tensor_types.entry(t.ggml_type.name()).or_insert(0) += 1;
+        }
+        Ok(Self {
+            sha256: sha256_file(path)?,
+            precision: tandem_model::formats::gguf_model::summarize(&file).precision,
+            tensor_types,
+        })
+    }
 }
 
 /// A cheap fingerprint of one safetensors file.
@@ -73,6 +103,9 @@ impl ModelProvenance {
                 .layer_limit
                 .map_or(model.config.num_layers, |n| n.min(model.config.num_layers)),
             vocab_size: model.config.vocab_size,
+            gguf: tandem_model::formats::gguf::is_gguf_file(&model.dir)
+                .then(|| GgufProvenance::of(&model.dir).ok())
+                .flatten(),
         }
     }
 
@@ -84,6 +117,9 @@ impl ModelProvenance {
         }
         if self.layer_limit.is_some() {
             notes.push(format!("{} layers", self.num_layers));
+        }
+        if let Some(gguf) = &self.gguf {
+            notes.push(format!("GGUF {}", gguf.precision));
         }
         if let Some(n) = self.vocab_limit {
             notes.push(format!("logits of {n} tokens"));

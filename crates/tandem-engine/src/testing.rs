@@ -32,6 +32,7 @@ pub fn provenance(name: &str) -> ModelProvenance {
         vocab_limit: None,
         num_layers: 2,
         vocab_size: 384,
+        gguf: None,
     }
 }
 

@@ -283,6 +283,10 @@ impl ModelConfig {
     /// Reads `config.json` from a model folder, with `generation_config.json` (if present)
     /// overriding the BOS/EOS ids, as transformers' `generate` does.
     pub fn from_dir(dir: &Path) -> Result<Self> {
+        if crate::formats::gguf::is_gguf_file(dir) {
+            let file = crate::formats::gguf::GgufFile::open(dir)?;
+            return crate::formats::gguf_model::model_config(&file);
+        }
         check_model_dir(dir)?;
         let mut config = Self::from_file(&dir.join("config.json"))?;
         let gen_path = dir.join("generation_config.json");

@@ -11,7 +11,7 @@ pub enum ModelError {
     #[error("model folder {0} does not exist")]
     MissingFolder(PathBuf),
 
-    #[error("{0} is a file, not a model folder: give the folder that holds config.json, tokenizer.json and the *.safetensors weights")]
+    #[error("{0} is a file, not a model folder: give the folder that holds config.json, tokenizer.json and the *.safetensors weights, or a .gguf file")]
     NotAFolder(PathBuf),
 
     #[error("{path}: file not found ({what})")]

@@ -98,6 +98,35 @@ pub fn smollm2_gguf() -> Option<PathBuf> {
     gguf_file(SMOLLM2_135M, true)
 }
 
+/// SmolLM2-135M-Instruct converted with f32 weights (`DTYPE=f32 fetch.sh`, into the
+/// `f32/` folder of the root), fetched if missing: exactly the values of its GGUF file.
+pub fn smollm2_f32() -> Option<PathBuf> {
+    static FETCHING: Mutex<()> = Mutex::new(());
+    let _guard = FETCHING.lock().unwrap_or_else(|e| e.into_inner());
+    let root = models_root().join("f32");
+    let dir = root.join(SMOLLM2_135M);
+    if is_complete(&dir) {
+        return Some(dir);
+    }
+    let script = fetch_script();
+    eprintln!("fetching {SMOLLM2_135M} (f32) with {} …", script.display());
+    let status = std::process::Command::new("bash")
+        .arg(&script)
+        .arg(SMOLLM2_135M)
+        .env("TANDEM_TEST_MODELS", &root)
+        .env("DTYPE", "f32")
+        .stdout(std::process::Stdio::null())
+        .status();
+    match status {
+        Ok(s) if s.success() && is_complete(&dir) => Some(dir),
+        Ok(s) => skip(format!(
+            "{} failed ({s}) for {SMOLLM2_135M} f32",
+            script.display()
+        )),
+        Err(e) => skip(format!("could not run {}: {e}", script.display())),
+    }
+}
+
 /// The original GGUF file of Qwen2.5-Coder-0.5B (Q4_K_M), only if already fetched.
 pub fn qwen_coder_0_5b_gguf() -> Option<PathBuf> {
     gguf_file(QWEN_CODER_0_5B, false)

@@ -341,6 +341,9 @@ impl Tokenizer {
     /// Loads `tokenizer.json`, and the chat template from `chat_template.jinja` or
     /// `tokenizer_config.json`.
     pub fn from_dir(dir: &Path) -> Result<Self> {
+        if crate::formats::gguf::is_gguf_file(dir) {
+            return Self::from_gguf(&crate::formats::gguf::GgufFile::open(dir)?);
+        }
         crate::config::check_model_dir(dir)?;
         let path = dir.join("tokenizer.json");
         let text = read_text_limited(&path, "tokenizer", MAX_TOKENIZER_FILE_BYTES)?;
@@ -403,6 +406,47 @@ impl Tokenizer {
         Ok(Self {
             inner,
             path,
+            chat_template,
+        })
+    }
+
+    /// The tokenizer a GGUF file describes (`tokenizer.ggml.*`) and its chat template
+    /// (`tokenizer.chat_template`), with BOS and EOS named by the file's token ids.
+    pub fn from_gguf(file: &crate::formats::gguf::GgufFile) -> Result<Self> {
+        use crate::formats::gguf::GgufValue;
+        let inner = crate::formats::gguf_tokenizer::tokenizer(file)?;
+        let token = |key: &str| {
+            file.get(key)
+                .and_then(GgufValue::as_u64)
+                .and_then(|id| u32::try_from(id).ok())
+                .and_then(|id| inner.id_to_token(id))
+                .unwrap_or_default()
+        };
+        let chat_template = match file.get("tokenizer.chat_template") {
+            None => None,
+            Some(GgufValue::String(source)) if source.len() as u64 <= MAX_TEMPLATE_SOURCE_BYTES => {
+                Some(ChatTemplate {
+                    source: source.clone(),
+                    origin: file.path().to_path_buf(),
+                    bos_token: token("tokenizer.ggml.bos_token_id"),
+                    eos_token: token("tokenizer.ggml.eos_token_id"),
+                })
+            }
+            Some(other) => {
+                return Err(ModelError::field(
+                    file.path(),
+                    "tokenizer.chat_template",
+                    format!(
+                        "expected a template of at most {MAX_TEMPLATE_SOURCE_BYTES} bytes, got a {} ({} bytes)",
+                        other.type_name(),
+                        other.as_str().map_or(0, str::len)
+                    ),
+                ))
+            }
+        };
+        Ok(Self {
+            inner,
+            path: file.path().to_path_buf(),
             chat_template,
         })
     }

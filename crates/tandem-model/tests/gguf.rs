@@ -144,3 +144,242 @@ fn qwen_0_5b_gguf_tokenizer_gives_the_folders_ids() {
     };
     same_tokenizer(&gguf, &dir);
 }
+
+/// The logits of every position of `tokens`, one forward.
+fn all_logits(model: &mut tandem_model::cpu::CpuModel, tokens: &[u32]) -> Vec<Vec<f32>> {
+    model.reset();
+    let vocab = model.config().vocab_size;
+    let values = model.forward_tail(tokens, tokens.len()).unwrap();
+    values.chunks(vocab).map(<[f32]>::to_vec).collect()
+}
+
+#[test]
+fn a_gguf_file_loads_as_its_f32_folder_does() {
+    // The folder holds the GGUF's weights dequantized to f32 by llama.cpp's package, so
+    // the two loads must compute the same model: logits within 1e-4 everywhere, the same
+    // tokens, the same greedy text.
+    let (Some(gguf), Some(dir)) = (test_models::smollm2_gguf(), test_models::smollm2_f32()) else {
+        return;
+    };
+    let options = tandem_model::LoadOptions {
+        context_len: Some(160),
+        precision: tandem_model::Precision::F32,
+        ..Default::default()
+    };
+    let mut from_gguf = tandem_model::cpu::CpuModel::load(&gguf, &options).unwrap();
+    let mut from_folder = tandem_model::cpu::CpuModel::load(&dir, &options).unwrap();
+    let tok_gguf = tandem_model::Tokenizer::from_dir(&gguf).unwrap();
+    let tok_folder = tandem_model::Tokenizer::from_dir(&dir).unwrap();
+    let mut worst = 0.0f32;
+    for text in TEXTS {
+        let ids = tok_gguf.encode(text).unwrap();
+        assert_eq!(ids, tok_folder.encode(text).unwrap(), "{text:?}");
+        let (a, b) = (
+            all_logits(&mut from_gguf, &ids),
+            all_logits(&mut from_folder, &ids),
+        );
+        for (row_a, row_b) in a.iter().zip(&b) {
+            for (x, y) in row_a.iter().zip(row_b) {
+                worst = worst.max((x - y).abs());
+            }
+        }
+    }
+    assert!(worst <= 1e-4, "max |logit difference| {worst}");
+    // Greedy text: 24 tokens after a chat prompt, one position at a time.
+    let chat = [tandem_model::ChatMessage::new(
+        "user",
+        "Write a haiku about the sea.",
+    )];
+    let prompt = tok_gguf.apply_chat_template(&chat, true).unwrap();
+    assert_eq!(prompt, tok_folder.apply_chat_template(&chat, true).unwrap());
+    let greedy = |model: &mut tandem_model::cpu::CpuModel| {
+        let mut ids = tok_gguf.encode(&prompt).unwrap();
+        for _ in 0..24 {
+            let last = all_logits(model, &ids).pop().unwrap();
+            let next = (0..last.len())
+                .max_by(|&i, &j| last[i].total_cmp(&last[j]))
+                .unwrap();
+            ids.push(next as u32);
+        }
+        tok_gguf.decode(&ids).unwrap()
+    };
+    assert_eq!(greedy(&mut from_gguf), greedy(&mut from_folder));
+    println!("GGUF vs f32 folder: max |logit difference| {worst:e}");
+}
+
+/// A GGUF file written from a fixture folder as llama.cpp's converter writes one: the
+/// `llama.*` keys, the tokenizer as `tokenizer.ggml.*`, GGUF tensor names and dims, and
+/// Q and K rows in ggml's order.
+fn fixture_as_gguf(name: &str) -> std::path::PathBuf {
+    use tandem_model::formats::gguf::writer::{gguf_bytes, TensorToWrite};
+    use tandem_model::formats::gguf::{GgmlType, GgufValue};
+    let dir = test_models::fixture_dir(name);
+    let config = ModelConfig::from_dir(&dir).unwrap();
+    let tokenizer: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("tokenizer.json")).unwrap())
+            .unwrap();
+    let vocab = tokenizer["model"]["vocab"].as_object().unwrap();
+    let mut tokens = vec![String::new(); vocab.len()];
+    for (token, id) in vocab {
+        tokens[id.as_u64().unwrap() as usize] = token.clone();
+    }
+    let mut types = vec![1u32; tokens.len()];
+    for added in tokenizer["added_tokens"].as_array().unwrap() {
+        types[added["id"].as_u64().unwrap() as usize] = 3;
+    }
+    let merges: Vec<GgufValue> = tokenizer["model"]["merges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| match m {
+            serde_json::Value::Array(pair) => GgufValue::String(format!(
+                "{} {}",
+                pair[0].as_str().unwrap(),
+                pair[1].as_str().unwrap()
+            )),
+            other => GgufValue::String(other.as_str().unwrap().to_string()),
+        })
+        .collect();
+    let u32v = |v: usize| GgufValue::U32(v as u32);
+    let metadata = vec![
+        ("general.architecture", GgufValue::String("llama".into())),
+        ("llama.embedding_length", u32v(config.hidden_size)),
+        ("llama.feed_forward_length", u32v(config.intermediate_size)),
+        ("llama.block_count", u32v(config.num_layers)),
+        ("llama.attention.head_count", u32v(config.num_heads)),
+        ("llama.attention.head_count_kv", u32v(config.num_kv_heads)),
+        ("llama.attention.key_length", u32v(config.head_dim)),
+        (
+            "llama.attention.layer_norm_rms_epsilon",
+            GgufValue::F32(config.rms_norm_eps as f32),
+        ),
+        (
+            "llama.rope.freq_base",
+            GgufValue::F32(config.rope_theta as f32),
+        ),
+        ("llama.context_length", u32v(config.max_position_embeddings)),
+        ("tokenizer.ggml.model", GgufValue::String("gpt2".into())),
+        (
+            "tokenizer.ggml.tokens",
+            GgufValue::Array(
+                tokens
+                    .iter()
+                    .map(|t| GgufValue::String(t.clone()))
+                    .collect(),
+            ),
+        ),
+        (
+            "tokenizer.ggml.token_type",
+            GgufValue::Array(types.iter().map(|&t| GgufValue::I32(t as i32)).collect()),
+        ),
+        ("tokenizer.ggml.merges", GgufValue::Array(merges)),
+        (
+            "tokenizer.chat_template",
+            GgufValue::String(
+                "{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}".into(),
+            ),
+        ),
+    ];
+    let weights = SafetensorsFile::open(&dir.join("model.safetensors")).unwrap();
+    let mut tensors: Vec<(String, Vec<u64>, Vec<u8>)> = Vec::new();
+    for hf in weights.names() {
+        let gguf_name = hf
+            .replace("model.embed_tokens", "token_embd")
+            .replace("model.norm", "output_norm")
+            .replace("lm_head", "output")
+            .replace("model.layers.", "blk.")
+            .replace("self_attn.q_proj", "attn_q")
+            .replace("self_attn.k_proj", "attn_k")
+            .replace("self_attn.v_proj", "attn_v")
+            .replace("self_attn.o_proj", "attn_output")
+            .replace("mlp.gate_proj", "ffn_gate")
+            .replace("mlp.up_proj", "ffn_up")
+            .replace("mlp.down_proj", "ffn_down")
+            .replace("post_attention_layernorm", "ffn_norm")
+            .replace("input_layernorm", "attn_norm");
+        let (shape, mut values) = weights.read_f32(hf).unwrap();
+        // llama.cpp's converter: within each head, HF row j·d/2 + i becomes row 2i + j.
+        let heads = if hf.contains("q_proj") {
+            Some(config.num_heads)
+        } else if hf.contains("k_proj") {
+            Some(config.num_kv_heads)
+        } else {
+            None
+        };
+        if let Some(heads) = heads {
+            let cols = shape.get(1).copied().unwrap_or(1);
+            let (d, half) = (config.head_dim, config.head_dim / 2);
+            let hf_rows = values.clone();
+            for h in 0..heads {
+                for j in 0..2 {
+                    for i in 0..half {
+                        let (from, to) = (h * d + j * half + i, h * d + 2 * i + j);
+                        values[to * cols..(to + 1) * cols]
+                            .copy_from_slice(&hf_rows[from * cols..(from + 1) * cols]);
+                    }
+                }
+            }
+        }
+        let dims = shape.iter().rev().map(|&d| d as u64).collect();
+        tensors.push((
+            gguf_name,
+            dims,
+            values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        ));
+    }
+    let to_write: Vec<TensorToWrite> = tensors
+        .iter()
+        .map(|(name, dims, bytes)| TensorToWrite {
+            name,
+            dims: dims.clone(),
+            ggml_type: GgmlType::F32,
+            bytes,
+        })
+        .collect();
+    let path =
+        std::env::temp_dir().join(format!("tandem-fixture-{name}-{}.gguf", std::process::id()));
+    std::fs::write(&path, gguf_bytes(&metadata, &to_write)).unwrap();
+    path
+}
+
+#[test]
+fn a_fixture_written_as_gguf_matches_transformers() {
+    // Written by the test (GGUF names, dims, ggml's Q/K row order, the tokenizer as
+    // tokenizer.ggml.*, a chat template), loaded by Tandem from the file alone: the ids
+    // and every logit of transformers' reference, as from the fixture folder.
+    let path = fixture_as_gguf("llama-gqa");
+    let dir = test_models::fixture_dir("llama-gqa");
+    let reference: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap())
+            .unwrap();
+    let tokens: Vec<u32> = serde_json::from_value(reference["tokens"].clone()).unwrap();
+    let expected: Vec<Vec<f32>> = serde_json::from_value(reference["logits"].clone()).unwrap();
+    let tokenizer = tandem_model::Tokenizer::from_dir(&path).unwrap();
+    let text = reference["text"].as_str().unwrap();
+    assert_eq!(
+        tokenizer.encode(text).unwrap(),
+        tandem_model::Tokenizer::from_dir(&dir)
+            .unwrap()
+            .encode(text)
+            .unwrap()
+    );
+    let chat = tokenizer
+        .apply_chat_template(&[tandem_model::ChatMessage::new("user", "hi")], false)
+        .unwrap();
+    assert_eq!(chat, "<user>hi");
+    let options = tandem_model::LoadOptions {
+        context_len: Some(64),
+        precision: tandem_model::Precision::F32,
+        ..Default::default()
+    };
+    let mut model = tandem_model::cpu::CpuModel::load(&path, &options).unwrap();
+    let logits = all_logits(&mut model, &tokens);
+    let mut worst = 0.0f32;
+    for (row, want) in logits.iter().zip(&expected) {
+        for (x, y) in row.iter().zip(want) {
+            worst = worst.max((x - y).abs());
+        }
+    }
+    std::fs::remove_file(&path).unwrap();
+    assert!(worst <= 1e-4, "max |logit - transformers| {worst}");
+}

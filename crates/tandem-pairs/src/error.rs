@@ -14,7 +14,7 @@ pub enum PairsError {
     #[error("the folder {} does not exist", path.display())]
     MissingFolder { path: PathBuf },
 
-    #[error("{} is a file, not a model folder: give the folder that holds config.json, tokenizer.json and the *.safetensors weights, or a hub model id such as Qwen/Qwen2.5-0.5B-Instruct", path.display())]
+    #[error("{} is a file, not a model folder: give the folder that holds config.json, tokenizer.json and the *.safetensors weights, a .gguf file, or a hub model id such as Qwen/Qwen2.5-0.5B-Instruct", path.display())]
     NotAFolder { path: PathBuf },
 
     /// Fetching a model's files from the hub failed; the hub's message

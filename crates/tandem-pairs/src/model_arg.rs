@@ -113,7 +113,7 @@ pub async fn doctor_models_async(
 }
 
 fn existing_folder(path: PathBuf) -> Result<PathBuf, PairsError> {
-    if path.is_dir() {
+    if path.is_dir() || tandem_model::formats::gguf::is_gguf_file(&path) {
         Ok(path)
     } else if path.exists() {
         Err(PairsError::NotAFolder { path })
@@ -126,7 +126,7 @@ fn existing_folder(path: PathBuf) -> Result<PathBuf, PairsError> {
 /// the files it lacks), but a file is refused here, before `config.json` is
 /// joined onto it.
 fn config_folder(path: PathBuf) -> Result<PathBuf, PairsError> {
-    if path.exists() && !path.is_dir() {
+    if path.exists() && !path.is_dir() && !tandem_model::formats::gguf::is_gguf_file(&path) {
         Err(PairsError::NotAFolder { path })
     } else {
         Ok(path)

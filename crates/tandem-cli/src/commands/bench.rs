@@ -16,7 +16,7 @@ use super::BackendChoice;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Model folder (Hugging Face layout).
+    /// Model folder (Hugging Face layout) or GGUF file.
     #[arg(long)]
     model: PathBuf,
     /// Tokens generated for the decode figure.

@@ -33,7 +33,7 @@ impl From<BackendChoice> for BackendKind {
 /// Which draft, and how to load it.
 #[derive(clap::Args, Clone, Debug)]
 pub struct PairArgs {
-    /// Draft model folder (speculative mode). The target's own folder with
+    /// Draft model folder or GGUF file (speculative mode). The target's own folder with
     /// --draft-layers makes a self-draft.
     #[arg(long)]
     pub draft: Option<PathBuf>,
@@ -108,7 +108,7 @@ pub struct RaceArgs {
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Target model folder (Hugging Face layout).
+    /// Target model folder (Hugging Face layout) or GGUF file.
     #[arg(long, visible_alias = "model")]
     target: PathBuf,
     #[arg(long)]
@@ -130,6 +130,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let session = open_session(&args.race)?;
     eprintln!("loading {} …", describe_spec(&spec));
     session.load(&spec)?;
+    let models = [
+        (Some(&spec.target), spec.target_precision),
+        (spec.draft.as_ref(), spec.draft_precision),
+    ];
+    for (path, precision) in models {
+        if let Some(note) = path.and_then(|p| tandem_engine::model::gguf_load_note(p, precision)) {
+            eprintln!("{note}");
+        }
+    }
     install_ctrl_c(&session);
 
     let color = color_enabled(args.race.color);

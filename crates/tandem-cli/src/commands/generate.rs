@@ -34,10 +34,10 @@ pub enum ColorArg {
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Target model folder (Hugging Face layout).
+    /// Target model folder (Hugging Face layout) or GGUF file.
     #[arg(long)]
     model: PathBuf,
-    /// Draft model folder, for --mode speculative.
+    /// Draft model folder or GGUF file, for --mode speculative.
     #[arg(long)]
     draft: Option<PathBuf>,
     /// Decoding strategy (default: speculative with --draft, else plain).
@@ -238,6 +238,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         options,
     };
     let mut target = LoadedModel::load(&spec(&args.model, options.clone()))?;
+    if let Some(note) = tandem_engine::model::gguf_load_note(&args.model, options.precision) {
+        eprintln!("{note}");
+    }
     let mut draft = match (&mode, &args.draft) {
         (RunMode::Speculative, Some(dir)) => {
             let draft_options = LoadOptions {
@@ -246,7 +249,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 precision: precision(args.int8 || args.draft_int8),
                 ..options.clone()
             };
-            let draft = LoadedModel::load(&spec(dir, draft_options))?;
+            let draft = LoadedModel::load(&spec(dir, draft_options.clone()))?;
+            if let Some(note) = tandem_engine::model::gguf_load_note(dir, draft_options.precision) {
+                eprintln!("{note}");
+            }
             tandem_engine::check_draft(&target, &draft)?;
             Some(draft)
         }

@@ -11,7 +11,7 @@ use super::{load_model, BackendChoice};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Model folder (Hugging Face layout).
+    /// Model folder (Hugging Face layout) or GGUF file.
     #[arg(long)]
     model: PathBuf,
     /// Comma-separated token ids, e.g. 1,2,3.

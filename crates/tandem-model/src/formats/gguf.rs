@@ -37,6 +37,18 @@ const MAX_DIMS: usize = 4;
 /// Arrays inside arrays: real files nest at most once; the bound keeps recursion shallow.
 const MAX_NESTING: usize = 4;
 
+/// Whether `path` is a GGUF file (it starts with the magic; Ollama's blobs have no
+/// `.gguf` name), which Tandem loads wherever a model folder is accepted.
+pub fn is_gguf_file(path: &Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    path.is_file()
+        && File::open(path)
+            .and_then(|mut f| f.read_exact(&mut magic))
+            .is_ok()
+        && &magic == MAGIC
+}
+
 /// One metadata value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum GgufValue {

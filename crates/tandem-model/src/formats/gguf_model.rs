@@ -231,6 +231,119 @@ pub fn unpermute_rows(rows: &mut [f32], heads: usize, cols: usize) {
     }
 }
 
+/// llama.cpp's name for a file's precision (`general.file_type`, its `llama_ftype`).
+pub fn file_type_name(file_type: u64) -> Option<&'static str> {
+    Some(match file_type {
+        0 => "F32",
+        1 => "F16",
+        2 => "Q4_0",
+        3 => "Q4_1",
+        7 => "Q8_0",
+        8 => "Q5_0",
+        9 => "Q5_1",
+        10 => "Q2_K",
+        11 => "Q3_K_S",
+        12 => "Q3_K_M",
+        13 => "Q3_K_L",
+        14 => "Q4_K_S",
+        15 => "Q4_K_M",
+        16 => "Q5_K_S",
+        17 => "Q5_K_M",
+        18 => "Q6_K",
+        19 => "IQ2_XXS",
+        20 => "IQ2_XS",
+        21 => "Q2_K_S",
+        22 => "IQ3_XS",
+        23 => "IQ3_XXS",
+        24 => "IQ1_S",
+        25 => "IQ4_NL",
+        26 => "IQ3_S",
+        27 => "IQ3_M",
+        28 => "IQ2_S",
+        29 => "IQ2_M",
+        30 => "IQ4_XS",
+        31 => "IQ1_M",
+        32 => "BF16",
+        36 => "TQ1_0",
+        37 => "TQ2_0",
+        _ => return None,
+    })
+}
+
+/// What a GGUF file holds, for a listing of models on this computer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GgufSummary {
+    /// `general.architecture` (`llama`, `qwen2`, `clip`, …).
+    pub architecture: Option<String>,
+    /// `general.name`, when the file gives one.
+    pub name: Option<String>,
+    /// The file's precision as llama.cpp names it (`Q4_K_M`), else its most common
+    /// tensor type.
+    pub precision: String,
+    /// Parameters (elements of all tensors).
+    pub parameters: u64,
+    /// Why Tandem cannot load it (`None`: it can).
+    pub problem: Option<String>,
+}
+
+/// Reads what a GGUF file holds and whether Tandem can load it: the architecture, the
+/// configuration, the tokenizer and every tensor's type must be ones it supports.
+pub fn summarize(file: &GgufFile) -> GgufSummary {
+    let mut counts = std::collections::BTreeMap::<String, usize>::new();
+    for t in file.tensors() {
+        *counts.entry(t.ggml_type.name()).or_insert(0) += 1;
+    }
+    let most_common = counts
+        .iter()
+        .max_by_key(|(_, n)| **n)
+        .map(|(name, _)| name.clone())
+        .unwrap_or_else(|| "no tensors".into());
+    let precision = file
+        .get("general.file_type")
+        .and_then(GgufValue::as_u64)
+        .and_then(file_type_name)
+        .map_or(most_common, str::to_string);
+    let unsupported: Vec<String> = counts
+        .keys()
+        .filter(|name| {
+            file.tensors().iter().any(|t| {
+                &t.ggml_type.name() == *name && !crate::quant::ggml::is_supported(t.ggml_type)
+            })
+        })
+        .cloned()
+        .collect();
+    let problem = if matches!(
+        file.get("general.type").and_then(GgufValue::as_str),
+        Some("mmproj")
+    ) || file.architecture() == Some("clip")
+    {
+        Some("a vision projector (mmproj), not a language model".to_string())
+    } else if !unsupported.is_empty() {
+        Some(format!(
+            "tensor types {} are not supported (supported: {})",
+            unsupported.join(", "),
+            crate::quant::ggml::SUPPORTED
+        ))
+    } else {
+        let checks = model_config(file)
+            .and_then(|_| crate::formats::gguf_tokenizer::tokenizer_json(file).map(|_| ()));
+        checks.err().map(|e| match e {
+            ModelError::BadField { field, reason, .. } => format!("{field}: {reason}"),
+            other => other.to_string(),
+        })
+    };
+    GgufSummary {
+        architecture: file.architecture().map(str::to_string),
+        name: file
+            .get("general.name")
+            .and_then(GgufValue::as_str)
+            .map(str::to_string),
+        precision,
+        parameters: file.tensors().iter().map(|t| t.elements()).sum(),
+        problem,
+    }
+}
+
 /// A GGUF file's tensors under their checkpoint names, read as the f32 `[out, in]`
 /// matrices a safetensors checkpoint holds: dequantized one tensor at a time (never a
 /// whole-model f32 copy), Q and K rows back in Hugging Face's order.
@@ -447,6 +560,51 @@ mod tests {
             (config.bos_token_id, config.eos_token_ids.clone()),
             (Some(1), vec![2])
         );
+    }
+
+    #[test]
+    fn a_summary_says_what_a_file_is_and_why_it_cannot_load() {
+        let f32s = [0u8; 64 * 4];
+        let tensor = [TensorToWrite {
+            name: "token_embd.weight",
+            dims: vec![64],
+            ggml_type: GgmlType::F32,
+            bytes: &f32s,
+        }];
+        let mut metadata = llama_metadata();
+        metadata.push(("general.file_type", GgufValue::U32(15)));
+        metadata.push(("tokenizer.ggml.model", GgufValue::String("gpt2".into())));
+        metadata.push((
+            "tokenizer.ggml.merges",
+            GgufValue::Array(vec![GgufValue::String("t 1".into())]),
+        ));
+        let summary = summarize(&open(&metadata, &tensor));
+        assert_eq!(summary.architecture.as_deref(), Some("llama"));
+        assert_eq!(
+            (summary.precision.as_str(), summary.parameters),
+            ("Q4_K_M", 64)
+        );
+        assert_eq!(summary.problem, None);
+        // An unknown tensor type, a projector, an unsupported tokenizer: each says why.
+        let odd = [TensorToWrite {
+            name: "blk.0.attn_q.weight",
+            dims: vec![4],
+            ggml_type: GgmlType::Other(23),
+            bytes: &[0; 8],
+        }];
+        let problem = summarize(&open(&metadata, &odd)).problem.unwrap();
+        assert!(problem.contains("ggml type 23"), "{problem}");
+        let mut clip = metadata.clone();
+        clip[0].1 = GgufValue::String("clip".into());
+        assert!(summarize(&open(&clip, &tensor))
+            .problem
+            .unwrap()
+            .contains("vision projector"));
+        let mut spm = metadata.clone();
+        spm.retain(|(k, _)| *k != "tokenizer.ggml.model");
+        spm.push(("tokenizer.ggml.model", GgufValue::String("llama".into())));
+        let problem = summarize(&open(&spm, &tensor)).problem.unwrap();
+        assert!(problem.starts_with("tokenizer.ggml.model"), "{problem}");
     }
 
     #[test]

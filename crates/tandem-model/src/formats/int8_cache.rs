@@ -201,7 +201,13 @@ fn quantize_all(
 /// Where the cache may live, in the order they are tried: beside the model, then in the
 /// user's cache directory (for read-only model folders).
 pub fn cache_locations(model_dir: &Path) -> Vec<PathBuf> {
-    let mut locations = vec![model_dir.join(".tandem").join(CACHE_FILE_NAME)];
+    // Beside a model folder; never beside a GGUF file, which lives in another tool's
+    // folder (LM Studio's, Ollama's blobs) that Tandem does not write into.
+    let mut locations = if model_dir.is_dir() {
+        vec![model_dir.join(".tandem").join(CACHE_FILE_NAME)]
+    } else {
+        Vec::new()
+    };
     let cache_home = std::env::var_os("XDG_CACHE_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
@@ -248,10 +254,15 @@ fn fingerprint_file(path: &Path, hasher: &mut Sha256) -> std::io::Result<()> {
     hasher.update(size.to_le_bytes());
     hasher.update(mtime.to_le_bytes());
     // The header (the file opened as safetensors, so its length is sane) plus the
-    // first MiB of data, then the last MiB.
+    // first MiB of data, then the last MiB. A GGUF file's header has no length up front:
+    // its first 8 MiB (metadata, tensor infos, the first tensors) stand for it.
     let mut len = [0u8; 8];
     file.read_exact(&mut len)?;
-    let head = (8 + u64::from_le_bytes(len) + FINGERPRINT_EDGE_BYTES).min(size);
+    let head = if &len[..4] == b"GGUF" {
+        (8 * FINGERPRINT_EDGE_BYTES).min(size)
+    } else {
+        (8 + u64::from_le_bytes(len) + FINGERPRINT_EDGE_BYTES).min(size)
+    };
     hash_range(&mut file, 0, head, hasher)?;
     let tail_start = size.saturating_sub(FINGERPRINT_EDGE_BYTES).max(head);
     hash_range(&mut file, tail_start, size, hasher)

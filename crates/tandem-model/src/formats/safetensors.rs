@@ -266,6 +266,9 @@ pub struct WeightFiles {
     files: Vec<SafetensorsFile>,
     /// Tensor name → index into `files`.
     owner: HashMap<String, usize>,
+    /// A GGUF file's tensors instead (then `files` is empty): read under the same
+    /// checkpoint names, dequantized one at a time.
+    gguf: Option<crate::formats::gguf_model::GgufWeights>,
 }
 
 #[derive(Deserialize)]
@@ -274,8 +277,18 @@ struct ShardIndex {
 }
 
 impl WeightFiles {
-    /// Opens `model.safetensors`, or the shards listed in `model.safetensors.index.json`.
+    /// Opens `model.safetensors`, or the shards listed in `model.safetensors.index.json`,
+    /// or, when `dir` is a `.gguf` file, its tensors.
     pub fn open(dir: &Path) -> Result<Self> {
+        if crate::formats::gguf::is_gguf_file(dir) {
+            let file = crate::formats::gguf::GgufFile::open(dir)?;
+            let config = crate::formats::gguf_model::model_config(&file)?;
+            return Ok(Self {
+                files: Vec::new(),
+                owner: HashMap::new(),
+                gguf: Some(crate::formats::gguf_model::GgufWeights::new(file, &config)),
+            });
+        }
         let single = dir.join("model.safetensors");
         let index_path = dir.join("model.safetensors.index.json");
         let files = if single.exists() {
@@ -331,7 +344,16 @@ impl WeightFiles {
                 owner.insert(name.to_string(), i);
             }
         }
-        Ok(Self { files, owner })
+        Ok(Self {
+            files,
+            owner,
+            gguf: None,
+        })
+    }
+
+    /// The GGUF file the weights come from, when they do.
+    pub fn gguf(&self) -> Option<&crate::formats::gguf_model::GgufWeights> {
+        self.gguf.as_ref()
     }
 
     /// The file a tensor lives in, or a `MissingTensor` error naming the checkpoint.
@@ -356,16 +378,25 @@ impl WeightFiles {
     }
 
     pub fn contains(&self, name: &str) -> bool {
-        self.owner.contains_key(name)
+        match &self.gguf {
+            Some(gguf) => gguf.contains(name),
+            None => self.owner.contains_key(name),
+        }
     }
 
-    /// Paths of the weight files, in shard order.
+    /// Paths of the weight files, in shard order (the GGUF file).
     pub fn paths(&self) -> Vec<&Path> {
-        self.files.iter().map(SafetensorsFile::path).collect()
+        match &self.gguf {
+            Some(gguf) => vec![gguf.file().path()],
+            None => self.files.iter().map(SafetensorsFile::path).collect(),
+        }
     }
 
     /// Reads a tensor as f32 and checks its shape.
     pub fn read(&self, name: &str, expected_shape: &[usize]) -> Result<Vec<f32>> {
+        if let Some(gguf) = &self.gguf {
+            return gguf.read(name, expected_shape);
+        }
         let file = self.file_of(name)?;
         let info = file
             .info(name)

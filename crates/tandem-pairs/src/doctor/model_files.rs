@@ -43,13 +43,21 @@ impl ModelFiles {
         let tokenizer = Tokenizer::from_dir(dir).map_err(|err| err.to_string());
         let tokenizer_config = read_tokenizer_config(dir);
         let tokens = tokenizer.as_ref().ok().map(token_strings);
+        // A GGUF file has no tokenizer_config.json: its BOS and EOS are the ones its
+        // chat template was given (named by the file's token ids).
+        let template = tokenizer.as_ref().ok().and_then(Tokenizer::chat_template);
+        let from_template = |name: Option<&String>| name.filter(|n| !n.is_empty()).cloned();
+        let bos_name = token_name(tokenizer_config.get("bos_token"))
+            .or_else(|| from_template(template.map(|t| &t.bos_token)));
+        let eos_name = token_name(tokenizer_config.get("eos_token"))
+            .or_else(|| from_template(template.map(|t| &t.eos_token)));
         ModelFiles {
             role,
             config,
             tokenizer,
             tokens,
-            bos_name: token_name(tokenizer_config.get("bos_token")),
-            eos_name: token_name(tokenizer_config.get("eos_token")),
+            bos_name,
+            eos_name,
         }
     }
 

@@ -304,3 +304,25 @@ fn an_added_token_with_an_absurd_id_does_not_size_the_token_table() {
     // The token past the config's vocab_size is reported, not allocated for.
     assert!(!verdict.ok, "{verdict:?}");
 }
+
+#[test]
+fn a_gguf_draft_pairs_with_a_folder_of_the_same_tokenizer() {
+    // SmolLM2's GGUF file against the folder converted from it: the vocabulary check
+    // reads the GGUF's token list, the end tokens its ids.
+    let (Some(gguf), Some(folder)) = (
+        tandem_model::test_models::smollm2_gguf(),
+        tandem_model::test_models::smollm2(),
+    ) else {
+        return;
+    };
+    let verdict = check(&gguf, &folder);
+    assert!(verdict.ok, "{:?}", verdict.problems);
+    assert!(
+        mentions(&verdict.notes, "same vocabulary (49152 tokens)"),
+        "{:?}",
+        verdict.notes
+    );
+    // Against a different tokenizer it is a problem, as for two folders.
+    let verdict = check(&gguf, &fixture("llama-gqa"));
+    assert!(!verdict.ok);
+}
