@@ -27,6 +27,8 @@ enum Command {
     Pull(commands::pull::Args),
     /// List known-good draft/target pairs and what is already downloaded.
     Pairs(commands::pairs::Args),
+    /// List models already on this computer (LM Studio, Ollama, the Hugging Face cache).
+    Models(commands::models::Args),
     /// Check that two models can work as a pair, before downloading their weights.
     Doctor(commands::doctor::Args),
     /// Delete a downloaded model from the Hugging Face cache.
@@ -47,6 +49,7 @@ fn main() {
         Command::Bench(args) => commands::bench::run(args),
         Command::Pull(args) => commands::pull::run(args),
         Command::Pairs(args) => commands::pairs::run(args),
+        Command::Models(args) => commands::models::run(args),
         Command::Doctor(args) => commands::doctor::run(args),
         Command::Rm(args) => commands::rm::run(args),
         Command::Compare(args) => commands::compare::run(args),

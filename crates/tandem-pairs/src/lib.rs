@@ -20,6 +20,7 @@
 mod catalog;
 mod doctor;
 mod error;
+pub mod local_models;
 pub mod memory;
 mod model_arg;
 pub mod units;
@@ -27,6 +28,7 @@ pub mod units;
 pub use catalog::{Catalog, CatalogModel, Pair};
 pub use doctor::{doctor, DoctorOptions, SpeedupHint, Verdict, DEFAULT_CONTEXT_LEN};
 pub use error::PairsError;
+pub use local_models::{find_local_models, LocalModel, ModelFolders, ModelSource};
 pub use memory::{MemoryEstimate, ModelMemory};
 pub use model_arg::{
     doctor_models, doctor_models_async, fetch_model_configs, fetch_model_configs_async,

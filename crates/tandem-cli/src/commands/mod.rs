@@ -4,6 +4,7 @@ pub mod doctor;
 pub mod generate;
 mod hub;
 pub mod logits;
+pub mod models;
 pub mod pairs;
 pub mod predict;
 pub mod pull;
