@@ -4,10 +4,10 @@
 //! never ask for one allocation over [`MAX_ALLOCATION`] (a counting global allocator
 //! watches this test binary). `TANDEM_FUZZ_SEED` and `TANDEM_FUZZ_CASES` change the run.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
+
+use tandem_model::fuzzing::{CountingAllocator, Rng};
 
 use tandem_engine::error::EngineError;
 use tandem_engine::export::jsonl::read_log;
@@ -15,51 +15,8 @@ use tandem_engine::export::jsonl::read_log;
 /// The largest single allocation the reader may make on these small inputs.
 const MAX_ALLOCATION: usize = 64 << 20;
 
-/// Records the largest single allocation (and reallocation) made.
-struct CountingAllocator;
-
-static LARGEST_ALLOCATION: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LARGEST_ALLOCATION.fetch_max(layout.size(), Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        LARGEST_ALLOCATION.fetch_max(layout.size(), Ordering::Relaxed);
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LARGEST_ALLOCATION.fetch_max(new_size, Ordering::Relaxed);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator;
-
-/// SplitMix64: a fixed seed replays a run exactly.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 const HOSTILE: &[&str] = &[
     "0",
@@ -180,9 +137,9 @@ fn mutated_run_logs_give_typed_errors_within_bounds() {
     let (mut parsed, mut refused) = (0, 0);
     for case in 0..cases {
         let input = mutate(&mut rng, &golden);
-        LARGEST_ALLOCATION.store(0, Ordering::Relaxed);
+        CountingAllocator::reset();
         let outcome = std::panic::catch_unwind(|| read_log(input.as_slice(), "fuzz.jsonl"));
-        let largest = LARGEST_ALLOCATION.load(Ordering::Relaxed);
+        let largest = CountingAllocator::largest();
         let show = || String::from_utf8_lossy(&input[..input.len().min(4_000)]).into_owned();
         assert!(
             largest <= MAX_ALLOCATION,

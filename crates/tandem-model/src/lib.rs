@@ -22,6 +22,7 @@ pub mod cpu;
 pub mod error;
 pub mod families;
 pub mod formats;
+pub mod fuzzing;
 pub mod memory;
 pub mod quant;
 pub mod test_models;

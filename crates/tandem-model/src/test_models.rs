@@ -101,30 +101,9 @@ pub fn smollm2_gguf() -> Option<PathBuf> {
 /// SmolLM2-135M-Instruct converted with f32 weights (`DTYPE=f32 fetch.sh`, into the
 /// `f32/` folder of the root), fetched if missing: exactly the values of its GGUF file.
 pub fn smollm2_f32() -> Option<PathBuf> {
-    static FETCHING: Mutex<()> = Mutex::new(());
-    let _guard = FETCHING.lock().unwrap_or_else(|e| e.into_inner());
     let root = models_root().join("f32");
     let dir = root.join(SMOLLM2_135M);
-    if is_complete(&dir) {
-        return Some(dir);
-    }
-    let script = fetch_script();
-    eprintln!("fetching {SMOLLM2_135M} (f32) with {} …", script.display());
-    let status = std::process::Command::new("bash")
-        .arg(&script)
-        .arg(SMOLLM2_135M)
-        .env("TANDEM_TEST_MODELS", &root)
-        .env("DTYPE", "f32")
-        .stdout(std::process::Stdio::null())
-        .status();
-    match status {
-        Ok(s) if s.success() && is_complete(&dir) => Some(dir),
-        Ok(s) => skip(format!(
-            "{} failed ({s}) for {SMOLLM2_135M} f32",
-            script.display()
-        )),
-        Err(e) => skip(format!("could not run {}: {e}", script.display())),
-    }
+    fetch_once(SMOLLM2_135M, &root, Some("f32"), &dir, || is_complete(&dir))
 }
 
 /// The original GGUF file of Qwen2.5-Coder-0.5B (Q4_K_M), only if already fetched.
@@ -134,30 +113,55 @@ pub fn qwen_coder_0_5b_gguf() -> Option<PathBuf> {
 
 /// `fetch.sh gguf:NAME`'s file (`gguf/NAME.gguf` in the root), fetching it if allowed.
 fn gguf_file(name: &str, fetch: bool) -> Option<PathBuf> {
-    static FETCHING: Mutex<()> = Mutex::new(());
-    let _guard = FETCHING.lock().unwrap_or_else(|e| e.into_inner());
     let path = models_root().join("gguf").join(format!("{name}.gguf"));
-    if path.is_file() {
-        return Some(path);
-    }
-    let script = fetch_script();
-    if !fetch || !script.is_file() {
+    if !fetch && !path.is_file() {
         return skip(format!(
             "{} is not there (fetch it with `{} gguf:{name}`)",
             path.display(),
+            fetch_script().display()
+        ));
+    }
+    fetch_once(&format!("gguf:{name}"), &models_root(), None, &path, || {
+        path.is_file()
+    })
+}
+
+/// `target` once `done()` says it is there, running `fetch.sh ARG` (into `root`, with
+/// `DTYPE` when given) first if it is not. Tests run in parallel threads: one fetch at a
+/// time, and the others then find its result.
+fn fetch_once(
+    arg: &str,
+    root: &Path,
+    dtype: Option<&str>,
+    target: &Path,
+    done: impl Fn() -> bool,
+) -> Option<PathBuf> {
+    static FETCHING: Mutex<()> = Mutex::new(());
+    let _guard = FETCHING.lock().unwrap_or_else(|e| e.into_inner());
+    if done() {
+        return Some(target.to_path_buf());
+    }
+    let script = fetch_script();
+    if !script.is_file() {
+        return skip(format!(
+            "{} is missing and there is no fetch script at {}",
+            target.display(),
             script.display()
         ));
     }
-    eprintln!("fetching gguf:{name} with {} …", script.display());
-    let status = std::process::Command::new("bash")
+    eprintln!("fetching {arg} with {} …", script.display());
+    let mut command = std::process::Command::new("bash");
+    command
         .arg(&script)
-        .arg(format!("gguf:{name}"))
-        .env("TANDEM_TEST_MODELS", models_root())
-        .stdout(std::process::Stdio::null())
-        .status();
-    match status {
-        Ok(s) if s.success() && path.is_file() => Some(path),
-        Ok(s) => skip(format!("{} failed ({s}) for gguf:{name}", script.display())),
+        .arg(arg)
+        .env("TANDEM_TEST_MODELS", root)
+        .stdout(std::process::Stdio::null());
+    if let Some(dtype) = dtype {
+        command.env("DTYPE", dtype);
+    }
+    match command.status() {
+        Ok(s) if s.success() && done() => Some(target.to_path_buf()),
+        Ok(s) => skip(format!("{} failed ({s}) for {arg}", script.display())),
         Err(e) => skip(format!("could not run {}: {e}", script.display())),
     }
 }
@@ -177,33 +181,8 @@ pub fn locate(name: &str) -> Option<PathBuf> {
 
 /// A model's folder, running the fetch script first if the model is missing.
 pub fn locate_or_fetch(name: &str) -> Option<PathBuf> {
-    // Tests run in parallel threads: one fetch at a time, and the others then find it.
-    static FETCHING: Mutex<()> = Mutex::new(());
-    let _guard = FETCHING.lock().unwrap_or_else(|e| e.into_inner());
     let dir = model_dir(name);
-    if is_complete(&dir) {
-        return Some(dir);
-    }
-    let script = fetch_script();
-    if !script.is_file() {
-        return skip(format!(
-            "{} is missing and there is no fetch script at {}",
-            dir.display(),
-            script.display()
-        ));
-    }
-    eprintln!("fetching {name} with {} …", script.display());
-    let status = std::process::Command::new("bash")
-        .arg(&script)
-        .arg(name)
-        .env("TANDEM_TEST_MODELS", models_root())
-        .stdout(std::process::Stdio::null())
-        .status();
-    match status {
-        Ok(s) if s.success() && is_complete(&dir) => Some(dir),
-        Ok(s) => skip(format!("{} failed ({s}) for {name}", script.display())),
-        Err(e) => skip(format!("could not run {}: {e}", script.display())),
-    }
+    fetch_once(name, &models_root(), None, &dir, || is_complete(&dir))
 }
 
 #[cfg(test)]

@@ -11,10 +11,10 @@
 //! snippets. `TANDEM_FUZZ_SEED` and `TANDEM_FUZZ_CASES` change the run;
 //! `TANDEM_FUZZ_VERBOSE=1` prints each case before it runs (to find one that aborts).
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
+
+use tandem_model::fuzzing::{CountingAllocator, Rng};
 
 use tandem_model::formats::safetensors::{SafetensorsFile, WeightFiles};
 use tandem_model::{ChatMessage, ChatTemplate, ModelConfig, ModelError, Tokenizer};
@@ -22,56 +22,8 @@ use tandem_model::{ChatMessage, ChatTemplate, ModelConfig, ModelError, Tokenizer
 /// The largest single allocation any parser may make on these small inputs.
 const MAX_ALLOCATION: usize = 64 << 20;
 
-/// Records the largest single allocation (and reallocation) made.
-struct CountingAllocator;
-
-static LARGEST_ALLOCATION: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LARGEST_ALLOCATION.fetch_max(layout.size(), Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        LARGEST_ALLOCATION.fetch_max(layout.size(), Ordering::Relaxed);
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LARGEST_ALLOCATION.fetch_max(new_size, Ordering::Relaxed);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator;
-
-/// SplitMix64: a tiny, well-mixed generator; a fixed seed replays a run exactly.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (`n > 0`).
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-}
 
 /// Text inserted or substituted by the mutator: the values parsers get wrong.
 const HOSTILE_NUMBERS: &[&str] = &[
@@ -248,10 +200,10 @@ fn check<T>(
             String::from_utf8_lossy(&input[..input.len().min(2_000)])
         );
     }
-    LARGEST_ALLOCATION.store(0, Ordering::Relaxed);
+    CountingAllocator::reset();
     let started = Instant::now();
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run));
-    let largest = LARGEST_ALLOCATION.load(Ordering::Relaxed);
+    let largest = CountingAllocator::largest();
     let show = || String::from_utf8_lossy(&input[..input.len().min(4_000)]).into_owned();
     assert!(
         largest <= MAX_ALLOCATION,

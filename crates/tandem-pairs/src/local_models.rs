@@ -140,9 +140,9 @@ pub fn find_local_models(folders: &ModelFolders) -> Vec<LocalModel> {
     found
 }
 
-/// `*.gguf` files under `root` (links not followed).
-fn gguf_files(root: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
+/// Calls `visit(path, depth)` for every file under `root` down to `max_depth` folders
+/// deep (links are not followed), stopping after [`MAX_ENTRIES`] entries.
+fn walk_files(root: &Path, max_depth: usize, mut visit: impl FnMut(PathBuf, usize)) {
     let mut seen = 0usize;
     let mut stack = vec![(root.to_path_buf(), 0usize)];
     while let Some((dir, depth)) = stack.pop() {
@@ -152,19 +152,29 @@ fn gguf_files(root: &Path) -> Vec<PathBuf> {
         for entry in entries.flatten() {
             seen += 1;
             if seen > MAX_ENTRIES {
-                return out;
+                return;
             }
             let Ok(kind) = entry.file_type() else {
                 continue;
             };
-            let path = entry.path();
-            if kind.is_dir() && depth < MAX_DEPTH {
-                stack.push((path, depth + 1));
-            } else if is_gguf_name(&path) && (kind.is_file() || kind.is_symlink()) {
-                out.push(path);
+            if kind.is_dir() && depth < max_depth {
+                stack.push((entry.path(), depth + 1));
+            } else if kind.is_file() || kind.is_symlink() {
+                // A link is visited, not followed (a snapshot's files link to blobs).
+                visit(entry.path(), depth);
             }
         }
     }
+}
+
+/// `*.gguf` files under `root`.
+fn gguf_files(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    walk_files(root, MAX_DEPTH, |path, _| {
+        if is_gguf_name(&path) {
+            out.push(path);
+        }
+    });
     out
 }
 
@@ -226,39 +236,20 @@ fn is_split_part(file_name: &str) -> bool {
 fn ollama_models(root: &Path) -> Vec<LocalModel> {
     let manifests = root.join("manifests");
     let mut out = Vec::new();
-    // manifests/REGISTRY/NAMESPACE/MODEL/TAG: exactly four levels.
-    let mut stack = vec![(manifests.clone(), 0usize)];
-    let mut seen = 0usize;
-    while let Some((dir, depth)) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
+    // manifests/REGISTRY/NAMESPACE/MODEL/TAG: files exactly three folders down.
+    walk_files(&manifests, 3, |path, depth| {
+        let Ok(rel) = path.strip_prefix(&manifests) else {
+            return;
         };
-        for entry in entries.flatten() {
-            seen += 1;
-            if seen > MAX_ENTRIES {
-                return out;
-            }
-            let Ok(kind) = entry.file_type() else {
-                continue;
-            };
-            if kind.is_dir() && depth < 3 {
-                stack.push((entry.path(), depth + 1));
-            } else if kind.is_file() && depth == 3 {
-                let path = entry.path();
-                let Ok(rel) = path.strip_prefix(&manifests) else {
-                    continue;
-                };
-                let parts: Vec<String> = rel
-                    .iter()
-                    .map(|p| p.to_string_lossy().into_owned())
-                    .collect();
-                if let [registry, namespace, model, tag] = parts.as_slice() {
-                    let name = ollama_name(registry, namespace, model, tag);
-                    out.push(ollama_model(root, &path, name));
-                }
-            }
+        let parts: Vec<String> = rel
+            .iter()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect();
+        if let (3, [registry, namespace, model, tag]) = (depth, parts.as_slice()) {
+            let name = ollama_name(registry, namespace, model, tag);
+            out.push(ollama_model(root, &path, name));
         }
-    }
+    });
     out
 }
 
@@ -508,10 +499,15 @@ mod tests {
         // Hugging Face: a GGUF repo and a safetensors repo.
         let hf = h.join("hf-cache");
         write(&hf.join("models--Org--Tiny-GGUF/refs/main"), b"c1");
+        // As the hub client leaves it: the snapshot's file links to a blob.
         write(
-            &hf.join("models--Org--Tiny-GGUF/snapshots/c1/tiny-Q8_0.gguf"),
+            &hf.join("models--Org--Tiny-GGUF/blobs/0123abcd"),
             &tiny_gguf(7),
         );
+        let snapshot = hf.join("models--Org--Tiny-GGUF/snapshots/c1");
+        std::fs::create_dir_all(&snapshot).unwrap();
+        std::os::unix::fs::symlink("../../blobs/0123abcd", snapshot.join("tiny-Q8_0.gguf"))
+            .unwrap();
         write(
             &hf.join("models--Org--Small/snapshots/c2/config.json"),
             br#"{"architectures": ["LlamaForCausalLM"], "hidden_size": 64, "intermediate_size": 128,
