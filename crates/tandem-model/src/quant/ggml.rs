@@ -283,6 +283,51 @@ mod tests {
     }
 
     #[test]
+    fn a_gguf_file_with_every_type_round_trips() {
+        // The reference blocks as the tensors of one file (each type's size, offset and
+        // alignment in play), read back through the container: the same values.
+        use crate::formats::gguf::writer::{gguf_bytes, TensorToWrite};
+        use crate::formats::gguf::{GgmlType, GgufFile};
+        let reference = reference();
+        let cases: Vec<(String, GgmlType, Vec<u8>, Vec<u32>, u64)> = reference["types"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(name, case)| {
+                (
+                    format!("t.{name}"),
+                    GgmlType::from_id(case["id"].as_u64().unwrap() as u32),
+                    base64(case["bytes_base64"].as_str().unwrap()),
+                    serde_json::from_value(case["f32_bits"].clone()).unwrap(),
+                    case["elements"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        let tensors: Vec<TensorToWrite> = cases
+            .iter()
+            .map(|(name, ty, bytes, _, elements)| TensorToWrite {
+                name,
+                dims: vec![*elements],
+                ggml_type: *ty,
+                bytes,
+            })
+            .collect();
+        let path =
+            std::env::temp_dir().join(format!("tandem-every-type-{}.gguf", std::process::id()));
+        std::fs::write(&path, gguf_bytes(&[], &tensors)).unwrap();
+        let file = GgufFile::open(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        for (name, ty, _, bits, elements) in &cases {
+            let tensor = file.tensor(name).unwrap();
+            assert_eq!((tensor.ggml_type, tensor.elements()), (*ty, *elements));
+            let mut out = vec![0.0f32; *elements as usize];
+            dequantize(*ty, file.tensor_bytes(tensor).unwrap(), &mut out).unwrap();
+            let got: Vec<u32> = out.iter().map(|v| v.to_bits()).collect();
+            assert_eq!(&got, bits, "{name}");
+        }
+    }
+
+    #[test]
     fn f32_is_read_as_is() {
         let bytes: Vec<u8> = [1.5f32, -2.0]
             .iter()
