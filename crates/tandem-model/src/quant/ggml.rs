@@ -288,8 +288,10 @@ mod tests {
         // alignment in play), read back through the container: the same values.
         use crate::formats::gguf::writer::{gguf_bytes, TensorToWrite};
         use crate::formats::gguf::{GgmlType, GgufFile};
+        /// One tensor: name, type, bytes, expected f32 bits, element count.
+        type Case = (String, GgmlType, Vec<u8>, Vec<u32>, u64);
         let reference = reference();
-        let cases: Vec<(String, GgmlType, Vec<u8>, Vec<u32>, u64)> = reference["types"]
+        let cases: Vec<Case> = reference["types"]
             .as_object()
             .unwrap()
             .iter()
