@@ -116,6 +116,30 @@ fn is_complete(dir: &Path) -> bool {
     has("config.json") && has("tokenizer.json") && weights
 }
 
+/// The GGUF files LM Studio and Ollama keep (and GGUFs in the Hugging Face cache), for
+/// the Models view's "from other apps" list; the cache's safetensors repos are
+/// `local_models`' already.
+#[tauri::command]
+pub async fn local_files() -> AppResult<Vec<LocalFile>> {
+    blocking(|| {
+        let found = tandem_pairs::find_local_models(&tandem_pairs::ModelFolders::from_env());
+        Ok(found
+            .into_iter()
+            .filter(|m| m.format == "gguf")
+            .map(|m| LocalFile {
+                source: m.source,
+                name: m.name,
+                path: m.path.display().to_string(),
+                size_bytes: m.size_bytes,
+                architecture: m.architecture,
+                precision: m.precision,
+                problem: m.problem,
+            })
+            .collect())
+    })
+    .await
+}
+
 /// The snapshot of a cached model to load: the one `refs/main` names when it is
 /// complete, else the newest complete one (a cache where a ref was moved by a
 /// config-only check, by an older Tandem or another tool, still loads).
@@ -134,7 +158,7 @@ fn complete_snapshot(model: &tandem_hub::CachedModel) -> Option<PathBuf> {
 /// The folder of a downloaded model: a folder path as is, else the cache's snapshot of the repo.
 fn model_dir(state: &AppState, model: &str) -> AppResult<PathBuf> {
     let path = Path::new(model);
-    if path.is_dir() {
+    if path.is_dir() || tandem_model::formats::gguf::is_gguf_file(path) {
         return Ok(path.to_path_buf());
     }
     let client = state.hub_client()?;

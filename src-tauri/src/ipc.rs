@@ -56,6 +56,23 @@ pub struct LocalModels {
     pub free_bytes: Option<u64>,
 }
 
+/// A model file another tool keeps (LM Studio's, Ollama's GGUF files), usable by its path.
+#[derive(Clone, Debug, Serialize)]
+pub struct LocalFile {
+    /// `lm_studio`, `ollama` or `hugging_face`.
+    pub source: tandem_pairs::ModelSource,
+    /// The name the tool shows (`qwen2.5-coder:1.5b`).
+    pub name: String,
+    /// What a pair or a run uses: the file's path.
+    pub path: String,
+    pub size_bytes: u64,
+    pub architecture: Option<String>,
+    /// `Q4_K_M`, …
+    pub precision: Option<String>,
+    /// Why Tandem cannot load it (`None`: it can).
+    pub problem: Option<String>,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CustomPair {
     pub id: String,

@@ -27,6 +27,7 @@ fn main() {
             commands::app_info,
             commands::catalog,
             commands::local_models,
+            commands::local_files,
             commands::download_model,
             commands::cancel_download,
             commands::delete_model,

@@ -310,6 +310,21 @@ export interface LocalModels {
   free_bytes: number | null;
 }
 
+/** A GGUF file another app keeps (LM Studio, Ollama), usable by its path. */
+export interface LocalFile {
+  source: 'lm_studio' | 'ollama' | 'hugging_face';
+  /** The name the app shows, e.g. `qwen2.5-coder:1.5b`. */
+  name: string;
+  /** What a pair or a run uses. */
+  path: string;
+  size_bytes: number;
+  architecture: string | null;
+  /** The file's precision, e.g. `Q4_K_M`. */
+  precision: string | null;
+  /** Why Tandem cannot load it; null when it can. */
+  problem: string | null;
+}
+
 /** A pair the user added by repo id. */
 export interface CustomPair {
   id: string;
@@ -498,6 +513,7 @@ export const COMMANDS = [
   'app_info',
   'catalog',
   'local_models',
+  'local_files',
   'download_model',
   'cancel_download',
   'delete_model',
@@ -522,6 +538,8 @@ export const api = {
   appInfo: () => invoke<AppInfo>('app_info'),
   catalog: () => invoke<CatalogInfo>('catalog'),
   localModels: () => invoke<LocalModels>('local_models'),
+  /** GGUF files of LM Studio and Ollama on this computer. */
+  localFiles: () => invoke<LocalFile[]>('local_files'),
 
   /** Resolves when the download is complete; rejects with code `cancelled` when paused or cancelled. */
   downloadModel: (repo: string, onEvent: Channel<DownloadEvent>) =>

@@ -15,6 +15,7 @@ import {
   type HistoryItem,
   type Lane,
   type LoadedPair,
+  type LocalFile,
   type LocalModels,
   type RunEvent,
   type RunMode,
@@ -111,6 +112,8 @@ class AppState {
   info = $state<AppInfo | null>(null);
   catalog = $state<CatalogInfo | null>(null);
   local = $state<LocalModels | null>(null);
+  /** GGUF files LM Studio and Ollama keep, usable by path. */
+  files = $state<LocalFile[]>([]);
   downloads = $state<Record<string, DownloadState>>({});
   loaded = $state<LoadedPair | null>(null);
   history = $state<HistoryEntry[]>([]);
@@ -145,7 +148,7 @@ class AppState {
 
   private noticeId = 0;
 
-  pairs: RunnablePair[] = $derived(runnablePairs(this.catalog, this.local));
+  pairs: RunnablePair[] = $derived(runnablePairs(this.catalog, this.local, this.files));
   selectedPair: RunnablePair | null = $derived(this.pairs.find((p) => p.key === this.settings.pairKey) ?? this.pairs[0] ?? null);
   firstLaunch: boolean = $derived(this.ready && (this.local?.models.filter((m) => m.complete).length ?? 0) === 0);
   busy: boolean = $derived(this.runPhase === 'loading' || this.runPhase === 'running' || this.comparePhase === 'loading' || this.comparePhase === 'running');
@@ -175,6 +178,8 @@ class AppState {
         }
       }
       this.view = this.firstLaunch ? 'models' : 'run';
+      // Other apps' folders can be large to walk: listed after the app is up.
+      void this.refreshFiles();
     } catch (error) {
       this.fail(error);
       this.ready = true;
@@ -250,7 +255,17 @@ class AppState {
   // ---- Models ------------------------------------------------------------------------
 
   isComplete(repo: string): boolean {
-    return this.local?.models.some((m) => m.repo_id === repo && m.complete) ?? false;
+    const file = this.files.some((f) => f.path === repo && f.problem === null);
+    return file || (this.local?.models.some((m) => m.repo_id === repo && m.complete) ?? false);
+  }
+
+  async refreshFiles(): Promise<void> {
+    try {
+      this.files = await api.localFiles();
+      this.syncPair();
+    } catch (error) {
+      this.fail(error);
+    }
   }
 
   async download(repo: string): Promise<boolean> {

@@ -1,7 +1,8 @@
 // Pairs the Run and Compare views can use: catalog and custom pairs whose models are
-// both downloaded, and single downloaded models (plain and NASD need no draft).
+// both downloaded (or are files other apps keep), and single models (plain and NASD need
+// no draft).
 
-import type { CatalogInfo, LocalModels, Pair } from '../ipc';
+import type { CatalogInfo, LocalFile, LocalModels, Pair } from '../ipc';
 import { formatParams, shortRepo } from './format';
 
 export interface RunnablePair {
@@ -29,23 +30,28 @@ export function pairTitle(pair: Pair): string {
   return df === tf ? `${df} ${d} → ${t}` : `${df} ${d} → ${tf} ${t}`;
 }
 
-export function runnablePairs(catalog: CatalogInfo | null, local: LocalModels | null): RunnablePair[] {
+export function runnablePairs(catalog: CatalogInfo | null, local: LocalModels | null, files: LocalFile[] = []): RunnablePair[] {
   const have = completeRepos(local);
+  // Other apps' GGUF files that Tandem can load, by path, shown by the name their app uses.
+  const usable = files.filter((f) => f.problem === null);
+  const name = (model: string) => usable.find((f) => f.path === model)?.name ?? shortRepo(model);
+  const present = (model: string) => have.has(model) || usable.some((f) => f.path === model);
   const out: RunnablePair[] = [];
-  const seen = new Set<string>();
   for (const pair of catalog?.pairs ?? []) {
     if (have.has(pair.draft.repo) && have.has(pair.target.repo)) {
       out.push({ key: `pair:${pair.id}`, label: pairTitle(pair), target: pair.target.repo, draft: pair.draft.repo });
-      seen.add(pair.target.repo);
     }
   }
   for (const pair of catalog?.custom ?? []) {
-    if (have.has(pair.draft) && have.has(pair.target) && pair.verdict?.ok !== false) {
-      out.push({ key: `custom:${pair.id}`, label: `${shortRepo(pair.draft)} → ${shortRepo(pair.target)}`, target: pair.target, draft: pair.draft });
+    if (present(pair.draft) && present(pair.target) && pair.verdict?.ok !== false) {
+      out.push({ key: `custom:${pair.id}`, label: `${name(pair.draft)} → ${name(pair.target)}`, target: pair.target, draft: pair.draft });
     }
   }
   for (const repo of have) {
     out.push({ key: `model:${repo}`, label: `${shortRepo(repo)} alone (plain, NASD)`, target: repo, draft: null });
+  }
+  for (const file of usable) {
+    out.push({ key: `model:${file.path}`, label: `${file.name} alone (plain, NASD)`, target: file.path, draft: null });
   }
   return out;
 }

@@ -24,7 +24,7 @@ import type {
   RunRecord,
   Verdict,
 } from '../ipc';
-import { appInfo, cachedModel, catalogPairs, GPU_WORKSTATION, LAPTOP, SAMPLE_PROMPTS } from './data';
+import { appInfo, cachedModel, catalogPairs, GPU_WORKSTATION, LAPTOP, LOCAL_FILES, SAMPLE_PROMPTS } from './data';
 import { MockVocab, simulateLane, stepVocab } from './simulate';
 import { greedyVerdict } from '../lib/stats';
 
@@ -103,6 +103,8 @@ export class MockBackend {
     app_info: () => appInfo(this.options.hardware, this.token !== null),
     catalog: (): CatalogInfo => ({ ...this.catalog, custom: this.custom }),
     local_models: (): LocalModels => this.localModels(),
+    // Other apps' files exist only on a computer that has been used a while.
+    local_files: () => (this.options.scenario === 'ready' ? LOCAL_FILES : []),
     download_model: (a) => this.download(String(a.repo), a.onEvent as ChannelLike<DownloadEvent>),
     cancel_download: (a) => {
       const d = this.downloads.get(String(a.repo));

@@ -1,7 +1,7 @@
 // Realistic fixed data for the mocked backend: the real catalog, hardware, cache.
 
 import catalogFile from '../../../crates/tandem-pairs/catalog.json';
-import type { AppInfo, CatalogModel, Hardware, LocalModel, Pair } from '../ipc';
+import type { AppInfo, CatalogModel, Hardware, LocalFile, LocalModel, Pair } from '../ipc';
 
 interface CatalogFile {
   about: string;
@@ -69,4 +69,35 @@ export const SAMPLE_PROMPTS = [
   'Explain speculative decoding in two sentences.',
   'Write a short poem about two minds working at one desk.',
   'Explain why a small model can speed up a big one.',
+];
+
+/** GGUF files as LM Studio and Ollama keep them on a typical computer. */
+export const LOCAL_FILES: LocalFile[] = [
+  {
+    source: 'lm_studio',
+    name: 'lmstudio-community/Qwen2.5-Coder-1.5B-Instruct-GGUF/Qwen2.5-Coder-1.5B-Instruct-Q4_K_M.gguf',
+    path: '/home/you/.lmstudio/models/lmstudio-community/Qwen2.5-Coder-1.5B-Instruct-GGUF/Qwen2.5-Coder-1.5B-Instruct-Q4_K_M.gguf',
+    size_bytes: 986_048_800,
+    architecture: 'qwen2',
+    precision: 'Q4_K_M',
+    problem: null,
+  },
+  {
+    source: 'ollama',
+    name: 'qwen2.5-coder:0.5b',
+    path: '/home/you/.ollama/models/blobs/sha256-828125e28bf46a219fa4f75b6982cb0c41fd9187467abe91c9b175287945b7ce',
+    size_bytes: 397_807_936,
+    architecture: 'qwen2',
+    precision: 'Q4_K_M',
+    problem: null,
+  },
+  {
+    source: 'ollama',
+    name: 'llama2:7b',
+    path: '/home/you/.ollama/models/blobs/sha256-8934d96d3f08982e95922b2b7a2c626a1fe873d7c3b06e8e56d7bc0a1fef9246',
+    size_bytes: 3_826_793_472,
+    architecture: 'llama',
+    precision: 'Q4_0',
+    problem: 'tokenizer.ggml.model: `llama` tokenizers are not supported yet (supported: gpt2, the byte-level BPE of Llama 3, Qwen and SmolLM)',
+  },
 ];

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import type { CatalogInfo, LocalModels } from '../../src/ipc';
+import type { CatalogInfo, LocalFile, LocalModels } from '../../src/ipc';
 import { pairTitle, runnablePairs } from '../../src/lib/pairs';
 import { catalogPairs } from '../../src/mock/data';
 import { buildRequest, DRAFT_MIN_PROB, gammaPolicy, runMode, type RunSettings } from '../../src/state.svelte';
@@ -74,6 +74,30 @@ describe('pairs the Run view offers', () => {
     ]);
     expect(runnablePairs(catalog, null)).toEqual([]);
   });
+  test("other apps' GGUF files pair and run by path, under the names those apps give", () => {
+    const file = (path: string, name: string, problem: string | null = null): LocalFile => ({
+      source: 'ollama',
+      name,
+      path,
+      size_bytes: 1,
+      architecture: 'qwen2',
+      precision: 'Q4_K_M',
+      problem,
+    });
+    const files = [file('/o/blobs/sha256-d', 'qwen2.5-coder:0.5b'), file('/l/t.gguf', 'pub/t.gguf'), file('/o/blobs/sha256-x', 'llama2:7b', 'SentencePiece')];
+    const catalog: CatalogInfo = {
+      about: '',
+      pairs: [],
+      custom: [
+        { id: 'custom-1', draft: '/o/blobs/sha256-d', target: '/l/t.gguf', verdict: null },
+        { id: 'custom-2', draft: '/o/blobs/sha256-x', target: '/l/t.gguf', verdict: null },
+      ],
+    };
+    const pairs = runnablePairs(catalog, null, files);
+    expect(pairs.map((p) => p.key)).toEqual(['custom:custom-1', 'model:/o/blobs/sha256-d', 'model:/l/t.gguf']);
+    expect(pairs[0].label).toBe('qwen2.5-coder:0.5b → pub/t.gguf');
+  });
+
   test('titles read like a sentence', () => {
     expect(pairTitle(pairs.find((p) => p.id === 'smollm2-135m-360m')!)).toBe('SmolLM2 135M → 362M');
     expect(pairTitle(pairs.find((p) => p.id === 'llama3.2-1b-llama3.1-8b')!)).toBe('Llama-3.2 1.2B → Llama-3.1 8B');

@@ -78,14 +78,36 @@ describe('Models view', () => {
   test('a custom pair is checked by the doctor; an incompatible one says why', async () => {
     const { page, context } = await app.open({ scenario: 'ready' });
     await page.getByTestId('nav-models').click();
-    await page.getByLabel('Draft (small model) repo id').fill('HuggingFaceTB/SmolLM2-135M-Instruct');
-    await page.getByLabel('Target (big model) repo id').fill('Qwen/Qwen2.5-7B-Instruct');
+    await page.getByLabel('Draft (small model): repo id or file').fill('HuggingFaceTB/SmolLM2-135M-Instruct');
+    await page.getByLabel('Target (big model): repo id or file').fill('Qwen/Qwen2.5-7B-Instruct');
     await page.getByRole('button', { name: 'Check and add' }).click();
     const custom = page.locator('[data-testid^="custom-"]').first();
     await custom.waitFor();
     const text = await custom.innerText();
     expect(text).toContain('Not compatible');
     expect(text).toContain('different vocabularies');
+    await context.close();
+  });
+
+  test("other apps' GGUF files are listed and pair by path, with no download", async () => {
+    const { page, context, errors } = await app.open({ scenario: 'ready' });
+    await page.getByTestId('nav-models').click();
+    const files = page.getByTestId('local-files');
+    await files.waitFor();
+    const text = await files.innerText();
+    expect(text).toContain('qwen2.5-coder:0.5b');
+    expect(text).toContain('Q4_K_M');
+    expect(text).toContain("Can't load");
+    await page.getByRole('button', { name: 'Use qwen2.5-coder:0.5b as the draft' }).click();
+    await files.getByRole('button', { name: /as the target/ }).first().click();
+    expect(await page.getByLabel('Draft (small model): repo id or file').inputValue()).toContain('.ollama/models/blobs/sha256-');
+    await page.getByRole('button', { name: 'Check and add' }).click();
+    const custom = page.locator('[data-testid^="custom-"]').first();
+    await custom.waitFor();
+    expect(await custom.innerText()).toContain('Compatible');
+    expect(await custom.getByRole('button', { name: 'Download' }).count()).toBe(0);
+    await screenshot(page, 'models-other-apps');
+    expect(errors).toEqual([]);
     await context.close();
   });
 
