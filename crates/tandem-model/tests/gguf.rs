@@ -383,3 +383,34 @@ fn a_fixture_written_as_gguf_matches_transformers() {
     std::fs::remove_file(&path).unwrap();
     assert!(worst <= 1e-4, "max |logit - transformers| {worst}");
 }
+
+#[test]
+fn a_sentencepiece_gguf_tokenizes_as_transformers_builds_it() {
+    // tests/fixtures/gguf/spm-tokenizer.gguf: a Llama-2-style vocabulary (control tokens,
+    // byte tokens, scored pieces, no merges) and the ids the tokenizer transformers
+    // builds from it gives (scripts/gguf_spm_reference.py): spacing with ▁, byte
+    // fallback, merges recovered from the scores, special tokens in the text.
+    let dir = test_models::fixture_dir("gguf");
+    let file = GgufFile::open(&dir.join("spm-tokenizer.gguf")).unwrap();
+    let ours = tandem_model::formats::gguf_tokenizer::tokenizer(&file).unwrap();
+    let reference: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("spm-reference.json")).unwrap())
+            .unwrap();
+    let theirs_merges = reference["transformers_tokenizer"]["model"]["merges"].clone();
+    let our_json = tandem_model::formats::gguf_tokenizer::tokenizer_json(&file).unwrap();
+    assert_eq!(
+        our_json["model"]["merges"], theirs_merges,
+        "the recovered merges, in order"
+    );
+    for case in reference["cases"].as_array().unwrap() {
+        let text = case["text"].as_str().unwrap();
+        let expected: Vec<u32> = serde_json::from_value(case["ids"].clone()).unwrap();
+        let encoding = ours.encode(text, true).unwrap();
+        assert_eq!(encoding.get_ids(), expected.as_slice(), "{text:?}");
+        assert_eq!(
+            ours.decode(&expected, false).unwrap(),
+            case["decoded"].as_str().unwrap(),
+            "{text:?}"
+        );
+    }
+}

@@ -93,11 +93,11 @@ export const LOCAL_FILES: LocalFile[] = [
   },
   {
     source: 'ollama',
-    name: 'llama2:7b',
-    path: '/home/you/.ollama/models/blobs/sha256-8934d96d3f08982e95922b2b7a2c626a1fe873d7c3b06e8e56d7bc0a1fef9246',
-    size_bytes: 3_826_793_472,
-    architecture: 'llama',
-    precision: 'Q4_0',
-    problem: 'tokenizer.ggml.model: `llama` tokenizers are not supported yet (supported: gpt2, the byte-level BPE of Llama 3, Qwen and SmolLM)',
+    name: 'llava:7b',
+    path: '/home/you/.ollama/models/blobs/sha256-72d6f08a42f656d36b356dbe0920675899a99ce21192fd66266fb7d82ed07539',
+    size_bytes: 624_434_368,
+    architecture: 'clip',
+    precision: 'F16',
+    problem: 'a vision projector (mmproj), not a language model',
   },
 ];

@@ -84,7 +84,7 @@ describe('pairs the Run view offers', () => {
       precision: 'Q4_K_M',
       problem,
     });
-    const files = [file('/o/blobs/sha256-d', 'qwen2.5-coder:0.5b'), file('/l/t.gguf', 'pub/t.gguf'), file('/o/blobs/sha256-x', 'llama2:7b', 'SentencePiece')];
+    const files = [file('/o/blobs/sha256-d', 'qwen2.5-coder:0.5b'), file('/l/t.gguf', 'pub/t.gguf'), file('/o/blobs/sha256-x', 'llava:7b', 'a vision projector (mmproj), not a language model')];
     const catalog: CatalogInfo = {
       about: '',
       pairs: [],

@@ -600,10 +600,10 @@ mod tests {
             .problem
             .unwrap()
             .contains("vision projector"));
-        let mut spm = metadata.clone();
-        spm.retain(|(k, _)| *k != "tokenizer.ggml.model");
-        spm.push(("tokenizer.ggml.model", GgufValue::String("llama".into())));
-        let problem = summarize(&open(&spm, &tensor)).problem.unwrap();
+        let mut other_tokenizer = metadata.clone();
+        other_tokenizer.retain(|(k, _)| *k != "tokenizer.ggml.model");
+        other_tokenizer.push(("tokenizer.ggml.model", GgufValue::String("rwkv".into())));
+        let problem = summarize(&open(&other_tokenizer, &tensor)).problem.unwrap();
         assert!(problem.starts_with("tokenizer.ggml.model"), "{problem}");
     }
 

@@ -7,8 +7,9 @@
 //! its user-defined ones (type 4) as plain added tokens, and the text split the way the
 //! merges were learned (`tokenizer.ggml.pre`). This is what transformers builds from a
 //! GGUF file, so ids match a tokenizer converted by transformers token for token.
-//! SentencePiece vocabularies (`llama`: Llama 2, Mistral, Gemma) are refused for now
-//! with an error that says so.
+//! SentencePiece BPE (`llama`: Llama 2, Mistral): the pieces spaced with `▁`, byte
+//! fallback, and the merges from the file or recovered from the pieces' scores, again as
+//! transformers builds them. Other tokenizer models are an error that names the key.
 
 use serde_json::{json, Map, Value};
 
@@ -16,6 +17,7 @@ use crate::error::{ModelError, Result};
 use crate::formats::gguf::{GgufFile, GgufValue};
 
 /// `tokenizer.ggml.token_type` values (llama.cpp's `llama_token_type`).
+const TOKEN_UNKNOWN: u64 = 2;
 const TOKEN_CONTROL: u64 = 3;
 const TOKEN_USER_DEFINED: u64 = 4;
 
@@ -67,10 +69,10 @@ pub fn tokenizer_json(file: &GgufFile) -> Result<Value> {
                 "missing: the file has no tokenizer".into(),
             )
         })?;
-    if model != "gpt2" {
+    if model != "gpt2" && model != "llama" {
         return Err(bad(
             "tokenizer.ggml.model",
-            format!("`{model}` tokenizers are not supported yet (supported: gpt2, the byte-level BPE of Llama 3, Qwen and SmolLM)"),
+            format!("`{model}` tokenizers are not supported yet (supported: gpt2, the byte-level BPE of Llama 3, Qwen and SmolLM; llama, the SentencePiece BPE of Llama 2 and Mistral)"),
         ));
     }
     let strings = |key: &str| -> Result<Vec<&str>> {
@@ -92,7 +94,6 @@ pub fn tokenizer_json(file: &GgufFile) -> Result<Value> {
             .collect()
     };
     let tokens = strings("tokenizer.ggml.tokens")?;
-    let merges = strings("tokenizer.ggml.merges")?;
     let types: Vec<u64> = match file
         .get("tokenizer.ggml.token_type")
         .and_then(GgufValue::as_array)
@@ -108,6 +109,41 @@ pub fn tokenizer_json(file: &GgufFile) -> Result<Value> {
         }
         None => vec![1; tokens.len()],
     };
+    if model == "llama" {
+        let merges = match file.get("tokenizer.ggml.merges") {
+            Some(_) => Some(strings("tokenizer.ggml.merges")?),
+            None => None,
+        };
+        let scores: Vec<f32> = match file
+            .get("tokenizer.ggml.scores")
+            .and_then(GgufValue::as_array)
+        {
+            Some(scores) if scores.len() == tokens.len() => scores
+                .iter()
+                .map(|s| s.as_f64().unwrap_or(0.0) as f32)
+                .collect(),
+            Some(scores) => {
+                return Err(bad(
+                    "tokenizer.ggml.scores",
+                    format!("{} entries for {} tokens", scores.len(), tokens.len()),
+                ))
+            }
+            None if merges.is_some() => vec![0.0; tokens.len()],
+            None => {
+                return Err(bad(
+                    "tokenizer.ggml.scores",
+                    "missing (and no merges)".into(),
+                ))
+            }
+        };
+        return Ok(sentencepiece_json(
+            &tokens,
+            &types,
+            &scores,
+            merges.as_deref(),
+        ));
+    }
+    let merges = strings("tokenizer.ggml.merges")?;
 
     // Every token in the byte alphabet; a token written otherwise is respelled byte by
     // byte (a later duplicate wins, as in a JSON object).
@@ -205,6 +241,99 @@ pub fn tokenizer_json(file: &GgufFile) -> Result<Value> {
             "vocab": vocab, "merges": merge_pairs,
         },
     }))
+}
+
+/// A SentencePiece BPE vocabulary (`tokenizer.ggml.model = llama`) as `tokenizer.json`,
+/// the way transformers builds one from a GGUF file: text is spaced with `▁` (one before
+/// the first word), unknown characters fall back to byte tokens (`<0x41>`), and the
+/// merges are the file's, or recovered from the vocabulary — every split of a token into
+/// two tokens, best token score first (then longer left and right parts), ties in
+/// vocabulary order.
+fn sentencepiece_json(
+    tokens: &[&str],
+    types: &[u64],
+    scores: &[f32],
+    merges: Option<&[&str]>,
+) -> Value {
+    let mut vocab = Map::with_capacity(tokens.len());
+    let mut index = std::collections::HashMap::with_capacity(tokens.len());
+    for (id, token) in tokens.iter().enumerate() {
+        vocab.insert(token.to_string(), json!(id));
+        index.insert(*token, id);
+    }
+    let merge_pairs: Vec<Value> = match merges {
+        Some(merges) => merges
+            .iter()
+            .filter_map(|m| m.split_once(' '))
+            .map(|(a, b)| json!([a, b]))
+            .collect(),
+        None => {
+            // (left, right, score of the merged token), per token in file order; a token
+            // listed twice is split once (its first place, its last score).
+            let mut score_of = std::collections::HashMap::with_capacity(tokens.len());
+            for (token, &score) in tokens.iter().zip(scores) {
+                score_of.insert(*token, score);
+            }
+            let mut seen = std::collections::HashSet::with_capacity(tokens.len());
+            let mut found: Vec<(&str, &str, f32)> = Vec::new();
+            for token in tokens {
+                if !seen.insert(*token) {
+                    continue;
+                }
+                let mut local: Vec<(&str, &str, f32)> = token
+                    .char_indices()
+                    .skip(1)
+                    .map(|(at, _)| token.split_at(at))
+                    .filter(|(l, r)| index.contains_key(l) && index.contains_key(r))
+                    .map(|(l, r)| (l, r, score_of[token]))
+                    .collect();
+                local.sort_by_key(|(l, r, _)| (index[l], index[r]));
+                found.extend(local);
+            }
+            // Best first; a stable sort keeps vocabulary order among equals.
+            found.sort_by(|a, b| {
+                let key = |m: &(&str, &str, f32)| (m.0.chars().count(), m.1.chars().count());
+                b.2.total_cmp(&a.2).then_with(|| key(b).cmp(&key(a)))
+            });
+            found.into_iter().map(|(l, r, _)| json!([l, r])).collect()
+        }
+    };
+    let added: Vec<Value> = tokens
+        .iter()
+        .zip(types)
+        .enumerate()
+        .filter_map(|(id, (token, &kind))| {
+            let special = match kind {
+                TOKEN_UNKNOWN | TOKEN_CONTROL => true,
+                TOKEN_USER_DEFINED => false,
+                _ => return None,
+            };
+            Some(json!({
+                "id": id, "content": token, "single_word": false, "lstrip": false,
+                "rstrip": false, "normalized": false, "special": special,
+            }))
+        })
+        .collect();
+    json!({
+        "version": "1.0",
+        "truncation": null,
+        "padding": null,
+        "added_tokens": added,
+        "normalizer": null,
+        "pre_tokenizer": {"type": "Metaspace", "replacement": "\u{2581}", "prepend_scheme": "first", "split": false},
+        "post_processor": null,
+        "decoder": {"type": "Sequence", "decoders": [
+            {"type": "Replace", "pattern": {"String": "\u{2581}"}, "content": " "},
+            {"type": "ByteFallback"},
+            {"type": "Fuse"},
+            {"type": "Strip", "content": " ", "start": 1, "stop": 0},
+        ]},
+        "model": {
+            "type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": null,
+            "end_of_word_suffix": null, "fuse_unk": true, "byte_fallback": true, "ignore_merges": false,
+            "vocab": vocab, "merges": merge_pairs,
+        },
+    })
 }
 
 /// The `tokenizers` tokenizer of a GGUF file.
