@@ -799,6 +799,35 @@ pub async fn export_log(
     .await
 }
 
+/// Asks for a GGUF file to use as a model (the path, or `None` when the dialog was
+/// closed). The file is checked: a file that is not GGUF is an error naming it.
+#[tauri::command]
+pub async fn pick_model_file(app: AppHandle) -> AppResult<Option<String>> {
+    blocking(move || {
+        use tauri_plugin_dialog::DialogExt;
+        let picked = app
+            .dialog()
+            .file()
+            .set_title("Open a GGUF model file")
+            .add_filter("GGUF model", &["gguf"])
+            .blocking_pick_file();
+        let Some(picked) = picked else {
+            return Ok(None);
+        };
+        let path = picked
+            .into_path()
+            .map_err(|e| AppError::internal(format!("the chosen path is not usable: {e}")))?;
+        if !tandem_model::formats::gguf::is_gguf_file(&path) {
+            return Err(AppError::new(
+                "invalid_request",
+                format!("{} is not a GGUF file", path.display()),
+            ));
+        }
+        Ok(Some(path.display().to_string()))
+    })
+    .await
+}
+
 fn ask_where_to_save(
     app: &AppHandle,
     file_name: &str,

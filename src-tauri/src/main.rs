@@ -28,6 +28,7 @@ fn main() {
             commands::catalog,
             commands::local_models,
             commands::local_files,
+            commands::pick_model_file,
             commands::download_model,
             commands::cancel_download,
             commands::delete_model,

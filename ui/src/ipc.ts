@@ -514,6 +514,7 @@ export const COMMANDS = [
   'catalog',
   'local_models',
   'local_files',
+  'pick_model_file',
   'download_model',
   'cancel_download',
   'delete_model',
@@ -540,6 +541,8 @@ export const api = {
   localModels: () => invoke<LocalModels>('local_models'),
   /** GGUF files of LM Studio and Ollama on this computer. */
   localFiles: () => invoke<LocalFile[]>('local_files'),
+  /** A GGUF file chosen in the system's file dialog; null when the dialog was closed. */
+  pickModelFile: () => invoke<string | null>('pick_model_file'),
 
   /** Resolves when the download is complete; rejects with code `cancelled` when paused or cancelled. */
   downloadModel: (repo: string, onEvent: Channel<DownloadEvent>) =>

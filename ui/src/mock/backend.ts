@@ -105,6 +105,8 @@ export class MockBackend {
     local_models: (): LocalModels => this.localModels(),
     // Other apps' files exist only on a computer that has been used a while.
     local_files: () => (this.options.scenario === 'ready' ? LOCAL_FILES : []),
+    // The file dialog picks LM Studio's file, as a user would.
+    pick_model_file: () => LOCAL_FILES[0].path,
     download_model: (a) => this.download(String(a.repo), a.onEvent as ChannelLike<DownloadEvent>),
     cancel_download: (a) => {
       const d = this.downloads.get(String(a.repo));

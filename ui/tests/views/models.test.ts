@@ -107,6 +107,10 @@ describe('Models view', () => {
     expect(await custom.innerText()).toContain('Compatible');
     expect(await custom.getByRole('button', { name: 'Download' }).count()).toBe(0);
     await screenshot(page, 'models-other-apps');
+    // Or any GGUF file, from the system's file dialog.
+    await page.getByRole('button', { name: 'Open a GGUF file as the target' }).click();
+    await page.waitForFunction(() => (document.querySelectorAll('form input')[1] as HTMLInputElement).value.endsWith('.gguf'));
+    expect(await page.getByLabel('Target (big model): repo id or file').inputValue()).toContain('.lmstudio/models/');
     expect(errors).toEqual([]);
     await context.close();
   });
