@@ -69,6 +69,9 @@ pub enum RopeScaling {
         high_freq_factor: f64,
         original_max_position_embeddings: f64,
     },
+    /// One divisor per frequency (`head_dim / 2` of them), as GGUF files carry Llama
+    /// 3.1-style scaling: the `rope_freqs` tensor llama.cpp's converter computes.
+    Factors(Vec<f64>),
 }
 
 /// Everything the decoder needs from `config.json`.

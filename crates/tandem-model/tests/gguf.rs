@@ -327,6 +327,27 @@ fn fixture_as_gguf(name: &str) -> std::path::PathBuf {
             values.iter().flat_map(|v| v.to_le_bytes()).collect(),
         ));
     }
+    // Llama 3.1-style scaling travels as a tensor of per-frequency divisors, as llama.cpp's
+    // converter writes it (unscaled / scaled frequency).
+    if let tandem_model::RopeScaling::Llama3 { .. } = config.rope_scaling {
+        use tandem_model::families::rope::inverse_frequencies;
+        let plain = inverse_frequencies(
+            config.head_dim,
+            config.rope_theta,
+            &tandem_model::RopeScaling::None,
+        );
+        let scaled = inverse_frequencies(config.head_dim, config.rope_theta, &config.rope_scaling);
+        let factors: Vec<u8> = plain
+            .iter()
+            .zip(&scaled)
+            .flat_map(|(p, s)| ((p / s) as f32).to_le_bytes())
+            .collect();
+        tensors.push((
+            "rope_freqs.weight".into(),
+            vec![(config.head_dim / 2) as u64],
+            factors,
+        ));
+    }
     let to_write: Vec<TensorToWrite> = tensors
         .iter()
         .map(|(name, dims, bytes)| TensorToWrite {
@@ -344,11 +365,18 @@ fn fixture_as_gguf(name: &str) -> std::path::PathBuf {
 
 #[test]
 fn a_fixture_written_as_gguf_matches_transformers() {
+    // A grouped-query model, and a tied one with Llama 3.1's RoPE scaling (rope_freqs).
+    for name in ["llama-gqa", "llama3-tied"] {
+        fixture_as_gguf_matches_transformers(name);
+    }
+}
+
+fn fixture_as_gguf_matches_transformers(name: &str) {
     // Written by the test (GGUF names, dims, ggml's Q/K row order, the tokenizer as
     // tokenizer.ggml.*, a chat template), loaded by Tandem from the file alone: the ids
     // and every logit of transformers' reference, as from the fixture folder.
-    let path = fixture_as_gguf("llama-gqa");
-    let dir = test_models::fixture_dir("llama-gqa");
+    let path = fixture_as_gguf(name);
+    let dir = test_models::fixture_dir(name);
     let reference: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap())
             .unwrap();
@@ -381,7 +409,7 @@ fn a_fixture_written_as_gguf_matches_transformers() {
         }
     }
     std::fs::remove_file(&path).unwrap();
-    assert!(worst <= 1e-4, "max |logit - transformers| {worst}");
+    assert!(worst <= 1e-4, "{name}: max |logit - transformers| {worst}");
 }
 
 #[test]

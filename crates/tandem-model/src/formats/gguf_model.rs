@@ -83,6 +83,26 @@ pub fn hf_config(file: &GgufFile) -> Result<Map<String, Value>> {
     );
     if let Some(head_dim) = int("attention.key_length")? {
         config.insert("head_dim".into(), json!(head_dim));
+        if let Some(value_dim) = int("attention.value_length")? {
+            if value_dim != head_dim {
+                return Err(bad(
+                    &key("attention.value_length"),
+                    format!("{value_dim} differs from attention.key_length {head_dim}; Tandem needs them equal"),
+                ));
+            }
+        }
+    }
+    // A sliding window on a `llama` file is Mistral's attention (llama.cpp converts
+    // Mistral as `llama`): Tandem's Mistral is exactly Llama with that window.
+    if let Some(window) = int("attention.sliding_window")? {
+        if arch != "llama" {
+            return Err(bad(
+                &key("attention.sliding_window"),
+                format!("a sliding window on `{arch}` is not supported"),
+            ));
+        }
+        config.insert("architectures".into(), json!(["MistralForCausalLM"]));
+        config.insert("sliding_window".into(), json!(window));
     }
     if let Some(eps) = float("attention.layer_norm_rms_epsilon")? {
         config.insert("rms_norm_eps".into(), json!(eps));
@@ -114,13 +134,6 @@ pub fn hf_config(file: &GgufFile) -> Result<Map<String, Value>> {
                 format!("{other:?} is not supported (supported: none, linear)"),
             ))
         }
-    }
-    if file.tensor("rope_freqs.weight").is_some() {
-        // Llama 3.1's frequency scaling, stored as a tensor of factors: not read yet.
-        return Err(bad(
-            "rope_freqs.weight",
-            "per-frequency RoPE factors (Llama 3.1-style scaling) are not supported in GGUF files yet".into(),
-        ));
     }
     let vocab = match file
         .get("tokenizer.ggml.tokens")
@@ -166,7 +179,38 @@ pub fn hf_config(file: &GgufFile) -> Result<Map<String, Value>> {
 
 /// The model configuration of a GGUF file (checked as a `config.json` is).
 pub fn model_config(file: &GgufFile) -> Result<ModelConfig> {
-    ModelConfig::from_map(file.path(), &hf_config(file)?)
+    let mut config = ModelConfig::from_map(file.path(), &hf_config(file)?)?;
+    if let Some(tensor) = file.tensor("rope_freqs.weight") {
+        // Llama 3.1-style scaling: one divisor per frequency, precomputed by the converter.
+        let bad = |reason: String| ModelError::BadField {
+            path: file.path().to_path_buf(),
+            field: "rope_freqs.weight".into(),
+            reason,
+        };
+        let half = config.head_dim / 2;
+        if tensor.dims != [half as u64] {
+            return Err(bad(format!(
+                "dims {:?}, expected [{half}] (head_dim / 2)",
+                tensor.dims
+            )));
+        }
+        let mut factors = vec![0.0f32; half];
+        crate::quant::ggml::dequantize(tensor.ggml_type, file.tensor_bytes(tensor)?, &mut factors)
+            .map_err(bad)?;
+        if let Some(f) = factors.iter().find(|f| !(f.is_finite() && **f > 0.0)) {
+            return Err(bad(format!(
+                "a factor of {f}: each must be positive and finite"
+            )));
+        }
+        if config.rope_scaling != crate::config::RopeScaling::None {
+            return Err(bad(
+                "given with another RoPE scaling (rope.scaling.type)".into()
+            ));
+        }
+        config.rope_scaling =
+            crate::config::RopeScaling::Factors(factors.iter().map(|&f| f as f64).collect());
+    }
+    Ok(config)
 }
 
 /// The Hugging Face checkpoint name of a GGUF tensor (`blk.3.attn_q.weight` →
@@ -640,6 +684,19 @@ mod tests {
         let mut huge = llama_metadata();
         huge[3].1 = GgufValue::U64(1 << 40);
         assert!(model_config(&open(&huge, &[])).is_err());
+        // rope_freqs must have head_dim / 2 positive entries (here head_dim is 16).
+        let mut mistral = llama_metadata();
+        mistral.push(("llama.attention.sliding_window", GgufValue::U32(4096)));
+        let config = model_config(&open(&mistral, &[])).unwrap();
+        assert_eq!(config.architecture, crate::config::Architecture::Mistral);
+        assert_eq!(config.sliding_window, Some(4096));
+        let mut value_length = llama_metadata();
+        value_length.push(("llama.attention.key_length", GgufValue::U32(16)));
+        value_length.push(("llama.attention.value_length", GgufValue::U32(32)));
+        let e = model_config(&open(&value_length, &[]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("llama.attention.value_length"), "{e}");
         let rope_freqs = [TensorToWrite {
             name: "rope_freqs.weight",
             dims: vec![8],
@@ -649,6 +706,21 @@ mod tests {
         let e = model_config(&open(&llama_metadata(), &rope_freqs))
             .unwrap_err()
             .to_string();
-        assert!(e.contains("rope_freqs.weight"), "{e}");
+        assert!(
+            e.contains("rope_freqs.weight") && e.contains("positive"),
+            "{e}"
+        );
+        let ones: Vec<u8> = (0..8).flat_map(|_| 2.0f32.to_le_bytes()).collect();
+        let rope_freqs = [TensorToWrite {
+            name: "rope_freqs.weight",
+            dims: vec![8],
+            ggml_type: GgmlType::F32,
+            bytes: &ones,
+        }];
+        let config = model_config(&open(&llama_metadata(), &rope_freqs)).unwrap();
+        assert_eq!(
+            config.rope_scaling,
+            crate::config::RopeScaling::Factors(vec![2.0; 8])
+        );
     }
 }
