@@ -130,19 +130,17 @@ impl LoadedModel {
 /// (`models--org--name/snapshots/<rev>`), else the folder name.
 /// For a model given as a GGUF file, what the file held and what Tandem made of it, for
 /// the load message: `model.gguf: GGUF Q4_K_M (Q4_K, Q6_K, F32 tensors), loaded as int8`.
-pub fn gguf_load_note(path: &Path, precision: tandem_model::Precision) -> Option<String> {
+pub fn gguf_load_note(path: &Path, precision_loaded: tandem_model::Precision) -> Option<String> {
     if !tandem_model::formats::gguf::is_gguf_file(path) {
         return None;
     }
+    use tandem_model::formats::gguf_model::{precision, tensor_type_counts};
     let file = tandem_model::formats::gguf::GgufFile::open(path).ok()?;
-    let summary = tandem_model::formats::gguf_model::summarize(&file);
-    let mut types: Vec<String> = file.tensors().iter().map(|t| t.ggml_type.name()).collect();
-    types.sort();
-    types.dedup();
+    let types: Vec<String> = tensor_type_counts(&file).into_keys().collect();
     Some(format!(
-        "{}: GGUF {} ({} tensors), loaded as {precision}",
+        "{}: GGUF {} ({} tensors), loaded as {precision_loaded}",
         display_name(path),
-        summary.precision,
+        precision(&file),
         types.join(", ")
     ))
 }

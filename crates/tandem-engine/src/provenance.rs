@@ -56,16 +56,13 @@ pub struct GgufProvenance {
 
 impl GgufProvenance {
     pub fn of(path: &Path) -> io::Result<Self> {
+        use tandem_model::formats::gguf_model::{precision, tensor_type_counts};
         let file = tandem_model::formats::gguf::GgufFile::open(path)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
-        let mut tensor_types = std::collections::BTreeMap::new();
-        for t in file.tensors() {
-            *tensor_types.entry(t.ggml_type.name()).or_insert(0) += 1;
-        }
         Ok(Self {
             sha256: sha256_file(path)?,
-            precision: tandem_model::formats::gguf_model::summarize(&file).precision,
-            tensor_types,
+            precision: precision(&file),
+            tensor_types: tensor_type_counts(&file),
         })
     }
 }

@@ -424,24 +424,24 @@ mod tests {
         assert_eq!(serde_json::from_str::<RunEvent>(&json).unwrap(), event);
     }
 
-    fn fixture(name: &str) -> std::path::PathBuf {
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../tests/fixtures")
-            .join(name)
-    }
+    use tandem_model::test_models::fixture_dir;
 
     #[test]
     fn switching_pairs_releases_the_old_pair_before_loading_the_new() {
         let session = Session::new(None);
-        session.load(&PairSpec::new(fixture("qwen2-bias"))).unwrap();
+        session
+            .load(&PairSpec::new(fixture_dir("qwen2-bias")))
+            .unwrap();
         // Nothing of the old pair may be held while the new one loads. Seen from outside:
         // when the new pair cannot load, the old one is already gone (before, both pairs
         // were in memory at once and a failed switch kept the old one).
-        let missing = PairSpec::new(fixture("no-such-model"));
+        let missing = PairSpec::new(fixture_dir("no-such-model"));
         assert!(session.load(&missing).is_err());
         assert!(session.pair_info().is_none());
         assert!(lock(&session.pair).is_none(), "the old models were freed");
-        let info = session.load(&PairSpec::new(fixture("qwen2-bias"))).unwrap();
+        let info = session
+            .load(&PairSpec::new(fixture_dir("qwen2-bias")))
+            .unwrap();
         assert_eq!(
             session.pair_info().unwrap().target.vocab_size,
             info.target.vocab_size
@@ -451,7 +451,7 @@ mod tests {
     /// A copy of a fixture whose chat template never ends (minijinja's fuel stops it).
     fn fixture_with_endless_template() -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
-        for entry in std::fs::read_dir(fixture("qwen2-bias")).unwrap() {
+        for entry in std::fs::read_dir(fixture_dir("qwen2-bias")).unwrap() {
             let path = entry.unwrap().path();
             std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
         }
@@ -468,7 +468,9 @@ mod tests {
     #[test]
     fn chat_prompts_are_rendered_before_the_models_are_taken() {
         let session = Session::new(None);
-        session.load(&PairSpec::new(fixture("qwen2-bias"))).unwrap();
+        session
+            .load(&PairSpec::new(fixture_dir("qwen2-bias")))
+            .unwrap();
         let mut request = GenerateRequest::new("hi", RunMode::Plain);
         request.chat = true;
         let seen = session

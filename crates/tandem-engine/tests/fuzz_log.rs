@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use tandem_model::fuzzing::{CountingAllocator, Rng};
+use tandem_model::fuzzing::{mutate, CountingAllocator, Mutations, Rng};
 
 use tandem_engine::error::EngineError;
 use tandem_engine::export::jsonl::read_log;
@@ -49,56 +49,6 @@ fn insertion(rng: &mut Rng) -> String {
     }
 }
 
-/// Replaces one run of digits with a hostile number (aimed at ids, counts and sizes).
-fn replace_number(rng: &mut Rng, bytes: &mut Vec<u8>) {
-    let starts: Vec<usize> = (0..bytes.len())
-        .filter(|&i| bytes[i].is_ascii_digit() && (i == 0 || !bytes[i - 1].is_ascii_digit()))
-        .collect();
-    if starts.is_empty() {
-        return;
-    }
-    let start = starts[rng.below(starts.len())];
-    let end = (start..bytes.len())
-        .find(|&i| !bytes[i].is_ascii_digit())
-        .unwrap_or(bytes.len());
-    let number = HOSTILE[rng.below(9)].as_bytes().to_vec();
-    bytes.splice(start..end, number);
-}
-
-fn mutate(rng: &mut Rng, seed: &[u8]) -> Vec<u8> {
-    let mut bytes = seed.to_vec();
-    for _ in 0..1 + rng.below(4) {
-        let len = bytes.len();
-        match rng.below(7) {
-            0 if len > 0 => {
-                let i = rng.below(len);
-                bytes[i] ^= 1 << rng.below(8);
-            }
-            1 if len > 0 => bytes.truncate(rng.below(len)),
-            2 if len > 0 => {
-                let start = rng.below(len);
-                let end = (start + 1 + rng.below(64)).min(len);
-                bytes.drain(start..end);
-            }
-            3 if len > 0 => {
-                // Duplicate a stretch, often whole lines (a repeated header or step).
-                let start = rng.below(len);
-                let end = (start + 1 + rng.below(4_096)).min(len);
-                let copy = bytes[start..end].to_vec();
-                let at = rng.below(len + 1);
-                bytes.splice(at..at, copy);
-            }
-            4 | 5 => replace_number(rng, &mut bytes),
-            _ => {
-                let at = rng.below(len + 1);
-                let text = insertion(rng);
-                bytes.splice(at..at, text.into_bytes());
-            }
-        }
-    }
-    bytes
-}
-
 /// The golden log with its placeholders for timings (numbers) filled in.
 fn seed_log() -> Vec<u8> {
     let text = std::fs::read_to_string(
@@ -132,11 +82,18 @@ fn mutated_run_logs_give_typed_errors_within_bounds() {
         * 20_000;
     let golden = seed_log();
     read_log(golden.as_slice(), "golden").expect("the seed log reads");
+    // The first nine hostile values are the numbers; a duplicated stretch is often
+    // whole lines (a repeated header or step).
+    let mutations = Mutations {
+        numbers: &HOSTILE[..9],
+        max_duplicate: 4_096,
+        insertion: &insertion,
+    };
     let mut rng = Rng(seed);
     let started = Instant::now();
     let (mut parsed, mut refused) = (0, 0);
     for case in 0..cases {
-        let input = mutate(&mut rng, &golden);
+        let input = mutate(&mut rng, &golden, &mutations);
         CountingAllocator::reset();
         let outcome = std::panic::catch_unwind(|| read_log(input.as_slice(), "fuzz.jsonl"));
         let largest = CountingAllocator::largest();

@@ -3,21 +3,14 @@
 //! rerun with the recorded ratio and the same seed gives the same tokens. Read from the
 //! clock step by step, γ (and with it the random draws) would change from run to run.
 
-use std::path::{Path, PathBuf};
-
 use tandem_engine::record::{run_recorded, RunContext, RunRecord};
 use tandem_engine::{
     GammaPolicy, GenerateRequest, LoadedModel, LoadedPair, ModelSpec, RunMode, SamplingConfig,
 };
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures")
-        .join(name)
-}
+use tandem_model::test_models::fixture_dir;
 
 fn pair() -> LoadedPair {
-    let load = |name: &str| LoadedModel::load(&ModelSpec::new(fixture(name))).unwrap();
+    let load = |name: &str| LoadedModel::load(&ModelSpec::new(fixture_dir(name))).unwrap();
     LoadedPair::new(load("qwen2-bias"), Some(load("llama-gqa"))).unwrap()
 }
 

@@ -14,7 +14,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use tandem_model::fuzzing::{CountingAllocator, Rng};
+use tandem_model::fuzzing::{CountingAllocator, Mutations, Rng};
 
 use tandem_model::formats::safetensors::{SafetensorsFile, WeightFiles};
 use tandem_model::{ChatMessage, ChatTemplate, ModelConfig, ModelError, Tokenizer};
@@ -87,54 +87,16 @@ fn insertion(rng: &mut Rng, template: bool) -> String {
     }
 }
 
-/// Replaces one run of digits with a hostile number (aimed at sizes and offsets).
-fn replace_number(rng: &mut Rng, bytes: &mut Vec<u8>) {
-    let starts: Vec<usize> = (0..bytes.len())
-        .filter(|&i| bytes[i].is_ascii_digit() && (i == 0 || !bytes[i - 1].is_ascii_digit()))
-        .collect();
-    if starts.is_empty() {
-        return;
-    }
-    let start = *rng.pick(&starts);
-    let end = (start..bytes.len())
-        .find(|&i| !bytes[i].is_ascii_digit())
-        .unwrap_or(bytes.len());
-    let number = rng.pick(HOSTILE_NUMBERS).as_bytes().to_vec();
-    bytes.splice(start..end, number);
-}
-
-/// One to four mutations of `seed`.
+/// One to four mutations of `seed` (template snippets among the insertions when it is
+/// a template).
 fn mutate(rng: &mut Rng, seed: &[u8], template: bool) -> Vec<u8> {
-    let mut bytes = seed.to_vec();
-    for _ in 0..1 + rng.below(4) {
-        let len = bytes.len();
-        match rng.below(7) {
-            0 if len > 0 => {
-                let i = rng.below(len);
-                bytes[i] ^= 1 << rng.below(8);
-            }
-            1 if len > 0 => bytes.truncate(rng.below(len)),
-            2 if len > 0 => {
-                let start = rng.below(len);
-                let end = (start + 1 + rng.below(64)).min(len);
-                bytes.drain(start..end);
-            }
-            3 if len > 0 => {
-                let start = rng.below(len);
-                let end = (start + 1 + rng.below(256)).min(len);
-                let copy = bytes[start..end].to_vec();
-                let at = rng.below(len + 1);
-                bytes.splice(at..at, copy);
-            }
-            4 | 5 => replace_number(rng, &mut bytes),
-            _ => {
-                let at = rng.below(len + 1);
-                let text = insertion(rng, template);
-                bytes.splice(at..at, text.into_bytes());
-            }
-        }
-    }
-    bytes
+    let insert = |rng: &mut Rng| insertion(rng, template);
+    let how = Mutations {
+        numbers: HOSTILE_NUMBERS,
+        max_duplicate: 256,
+        insertion: &insert,
+    };
+    tandem_model::fuzzing::mutate(rng, seed, &how)
 }
 
 fn fixture(name: &str) -> PathBuf {

@@ -699,6 +699,20 @@ pub mod writer {
         }
     }
 
+    /// Opens `bytes` as a GGUF file (written to a private temporary path, removed once
+    /// mapped: the map stays valid).
+    pub fn open_bytes(bytes: &[u8]) -> Result<GgufFile> {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let path =
+            std::env::temp_dir().join(format!("tandem-gguf-{}-{n}.gguf", std::process::id()));
+        std::fs::write(&path, bytes).map_err(|e| ModelError::io(&path, e))?;
+        let file = GgufFile::open(&path);
+        std::fs::remove_file(&path).map_err(|e| ModelError::io(&path, e))?;
+        file
+    }
+
     /// The bytes of a version-3 GGUF file with `metadata` and `tensors`, laid out as
     /// llama.cpp writes them (tensor data aligned to `general.alignment` or 32).
     pub fn gguf_bytes(metadata: &[(&str, GgufValue)], tensors: &[TensorToWrite]) -> Vec<u8> {
@@ -743,17 +757,8 @@ mod tests {
     use super::writer::{gguf_bytes, TensorToWrite};
     use super::*;
 
-    /// Opens `bytes` as a file (written to a private temporary path, removed after).
     fn open(bytes: &[u8]) -> Result<GgufFile> {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let path =
-            std::env::temp_dir().join(format!("tandem-gguf-{}-{n}.gguf", std::process::id()));
-        std::fs::write(&path, bytes).unwrap();
-        let file = GgufFile::open(&path);
-        std::fs::remove_file(&path).unwrap();
-        file
+        super::writer::open_bytes(bytes)
     }
 
     fn error(bytes: &[u8]) -> String {

@@ -330,31 +330,40 @@ pub struct GgufSummary {
     pub problem: Option<String>,
 }
 
-/// Reads what a GGUF file holds and whether Tandem can load it: the architecture, the
-/// configuration, the tokenizer and every tensor's type must be ones it supports.
-pub fn summarize(file: &GgufFile) -> GgufSummary {
-    let mut counts = std::collections::BTreeMap::<String, usize>::new();
+/// How many of a file's tensors have each storage type (`{"Q4_K": 12, "Q6_K": 12, …}`),
+/// by name.
+pub fn tensor_type_counts(file: &GgufFile) -> std::collections::BTreeMap<String, usize> {
+    let mut counts = std::collections::BTreeMap::new();
     for t in file.tensors() {
         *counts.entry(t.ggml_type.name()).or_insert(0) += 1;
     }
-    let most_common = counts
-        .iter()
-        .max_by_key(|(_, n)| **n)
-        .map(|(name, _)| name.clone())
-        .unwrap_or_else(|| "no tensors".into());
-    let precision = file
+    counts
+}
+
+/// The file's precision as llama.cpp names it (`general.file_type`, e.g. `Q4_K_M`), else
+/// its most common tensor type.
+pub fn precision(file: &GgufFile) -> String {
+    if let Some(name) = file
         .get("general.file_type")
         .and_then(GgufValue::as_u64)
         .and_then(file_type_name)
-        .map_or(most_common, str::to_string);
-    let unsupported: Vec<String> = counts
-        .keys()
-        .filter(|name| {
-            file.tensors().iter().any(|t| {
-                &t.ggml_type.name() == *name && !crate::quant::ggml::is_supported(t.ggml_type)
-            })
-        })
-        .cloned()
+    {
+        return name.to_string();
+    }
+    tensor_type_counts(file)
+        .into_iter()
+        .max_by_key(|(_, n)| *n)
+        .map_or_else(|| "no tensors".into(), |(name, _)| name)
+}
+
+/// Reads what a GGUF file holds and whether Tandem can load it: the architecture, the
+/// configuration, the tokenizer and every tensor's type must be ones it supports.
+pub fn summarize(file: &GgufFile) -> GgufSummary {
+    let unsupported: std::collections::BTreeSet<String> = file
+        .tensors()
+        .iter()
+        .filter(|t| !crate::quant::ggml::is_supported(t.ggml_type))
+        .map(|t| t.ggml_type.name())
         .collect();
     let problem = if matches!(
         file.get("general.type").and_then(GgufValue::as_str),
@@ -365,7 +374,7 @@ pub fn summarize(file: &GgufFile) -> GgufSummary {
     } else if !unsupported.is_empty() {
         Some(format!(
             "tensor types {} are not supported (supported: {})",
-            unsupported.join(", "),
+            Vec::from_iter(unsupported).join(", "),
             crate::quant::ggml::SUPPORTED
         ))
     } else {
@@ -382,7 +391,7 @@ pub fn summarize(file: &GgufFile) -> GgufSummary {
             .get("general.name")
             .and_then(GgufValue::as_str)
             .map(str::to_string),
-        precision,
+        precision: precision(file),
         parameters: file.tensors().iter().map(|t| t.elements()).sum(),
         problem,
     }
@@ -423,16 +432,6 @@ impl GgufWeights {
 
     pub fn contains(&self, name: &str) -> bool {
         self.by_name.contains_key(name)
-    }
-
-    /// The storage types of the file's tensors with how many tensors have each, for
-    /// saying what precision a model came in (`{"Q4_K": 12, "Q6_K": 12, …}`).
-    pub fn tensor_types(&self) -> std::collections::BTreeMap<String, usize> {
-        let mut types = std::collections::BTreeMap::new();
-        for t in self.file.tensors() {
-            *types.entry(t.ggml_type.name()).or_insert(0) += 1;
-        }
-        types
     }
 
     /// Reads tensor `name` (a checkpoint name) as f32 and checks its shape
@@ -535,17 +534,7 @@ mod tests {
     }
 
     fn open(metadata: &[(&str, GgufValue)], tensors: &[TensorToWrite]) -> GgufFile {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "tandem-gguf-model-{}-{}.gguf",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::write(&path, gguf_bytes(metadata, tensors)).unwrap();
-        let file = GgufFile::open(&path).unwrap();
-        std::fs::remove_file(&path).unwrap();
-        file
+        crate::formats::gguf::writer::open_bytes(&gguf_bytes(metadata, tensors)).unwrap()
     }
 
     fn llama_metadata() -> Vec<(&'static str, GgufValue)> {

@@ -287,7 +287,7 @@ mod tests {
         // The reference blocks as the tensors of one file (each type's size, offset and
         // alignment in play), read back through the container: the same values.
         use crate::formats::gguf::writer::{gguf_bytes, TensorToWrite};
-        use crate::formats::gguf::{GgmlType, GgufFile};
+        use crate::formats::gguf::GgmlType;
         /// One tensor: name, type, bytes, expected f32 bits, element count.
         type Case = (String, GgmlType, Vec<u8>, Vec<u32>, u64);
         let reference = reference();
@@ -314,11 +314,7 @@ mod tests {
                 bytes,
             })
             .collect();
-        let path =
-            std::env::temp_dir().join(format!("tandem-every-type-{}.gguf", std::process::id()));
-        std::fs::write(&path, gguf_bytes(&[], &tensors)).unwrap();
-        let file = GgufFile::open(&path).unwrap();
-        std::fs::remove_file(&path).unwrap();
+        let file = crate::formats::gguf::writer::open_bytes(&gguf_bytes(&[], &tensors)).unwrap();
         for (name, ty, _, bits, elements) in &cases {
             let tensor = file.tensor(name).unwrap();
             assert_eq!((tensor.ggml_type, tensor.elements()), (*ty, *elements));
