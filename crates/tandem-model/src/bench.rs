@@ -278,7 +278,7 @@ impl BenchModel for CpuModel {
         let c = CpuModel::config(self);
         let capacity = contexts.iter().max().copied().unwrap_or(1) + 1;
         let mut cache =
-            crate::cpu::attention::KvCache::new(1, capacity, c.num_kv_heads, c.head_dim);
+            crate::cpu::attention::KvCache::new(&[None], capacity, c.num_kv_heads, c.head_dim);
         let row = vec![1.0f32; c.num_kv_heads * c.head_dim];
         contexts
             .iter()

@@ -46,10 +46,20 @@ pub enum ModelError {
         reason: String,
     },
 
-    #[error("{path}: unsupported architecture `{architecture}` (supported: LlamaForCausalLM, Qwen2ForCausalLM, MistralForCausalLM)")]
+    #[error(
+        "{path}: unsupported architecture `{architecture}` (supported: {})",
+        crate::config::Architecture::SUPPORTED
+    )]
     UnsupportedArchitecture { path: PathBuf, architecture: String },
 
-    #[error("{path}: unsupported rope scaling type `{rope_type}` (supported: none/default, llama3, linear)")]
+    #[error("{path}: `{architecture}` is not supported: {why}")]
+    UnsupportedFamily {
+        path: PathBuf,
+        architecture: String,
+        why: &'static str,
+    },
+
+    #[error("{path}: unsupported rope scaling type `{rope_type}` (supported: none/default, llama3, linear, longrope)")]
     UnsupportedRope { path: PathBuf, rope_type: String },
 
     #[error("{path}: corrupt safetensors file: {reason}")]

@@ -23,6 +23,22 @@ pub fn pseudo_random_values(len: usize, seed: u32) -> Vec<f32> {
 
 /// One of the tiny random-weight models committed under `tests/fixtures` (made by
 /// `tests/fixtures/make_fixtures.py`, with transformers' logits beside them).
+/// The transformers fixtures of `tests/fixtures` (see its README): one tiny random
+/// model per family and feature.
+pub const FIXTURES: [&str; 11] = [
+    "llama-gqa",
+    "llama3-tied",
+    "qwen2-bias",
+    "mistral-linear",
+    "qwen3-qknorm",
+    "gemma-mqa",
+    "gemma2-softcap",
+    "gemma3-text",
+    "gemma3-vlm",
+    "phi3-longrope",
+    "smollm3-nope",
+];
+
 pub fn fixture_dir(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../tests/fixtures")

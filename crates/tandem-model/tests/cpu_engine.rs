@@ -13,7 +13,7 @@ use tandem_model::formats::safetensors::WeightFiles;
 use tandem_model::test_models::{self, logit_rows};
 use tandem_model::{Flex, Llama, LoadOptions, ModelConfig, Precision};
 
-const FIXTURES: [&str; 4] = ["llama-gqa", "llama3-tied", "qwen2-bias", "mistral-linear"];
+use tandem_model::test_models::FIXTURES;
 
 #[derive(Deserialize)]
 struct Reference {

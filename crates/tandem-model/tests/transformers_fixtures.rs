@@ -8,7 +8,7 @@ use serde::Deserialize;
 use tandem_model::test_models::{self, logit_rows};
 use tandem_model::{Flex, Llama, LoadOptions, Tokenizer};
 
-const FIXTURES: [&str; 4] = ["llama-gqa", "llama3-tied", "qwen2-bias", "mistral-linear"];
+use tandem_model::test_models::FIXTURES;
 const TOLERANCE: f32 = 1e-4;
 
 #[derive(Deserialize)]

@@ -1,10 +1,17 @@
 //! The CPU engine's KV cache and attention over it.
 //!
-//! The cache is one preallocated f32 buffer per layer for keys and one for values,
-//! `[kv_heads, capacity, head_dim]`: a head's keys are contiguous across positions, so
+//! Each layer has one preallocated f32 buffer for keys and one for values,
+//! `[kv_heads, slots, head_dim]`: a head's keys are contiguous across positions, so
 //! attention streams them. New positions are written in place; rolling back is lowering
 //! the length (the next write overwrites the stale rows), O(1) as speculative decoding
 //! needs.
+//!
+//! A sliding-window layer keeps only its window plus [`ROLLBACK`] positions, in a ring
+//! written twice (slot `p mod s` and `p mod s + s`), so the window of any position is
+//! one contiguous run in position order: attention reads it exactly as it reads a full
+//! layer, with the same bits. The margin lets a verify pass write its rows and be
+//! rolled back without losing a position the window still needs; a deeper rollback is
+//! refused at the next forward ([`KvCache::lost_rollback`]).
 //!
 //! Attention runs one query head and one query row at a time against its KV head
 //! (grouped-query attention needs no copies: head `h` reads KV head `h / group`): the
@@ -12,32 +19,95 @@
 //! a fixed order. A row's result therefore never depends on the other rows of the pass.
 
 use super::isa::multiversion;
-use super::ops::{axpy, dot, exp};
+use super::ops::{axpy, dot, exp, soft_cap};
+
+/// Positions a sliding layer keeps beyond its window: the rows of one chunk, the most
+/// a forward writes before attending and the most a speculative step rolls back.
+pub const ROLLBACK: usize = super::model::CHUNK;
+
+/// Where one layer's positions live.
+#[derive(Debug, Clone, Copy)]
+struct LayerSlots {
+    /// Offset of the layer's first element in `keys` / `values`.
+    offset: usize,
+    /// Positions a head holds: the capacity, or the ring's size.
+    slots: usize,
+    /// Written twice around a ring of `slots` positions (a sliding layer).
+    ring: bool,
+}
 
 /// Keys and values of every layer.
 pub struct KvCache {
     keys: Vec<f32>,
     values: Vec<f32>,
-    layers: usize,
+    layers: Vec<LayerSlots>,
     kv_heads: usize,
     head_dim: usize,
     capacity: usize,
     len: usize,
+    /// The furthest position ever written (since the last reset), plus one: a ring slot
+    /// below `high_water − slots` has been overwritten.
+    high_water: usize,
+    /// A rollback went further back than the rings keep: the positions it needs are
+    /// gone until [`reset`](Self::reset).
+    lost: Option<usize>,
 }
 
 impl KvCache {
-    /// A zeroed cache (the allocation is lazy: untouched pages cost no memory).
-    pub fn new(layers: usize, capacity: usize, kv_heads: usize, head_dim: usize) -> Self {
-        let elements = layers * kv_heads * capacity * head_dim;
+    /// A zeroed cache (the allocation is lazy: untouched pages cost no memory); one
+    /// layer per entry of `windows`, a sliding one sized to its window.
+    pub fn new(
+        windows: &[Option<usize>],
+        capacity: usize,
+        kv_heads: usize,
+        head_dim: usize,
+    ) -> Self {
+        let mut offset = 0;
+        let layers = windows
+            .iter()
+            .map(|window| {
+                let ring_slots = window.map(|w| w.saturating_add(ROLLBACK));
+                let (slots, ring) = match ring_slots {
+                    Some(s) if s < capacity => (s, true),
+                    _ => (capacity, false),
+                };
+                let layer = LayerSlots {
+                    offset,
+                    slots,
+                    ring,
+                };
+                offset += kv_heads * head_dim * if ring { 2 * slots } else { slots };
+                layer
+            })
+            .collect();
         Self {
-            keys: vec![0.0; elements],
-            values: vec![0.0; elements],
+            keys: vec![0.0; offset],
+            values: vec![0.0; offset],
             layers,
             kv_heads,
             head_dim,
             capacity,
             len: 0,
+            high_water: 0,
+            lost: None,
         }
+    }
+
+    /// Bytes a cache for these layers takes (what [`new`](Self::new) allocates).
+    pub fn bytes_for(
+        windows: &[Option<usize>],
+        capacity: usize,
+        kv_heads: usize,
+        head_dim: usize,
+    ) -> usize {
+        windows
+            .iter()
+            .map(|w| match w.map(|w| w.saturating_add(ROLLBACK)) {
+                Some(s) if s < capacity => 2 * s,
+                _ => capacity,
+            })
+            .sum::<usize>()
+            .saturating_mul(2 * 4 * kv_heads * head_dim)
     }
 
     /// Cached positions.
@@ -56,16 +126,29 @@ impl KvCache {
     /// Forgets every position from `len` on. O(1): nothing is erased.
     pub fn truncate(&mut self, len: usize) {
         self.len = self.len.min(len);
+        let rings = self.layers.iter().any(|l| l.ring);
+        if rings && self.high_water - self.len > ROLLBACK && self.lost.is_none() {
+            self.lost = Some(self.high_water - self.len);
+        }
     }
 
     pub fn reset(&mut self) {
         self.len = 0;
+        self.high_water = 0;
+        self.lost = None;
+    }
+
+    /// Positions a rollback undid beyond what the sliding layers keep, if one did:
+    /// forwards are refused until a reset.
+    pub fn lost_rollback(&self) -> Option<usize> {
+        self.lost
     }
 
     /// Marks `n` more positions as filled, after every layer wrote them.
     pub fn advance(&mut self, n: usize) {
         debug_assert!(self.len + n <= self.capacity);
         self.len += n;
+        self.high_water = self.high_water.max(self.len);
     }
 
     /// Bytes of the buffers.
@@ -73,9 +156,19 @@ impl KvCache {
         4 * (self.keys.len() + self.values.len())
     }
 
-    fn head_offset(&self, layer: usize, kv_head: usize) -> usize {
-        debug_assert!(layer < self.layers && kv_head < self.kv_heads);
-        (layer * self.kv_heads + kv_head) * self.capacity * self.head_dim
+    /// Element offset of `position` in `kv_head` of `layer`, and of its mirror in a
+    /// ring.
+    fn at(&self, layer: usize, kv_head: usize, position: usize) -> (usize, Option<usize>) {
+        let l = self.layers[layer];
+        debug_assert!(kv_head < self.kv_heads);
+        let d = self.head_dim;
+        if l.ring {
+            let head = l.offset + kv_head * 2 * l.slots * d;
+            let slot = position % l.slots;
+            (head + slot * d, Some(head + (slot + l.slots) * d))
+        } else {
+            (l.offset + (kv_head * l.slots + position) * d, None)
+        }
     }
 
     /// Writes one position's keys and values (`[kv_heads · head_dim]` each) of `layer`.
@@ -83,31 +176,41 @@ impl KvCache {
         assert!(position < self.capacity, "KV write past capacity");
         let d = self.head_dim;
         for h in 0..self.kv_heads {
-            let at = self.head_offset(layer, h) + position * d;
-            self.keys[at..at + d].copy_from_slice(&keys[h * d..(h + 1) * d]);
-            self.values[at..at + d].copy_from_slice(&values[h * d..(h + 1) * d]);
+            let (at, mirror) = self.at(layer, h, position);
+            for at in std::iter::once(at).chain(mirror) {
+                self.keys[at..at + d].copy_from_slice(&keys[h * d..(h + 1) * d]);
+                self.values[at..at + d].copy_from_slice(&values[h * d..(h + 1) * d]);
+            }
         }
     }
 
-    /// Keys and values of one KV head of `layer` at positions `0..end`,
-    /// `[end, head_dim]` each.
-    pub fn head(&self, layer: usize, kv_head: usize, end: usize) -> (&[f32], &[f32]) {
-        assert!(end <= self.capacity);
-        let at = self.head_offset(layer, kv_head);
-        let n = end * self.head_dim;
+    /// Keys and values of one KV head of `layer` at positions `first..end`,
+    /// `[end − first, head_dim]` each, in position order. For a sliding layer the run
+    /// must fit its ring.
+    pub fn head(&self, layer: usize, kv_head: usize, first: usize, end: usize) -> (&[f32], &[f32]) {
+        assert!(first <= end && end <= self.capacity);
+        let l = self.layers[layer];
+        assert!(
+            !l.ring || end - first <= l.slots,
+            "window larger than the ring"
+        );
+        let (at, _) = self.at(layer, kv_head, first);
+        let n = (end - first) * self.head_dim;
         (&self.keys[at..at + n], &self.values[at..at + n])
     }
 }
 
 /// One query row of one head: `out = softmax(scale · q·kᵀ) · v` over the positions
-/// `first..keys.len() / head_dim`.
+/// `first..keys.len() / head_dim`, each score soft-capped first when `cap` is set.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn attend_body(
     q: &[f32],
     keys: &[f32],
     values: &[f32],
     first: usize,
     scale: f32,
+    cap: Option<f32>,
     scores: &mut [f32],
     out: &mut [f32],
 ) {
@@ -117,6 +220,9 @@ fn attend_body(
     let mut max = f32::NEG_INFINITY;
     for (s, k) in scores.iter_mut().zip(keys[first * d..].chunks_exact(d)) {
         *s = dot(q, k) * scale;
+        if let Some(cap) = cap {
+            *s = soft_cap(*s, cap);
+        }
         max = max.max(*s);
     }
     let mut sum = 0.0f32;
@@ -145,6 +251,7 @@ multiversion! {
         values: &[f32],
         first: usize,
         scale: f32,
+        cap: Option<f32>,
         scores: &mut [f32],
         out: &mut [f32],
     ) => attend_body
@@ -196,6 +303,7 @@ mod tests {
                 &vals,
                 first,
                 0.3,
+                None,
                 &mut scores,
                 &mut portable,
             );
@@ -204,7 +312,17 @@ mod tests {
             }
             for isa in Isa::available() {
                 let mut out = vec![0.0; d];
-                attend(isa, &q, &keys, &vals, first, 0.3, &mut scores, &mut out);
+                attend(
+                    isa,
+                    &q,
+                    &keys,
+                    &vals,
+                    first,
+                    0.3,
+                    None,
+                    &mut scores,
+                    &mut out,
+                );
                 assert_eq!(out, portable, "{isa}");
             }
         }
@@ -212,20 +330,60 @@ mod tests {
 
     #[test]
     fn cache_writes_in_place_and_truncates_in_o1() {
-        let mut cache = KvCache::new(2, 8, 2, 4);
+        let mut cache = KvCache::new(&[None, None], 8, 2, 4);
         let k: Vec<f32> = (0..8).map(|v| v as f32).collect();
         let v: Vec<f32> = (0..8).map(|v| -(v as f32)).collect();
         cache.write(1, 3, &k, &v);
         cache.advance(4);
-        let (keys, values) = cache.head(1, 1, 4);
+        let (keys, values) = cache.head(1, 1, 0, 4);
         assert_eq!(&keys[12..16], &[4.0, 5.0, 6.0, 7.0]);
         assert_eq!(&values[12..16], &[-4.0, -5.0, -6.0, -7.0]);
         assert_eq!(&keys[..12], &[0.0; 12]);
-        assert_eq!(cache.head(0, 1, 4).0, &[0.0; 16]);
+        assert_eq!(cache.head(0, 1, 0, 4).0, &[0.0; 16]);
         cache.truncate(2);
         assert_eq!(cache.len(), 2);
         cache.truncate(5);
         assert_eq!(cache.len(), 2, "truncate never grows the cache");
         assert_eq!(cache.bytes(), 2 * 4 * 2 * 2 * 8 * 4);
+    }
+
+    #[test]
+    fn a_sliding_ring_gives_every_window_in_position_order() {
+        let (window, capacity) = (3, 1000);
+        let slots = window + ROLLBACK;
+        let mut cache = KvCache::new(&[Some(window), None], capacity, 1, 2);
+        assert_eq!(
+            cache.bytes(),
+            KvCache::bytes_for(&[Some(window), None], capacity, 1, 2)
+        );
+        assert_eq!(cache.bytes(), 2 * 4 * 2 * (2 * slots + capacity));
+        for pos in 0..3 * slots {
+            let k = [pos as f32, 0.5];
+            cache.write(0, pos, &k, &k);
+            cache.write(1, pos, &k, &k);
+            cache.advance(1);
+            let first = (pos + 1).saturating_sub(window);
+            let (ring, _) = cache.head(0, 0, first, pos + 1);
+            let (full, _) = cache.head(1, 0, first, pos + 1);
+            assert_eq!(ring, full, "position {pos}");
+        }
+    }
+
+    #[test]
+    fn a_rollback_deeper_than_the_ring_keeps_is_reported_until_reset() {
+        let mut cache = KvCache::new(&[Some(4)], 1000, 1, 2);
+        cache.advance(100);
+        cache.truncate(100 - ROLLBACK);
+        assert_eq!(cache.lost_rollback(), None);
+        cache.advance(ROLLBACK);
+        cache.truncate(100 - ROLLBACK - 1);
+        assert_eq!(cache.lost_rollback(), Some(ROLLBACK + 1));
+        cache.reset();
+        assert_eq!(cache.lost_rollback(), None);
+        // Without a sliding layer any rollback is fine.
+        let mut full = KvCache::new(&[None], 1000, 1, 2);
+        full.advance(500);
+        full.truncate(0);
+        assert_eq!(full.lost_rollback(), None);
     }
 }

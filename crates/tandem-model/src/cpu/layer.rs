@@ -1,6 +1,8 @@
 //! One decoder layer of the CPU engine over a chunk of rows: norms, the fused QKV
-//! product, RoPE and the KV cache, attention, the output projection, and the MLP with
-//! the SiLU gate fused into the gate/up product (see [`super::model`] for the order).
+//! product, q/k norms, RoPE and the KV cache, attention, the output projection, and the
+//! MLP with the gate's activation fused into the gate/up product (see [`super::model`]
+//! for the order). Gemma 2/3's extra norms on each branch's output sit between the
+//! branch and the residual stream.
 //! Row operations run split over the pool by rows, products by output tiles, attention
 //! by query heads.
 
@@ -9,20 +11,43 @@ use super::isa::Isa;
 use super::kernels::{Epilogue, F32Rows, OutRows, QuantizedBuffers, SharedQuantizedRows};
 use super::linear::{Input, Linear, Weight};
 use super::ops::{
-    quantize_row, rms_norm, rms_norm_quantized, rope_in_place, silu_mul, silu_mul_quantize_block,
+    gate_mul, gate_mul_quantize_block, quantize_row, rms_norm, rms_norm_add, rms_norm_quantized,
+    rope_in_place,
 };
 use super::pool::{share, Pool};
-use crate::config::ModelConfig;
+use crate::config::{Activation, ModelConfig};
 use crate::quant::packed::TILE;
 
 pub(super) struct Layer {
+    /// Norm weights here are the multipliers: Gemma's `1 + w` is added up at load.
     pub(super) input_norm: Vec<f32>,
     pub(super) qkv: Linear,
+    /// Per-head norms of queries and keys, `[head_dim]` (Qwen3, Gemma 3).
+    pub(super) q_norm: Option<Vec<f32>>,
+    pub(super) k_norm: Option<Vec<f32>>,
     pub(super) out: Linear,
-    pub(super) post_attention_norm: Vec<f32>,
+    /// Norm of the attention output before the residual add (Gemma 2/3).
+    pub(super) attention_out_norm: Option<Vec<f32>>,
+    /// The MLP's input norm (`post_attention_layernorm`, or Gemma's
+    /// `pre_feedforward_layernorm`).
+    pub(super) mlp_norm: Vec<f32>,
     /// Gate and up columns interleaved a tile at a time (see [`gate_up_columns`]).
     pub(super) gate_up: Linear,
     pub(super) down: Linear,
+    /// Norm of the MLP output before the residual add (Gemma 2/3).
+    pub(super) mlp_out_norm: Option<Vec<f32>>,
+    /// The attention window, for a sliding layer.
+    pub(super) window: Option<usize>,
+    /// Index of the layer's RoPE tables in [`Run::ropes`]; `None` for NoPE.
+    pub(super) rope: Option<usize>,
+}
+
+/// cos and sin of every position's angles, `[capacity, rotary_dim / 2]` each.
+pub(super) struct RopeTables {
+    pub(super) cos: Vec<f32>,
+    pub(super) sin: Vec<f32>,
+    /// `rotary_dim / 2`: the width of a row.
+    pub(super) half: usize,
 }
 
 /// The column order of the fused gate/up layer on the CPU engine: for each block `j` of
@@ -67,6 +92,11 @@ pub(super) struct Scratch {
     pub(super) gated_quantized: QuantizedBuffers,
     /// Attention scores, one `[capacity]` row per pool thread.
     pub(super) scores: Vec<f32>,
+    /// A branch's output before its norm joins the residual stream, `[CHUNK, hidden]`
+    /// (models with sandwich norms).
+    pub(super) branch: Vec<f32>,
+    /// One head, for the q/k norms.
+    pub(super) head: Vec<f32>,
 }
 
 /// The shapes a forward needs, copied out of the config.
@@ -78,7 +108,10 @@ pub(super) struct Dims {
     pub(super) head_dim: usize,
     pub(super) intermediate: usize,
     pub(super) eps: f32,
-    pub(super) window: Option<usize>,
+    pub(super) activation: Activation,
+    /// The factor of attention scores.
+    pub(super) attention_scale: f32,
+    pub(super) attention_cap: Option<f32>,
 }
 
 impl Dims {
@@ -90,7 +123,9 @@ impl Dims {
             head_dim: c.head_dim,
             intermediate: c.intermediate_size,
             eps: c.rms_norm_eps as f32,
-            window: c.sliding_window,
+            activation: c.activation,
+            attention_scale: c.attention_scale() as f32,
+            attention_cap: c.attn_logit_softcapping.map(|c| c as f32),
         }
     }
 }
@@ -100,8 +135,7 @@ pub(super) struct Run<'a> {
     pub(super) isa: Isa,
     pub(super) pool: &'a Pool,
     pub(super) dims: Dims,
-    pub(super) rope_cos: &'a [f32],
-    pub(super) rope_sin: &'a [f32],
+    pub(super) ropes: &'a [RopeTables],
 }
 
 impl Run<'_> {
@@ -138,21 +172,32 @@ impl Run<'_> {
         layer
             .qkv
             .forward(pool, isa, input, &mut s.qkv, qkv_out, false);
-        let half = hd / 2;
+        let rope = layer.rope.map(|i| &self.ropes[i]);
         for r in 0..n {
             let pos = start + r;
             let row = &mut s.qkv[r * qkv_out..(r + 1) * qkv_out];
-            let (cos, sin) = (
-                &self.rope_cos[pos * half..][..half],
-                &self.rope_sin[pos * half..][..half],
-            );
             let (q, kv) = row.split_at_mut(q_dim);
-            rope_in_place(q, hd, cos, sin);
             let (k, v) = kv.split_at_mut(kv_dim);
-            rope_in_place(k, hd, cos, sin);
+            for (x, norm) in [(&mut *q, &layer.q_norm), (&mut *k, &layer.k_norm)] {
+                if let Some(gamma) = norm {
+                    for head in x.chunks_exact_mut(hd) {
+                        rms_norm(isa, head, gamma, dims.eps, &mut s.head);
+                        head.copy_from_slice(&s.head);
+                    }
+                }
+            }
+            if let Some(rope) = rope {
+                let half = rope.half;
+                let (cos, sin) = (
+                    &rope.cos[pos * half..][..half],
+                    &rope.sin[pos * half..][..half],
+                );
+                rope_in_place(q, hd, cos, sin);
+                rope_in_place(k, hd, cos, sin);
+            }
             cache.write(l, pos, k, &v[..kv_dim]);
         }
-        self.attention(l, cache, s, qkv_out, n, start);
+        self.attention(l, layer.window, cache, s, qkv_out, n, start);
         let input = match layer.out.weight {
             Weight::F32(_) => Input::F32(F32Rows {
                 x: &s.attention,
@@ -161,7 +206,13 @@ impl Run<'_> {
             }),
             Weight::Int8(_) => quantize_rows(isa, pool, &s.attention, q_dim, n, &mut s.quantized),
         };
-        layer.out.forward(pool, isa, input, &mut s.x, d, true);
+        match &layer.attention_out_norm {
+            None => layer.out.forward(pool, isa, input, &mut s.x, d, true),
+            Some(gamma) => {
+                layer.out.forward(pool, isa, input, &mut s.branch, d, false);
+                add_normed(isa, pool, &s.branch, gamma, dims.eps, n, d, &mut s.x);
+            }
+        }
 
         // MLP block.
         let buffers = InputBuffers {
@@ -173,7 +224,7 @@ impl Run<'_> {
             pool,
             &layer.gate_up,
             &s.x[..n * d],
-            &layer.post_attention_norm,
+            &layer.mlp_norm,
             dims.eps,
             n,
             buffers,
@@ -186,7 +237,15 @@ impl Run<'_> {
             &mut s.gated,
             &mut s.gated_quantized,
         );
-        layer.down.forward(pool, isa, input, &mut s.x, d, true);
+        match &layer.mlp_out_norm {
+            None => layer.down.forward(pool, isa, input, &mut s.x, d, true),
+            Some(gamma) => {
+                layer
+                    .down
+                    .forward(pool, isa, input, &mut s.branch, d, false);
+                add_normed(isa, pool, &s.branch, gamma, dims.eps, n, d, &mut s.x);
+            }
+        }
     }
 
     /// The gate/up product and the SiLU gate, fused: each thread computes its tile pairs
@@ -203,6 +262,7 @@ impl Run<'_> {
     ) -> Input<'s> {
         let (isa, pool) = (self.isa, self.pool);
         let inter = self.dims.intermediate;
+        let activation = self.dims.activation;
         let width = layer.gate_up.out_features();
         let pairs = width / (2 * TILE);
         let target = OutRows::new(gate_up, n, width, width);
@@ -234,7 +294,7 @@ impl Run<'_> {
                     each_pair(part, &mut |r, j, g, u| {
                         // SAFETY: block j of row r belongs to this thread's pairs.
                         let o = unsafe { out.slice(r * inter + TILE * j, g.len()) };
-                        silu_mul(isa, g, u, o);
+                        gate_mul(isa, activation, g, u, o);
                     })
                 });
                 Input::F32(F32Rows {
@@ -248,7 +308,8 @@ impl Run<'_> {
                 pool.run(&|part| {
                     each_pair(part, &mut |r, j, g, u| {
                         let (mut hi, mut lo) = ([0i8; 16], [0i8; 16]);
-                        let scale = silu_mul_quantize_block(isa, g, u, &mut hi, &mut lo);
+                        let scale =
+                            gate_mul_quantize_block(isa, activation, g, u, &mut hi, &mut lo);
                         // SAFETY: block j of row r belongs to this thread's pairs.
                         unsafe { sink.put(r, j, &hi, &lo, scale) };
                     })
@@ -258,10 +319,13 @@ impl Run<'_> {
         }
     }
 
-    /// Attention of the chunk's rows over the cache of layer `l`, split by query head.
+    /// Attention of the chunk's rows over the cache of layer `l` (the last `window`
+    /// positions of each, for a sliding layer), split by query head.
+    #[allow(clippy::too_many_arguments)]
     fn attention(
         &self,
         l: usize,
+        window: Option<usize>,
         cache: &KvCache,
         s: &mut Scratch,
         qkv_out: usize,
@@ -272,7 +336,7 @@ impl Run<'_> {
         let (heads, hd) = (dims.heads, dims.head_dim);
         let group = heads / dims.kv_heads;
         let q_dim = heads * hd;
-        let scale = 1.0 / (hd as f32).sqrt();
+        let (scale, cap) = (dims.attention_scale, dims.attention_cap);
         let isa = self.isa;
         let capacity = cache.capacity();
         let qkv = &s.qkv;
@@ -285,12 +349,12 @@ impl Run<'_> {
             for h in share(heads, part, parts) {
                 for r in 0..n {
                     let pos = start + r;
-                    let first = dims.window.map_or(0, |w| (pos + 1).saturating_sub(w));
-                    let (keys, values) = cache.head(l, h / group, pos + 1);
+                    let first = window.map_or(0, |w| (pos + 1).saturating_sub(w));
+                    let (keys, values) = cache.head(l, h / group, first, pos + 1);
                     let q = &qkv[r * qkv_out + h * hd..][..hd];
                     // SAFETY: (row, head) pairs are disjoint across parts.
                     let o = unsafe { out.slice(r * q_dim + h * hd, hd) };
-                    attend(isa, q, keys, values, first, scale, scores, o);
+                    attend(isa, q, keys, values, 0, scale, cap, scores, o);
                 }
             }
         });
@@ -315,6 +379,27 @@ fn quantize_rows<'a>(
         });
     });
     Input::Int8(out.into_rows())
+}
+
+/// `x += rms_norm(branch)` for each of `rows` rows of width `d`: a sandwich norm's
+/// branch joining the residual stream, the rows split over the pool.
+#[allow(clippy::too_many_arguments)]
+fn add_normed(
+    isa: Isa,
+    pool: &Pool,
+    branch: &[f32],
+    gamma: &[f32],
+    eps: f32,
+    rows: usize,
+    d: usize,
+    x: &mut [f32],
+) {
+    let out = SharedRows::new(&mut x[..rows * d]);
+    each_row(pool, rows, &|r| {
+        // SAFETY: each row is updated by one part.
+        let x = unsafe { out.slice(r * d, d) };
+        rms_norm_add(isa, &branch[r * d..(r + 1) * d], gamma, eps, x);
+    });
 }
 
 /// Runs `f(row)` for every row, split over the pool when there are several (a row alone

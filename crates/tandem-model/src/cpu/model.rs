@@ -6,13 +6,18 @@
 //! several chunks; decode and verify passes are one). Per layer and chunk:
 //! 1. RMSNorm of each row, quantized on the fly for int8 weights;
 //! 2. the fused QKV product (with bias), split over the pool by output tiles;
-//! 3. RoPE in place on q and k, and k, v written into the cache;
-//! 4. attention, split over the pool by query heads;
-//! 5. the output projection, added into the residual stream by the kernel;
-//! 6. RMSNorm, the fused gate/up product, the SiLU gate (quantized on the fly), and the
-//!    down projection added into the residual stream.
+//! 3. q/k norms (Qwen3, Gemma 3), RoPE in place on q and k (the layer's own tables, or
+//!    none), and k, v written into the cache;
+//! 4. attention (over the window of a sliding layer, scores soft-capped for Gemma 2),
+//!    split over the pool by query heads;
+//! 5. the output projection, added into the residual stream by the kernel (Gemma 2/3:
+//!    normalized first);
+//! 6. RMSNorm, the fused gate/up product, the gate's activation (quantized on the fly),
+//!    and the down projection added into the residual stream (normalized first for
+//!    Gemma 2/3).
 //!
-//! Then the final norm and the LM head for the rows whose logits are asked for. Every
+//! Then the final norm and the LM head for the rows whose logits are asked for (Gemma
+//! 2 soft-caps them). Every
 //! step treats rows independently with fixed reduction orders, so each row of a pass
 //! equals the same row computed alone, bit for bit, and chunking a prefill changes
 //! nothing.
@@ -24,11 +29,14 @@ use tandem_decode::{CausalLm, Logits, ModelError as DecodeModelError};
 use super::attention::KvCache;
 use super::isa::Isa;
 use super::kernels::QuantizedBuffers;
-use super::layer::{gate_up_columns, prepare_normed, Dims, InputBuffers, Layer, Run, Scratch};
+use super::layer::{
+    gate_up_columns, prepare_normed, Dims, InputBuffers, Layer, RopeTables, Run, Scratch,
+};
 use super::linear::{load_linear, Linear};
+use super::ops::soft_cap;
 use super::pool::Pool;
 use crate::config::ModelConfig;
-use crate::error::Result;
+use crate::error::{ModelError, Result};
 use crate::families::linears::{self, LayerLinears, LinearSpec};
 use crate::families::llama::{check_forward, int8_weights, LoadOptions};
 use crate::families::rope;
@@ -57,9 +65,8 @@ pub struct CpuModel {
     logit_ids: Option<Vec<u32>>,
     /// The limited LM head's output, `[CHUNK, logit_ids.len()]`.
     subset_logits: Vec<f32>,
-    /// `[capacity, head_dim / 2]` each: the rotation angles of every position.
-    rope_cos: Vec<f32>,
-    rope_sin: Vec<f32>,
+    /// The rotary tables the layers use (global, and Gemma 3's local ones).
+    ropes: Vec<RopeTables>,
     cache: KvCache,
     scratch: Scratch,
     dims: Dims,
@@ -129,26 +136,76 @@ impl CpuModel {
         let c = &config;
         let d = c.hidden_size;
         let (capacity, num_layers) = options.resolve(c)?;
-        let norm = |name: &str| weights.read(name, &[d]);
+        // Norm weights as multipliers: Gemma's (1 + w) is added up here.
+        let offset = c.norm_weight_offset;
+        let norm_of = |name: &str, size: usize| -> Result<Vec<f32>> {
+            let mut gamma = weights.read(name, &[size])?;
+            if offset != 0.0 {
+                gamma.iter_mut().for_each(|g| *g += offset);
+            }
+            Ok(gamma)
+        };
+        let norm = |name: &str| norm_of(name, d);
+        let mut ropes: Vec<(crate::config::LayerRope, RopeTables)> = Vec::new();
         let mut layers = Vec::with_capacity(num_layers);
         for i in 0..num_layers {
             let p = format!("model.layers.{i}");
+            let kind = c.layers[i];
             let specs = LayerLinears::of(c, i);
             let mut linear =
                 |spec: &LinearSpec| load_linear(spec, weights, quantized.as_deref_mut());
+            let head_norm = |which: &str| -> Result<Option<Vec<f32>>> {
+                c.qk_norm
+                    .then(|| norm_of(&format!("{p}.self_attn.{which}.weight"), c.head_dim))
+                    .transpose()
+            };
+            let sandwich = |name: &str| -> Result<Option<Vec<f32>>> {
+                c.sandwich_norms
+                    .then(|| norm(&format!("{p}.{name}.weight")))
+                    .transpose()
+            };
+            let rope = match rope::layer_half_tables(c, kind.rope, capacity) {
+                None => None,
+                Some(_) if ropes.iter().any(|(r, _)| *r == kind.rope) => {
+                    ropes.iter().position(|(r, _)| *r == kind.rope)
+                }
+                Some((cos, sin)) => {
+                    ropes.push((
+                        kind.rope,
+                        RopeTables {
+                            cos,
+                            sin,
+                            half: c.rotary_dim / 2,
+                        },
+                    ));
+                    Some(ropes.len() - 1)
+                }
+            };
+            let mlp_norm_name = if c.sandwich_norms {
+                "pre_feedforward_layernorm"
+            } else {
+                "post_attention_layernorm"
+            };
             layers.push(Layer {
                 input_norm: norm(&format!("{p}.input_layernorm.weight"))?,
                 qkv: linear(&specs.qkv)?,
+                q_norm: head_norm("q_norm")?,
+                k_norm: head_norm("k_norm")?,
                 out: linear(&specs.out)?,
-                post_attention_norm: norm(&format!("{p}.post_attention_layernorm.weight"))?,
+                attention_out_norm: sandwich("post_attention_layernorm")?,
+                mlp_norm: norm(&format!("{p}.{mlp_norm_name}.weight"))?,
                 gate_up: linear(&specs.gate_up)?
                     .with_columns(&gate_up_columns(c.intermediate_size)),
                 down: linear(&specs.down)?,
+                mlp_out_norm: sandwich("post_feedforward_layernorm")?,
+                window: c.layer_window(i),
+                rope,
             });
         }
         let lm_head = load_linear(&linears::lm_head(c), weights, quantized)?;
         let embed = weights.read("model.embed_tokens.weight", &[c.vocab_size, d])?;
-        let (rope_cos, rope_sin) = rope_half_tables(c, capacity);
+        let ropes = ropes.into_iter().map(|(_, tables)| tables).collect();
+        let windows: Vec<Option<usize>> = (0..num_layers).map(|i| c.layer_window(i)).collect();
 
         let pool = Pool::global();
         let q_dim = c.num_heads * c.head_dim;
@@ -164,9 +221,11 @@ impl CpuModel {
             gated: vec![0.0; CHUNK * c.intermediate_size],
             gated_quantized: QuantizedBuffers::new(CHUNK, c.intermediate_size),
             scores: vec![0.0; pool.threads() * capacity],
+            branch: vec![0.0; CHUNK * d],
+            head: vec![0.0; c.head_dim],
         };
         Ok(Self {
-            cache: KvCache::new(num_layers, capacity, c.num_kv_heads, c.head_dim),
+            cache: KvCache::new(&windows, capacity, c.num_kv_heads, c.head_dim),
             precision: options.precision,
             isa: Isa::selected(),
             pool,
@@ -176,8 +235,7 @@ impl CpuModel {
             lm_head,
             logit_ids: None,
             subset_logits: Vec::new(),
-            rope_cos,
-            rope_sin,
+            ropes,
             scratch,
             dims: Dims::of(c),
             int8_cache: None,
@@ -327,6 +385,13 @@ impl CpuModel {
             self.cache.len(),
             self.cache.capacity(),
         )?;
+        if let Some(lost) = self.cache.lost_rollback() {
+            return Err(ModelError::InvalidArgument(format!(
+                "the sliding-window layers keep {} positions beyond their window, and a \
+                 rollback undid {lost}: reset the model and run the sequence again",
+                super::attention::ROLLBACK
+            )));
+        }
         let (n, vocab_size) = (tokens.len(), self.config.vocab_size);
         let rows = rows.clamp(1, n);
         let first_wanted = n - rows;
@@ -357,14 +422,17 @@ impl CpuModel {
         let s = &mut self.scratch;
         for (r, &t) in tokens.iter().enumerate() {
             let t = t as usize;
-            s.x[r * d..(r + 1) * d].copy_from_slice(&self.embed[t * d..(t + 1) * d]);
+            let row = &mut s.x[r * d..(r + 1) * d];
+            row.copy_from_slice(&self.embed[t * d..(t + 1) * d]);
+            if let Some(scale) = self.config.embedding_scale {
+                row.iter_mut().for_each(|v| *v *= scale);
+            }
         }
         let run = Run {
             isa: self.isa,
             pool: self.pool,
             dims,
-            rope_cos: &self.rope_cos,
-            rope_sin: &self.rope_sin,
+            ropes: &self.ropes,
         };
         for (l, layer) in self.layers.iter().enumerate() {
             run.layer(l, layer, s, &mut self.cache, n, start);
@@ -389,10 +457,18 @@ impl CpuModel {
             buffers,
         );
         let vocab = self.config.vocab_size;
+        let cap = self.config.final_logit_softcapping.map(|c| c as f32);
+        let soft_cap_all = |values: &mut [f32]| {
+            if let Some(cap) = cap {
+                values.iter_mut().for_each(|v| *v = soft_cap(*v, cap));
+            }
+        };
         match &self.logit_ids {
-            None => self
-                .lm_head
-                .forward(run.pool, run.isa, input, logits, vocab, false),
+            None => {
+                self.lm_head
+                    .forward(run.pool, run.isa, input, logits, vocab, false);
+                soft_cap_all(&mut logits[..wanted.len() * vocab]);
+            }
             Some(ids) => {
                 let kept = ids.len();
                 self.lm_head.forward(
@@ -403,6 +479,7 @@ impl CpuModel {
                     kept,
                     false,
                 );
+                soft_cap_all(&mut self.subset_logits[..wanted.len() * kept]);
                 for (r, row) in logits[..wanted.len() * vocab]
                     .chunks_exact_mut(vocab)
                     .enumerate()
@@ -415,20 +492,6 @@ impl CpuModel {
             }
         }
     }
-}
-
-/// cos and sin of every position's angles, `[capacity, head_dim / 2]` each (the
-/// rotate-half tables repeat them in both halves; in-place RoPE needs one).
-fn rope_half_tables(c: &ModelConfig, capacity: usize) -> (Vec<f32>, Vec<f32>) {
-    let inv_freq = rope::inverse_frequencies(c.head_dim, c.rope_theta, &c.rope_scaling);
-    let (cos, sin) = rope::cos_sin_tables(&inv_freq, capacity);
-    let half = c.head_dim / 2;
-    let first_half = |t: Vec<f32>| -> Vec<f32> {
-        t.chunks_exact(c.head_dim)
-            .flat_map(|row| row[..half].to_vec())
-            .collect()
-    };
-    (first_half(cos), first_half(sin))
 }
 
 impl CausalLm for CpuModel {

@@ -1,6 +1,7 @@
 //! The row operations of a decoder layer besides the matrix products: RMSNorm (fused
 //! with quantizing its output for the int8 kernels), activation quantization, the
-//! SiLU gate (fused likewise), RoPE in place, and the vector helpers attention uses.
+//! MLP's gate (SiLU or tanh GELU, fused likewise), RoPE in place, soft-capping, and the
+//! vector helpers attention uses.
 //!
 //! Each works on one row at a time, so a row's result never depends on the other rows
 //! of a pass. They are plain Rust over fixed 16-lane chunks, compiled per ISA by
@@ -9,6 +10,7 @@
 use super::isa::multiversion;
 #[cfg(test)]
 use super::kernels::QuantizedBuffers;
+use crate::config::Activation;
 use crate::quant::{BLOCK_ROWS, Q_MAX};
 
 /// Where a row quantizer sends each block: `(block, hi, lo, scale)` (see
@@ -105,6 +107,21 @@ fn rms_norm_body(x: &[f32], gamma: &[f32], eps: f32, out: &mut [f32]) {
     }
 }
 
+/// `x += rms_norm(branch)`: the normalized value is added as transformers adds it,
+/// `residual + normed`.
+#[inline(always)]
+fn rms_norm_add_body(branch: &[f32], gamma: &[f32], eps: f32, x: &mut [f32]) {
+    let inv = inverse_rms(branch, eps);
+    for ((o, &v), &g) in x.iter_mut().zip(branch).zip(gamma) {
+        *o += g * (v * inv);
+    }
+}
+
+multiversion! {
+    /// Adds the RMSNorm of `branch` into `x` (Gemma 2/3's norms of a branch's output).
+    pub fn rms_norm_add(branch: &[f32], gamma: &[f32], eps: f32, x: &mut [f32]) => rms_norm_add_body
+}
+
 /// RMSNorm whose output goes straight into the int8 quantizer, a block at a time: the
 /// normalized row is never written out in f32.
 #[inline(always)]
@@ -121,11 +138,36 @@ fn silu(x: f32) -> f32 {
     x / (1.0 + exp(-x))
 }
 
+/// GELU with the tanh approximation, as PyTorch's `gelu(x, approximate="tanh")`:
+/// `0.5 · x · (1 + tanh(√(2/π) · (x + 0.044715 · x³)))`.
 #[inline(always)]
-fn silu_mul_body(gate: &[f32], up: &[f32], out: &mut [f32]) {
-    for ((o, &g), &u) in out.iter_mut().zip(gate).zip(up) {
-        *o = silu(g) * u;
+fn gelu_tanh(x: f32) -> f32 {
+    const BETA: f32 = 0.797_884_6; // √(2/π)
+    const KAPPA: f32 = 0.044_715;
+    let inner = BETA * (x + KAPPA * (x * x * x));
+    0.5 * x * (1.0 + inner.tanh())
+}
+
+#[inline(always)]
+fn activate(activation: Activation, x: f32) -> f32 {
+    match activation {
+        Activation::Silu => silu(x),
+        Activation::GeluTanh => gelu_tanh(x),
     }
+}
+
+#[inline(always)]
+fn gate_mul_body(activation: Activation, gate: &[f32], up: &[f32], out: &mut [f32]) {
+    for ((o, &g), &u) in out.iter_mut().zip(gate).zip(up) {
+        *o = activate(activation, g) * u;
+    }
+}
+
+/// `cap · tanh(x / cap)`: Gemma 2's soft-capping of attention scores and logits, in
+/// transformers' order of operations.
+#[inline(always)]
+pub(crate) fn soft_cap(x: f32, cap: f32) -> f32 {
+    (x / cap).tanh() * cap
 }
 
 /// `a · b` with 16 partial sums, added in lane order.
@@ -177,11 +219,12 @@ multiversion! {
 
 multiversion! {
     /// `out = silu(gate) · up`, the SwiGLU gate.
-    pub fn silu_mul(gate: &[f32], up: &[f32], out: &mut [f32]) => silu_mul_body
+    pub fn gate_mul(activation: Activation, gate: &[f32], up: &[f32], out: &mut [f32]) => gate_mul_body
 }
 
 #[inline(always)]
-fn silu_mul_quantize_block_body(
+fn gate_mul_quantize_block_body(
+    activation: Activation,
     gate: &[f32],
     up: &[f32],
     hi: &mut [i8; BLOCK_ROWS],
@@ -190,33 +233,35 @@ fn silu_mul_quantize_block_body(
     let (mut g, mut u) = ([0.0f32; BLOCK_ROWS], [0.0f32; BLOCK_ROWS]);
     g[..gate.len()].copy_from_slice(gate);
     u[..up.len()].copy_from_slice(up);
-    // Padding: silu(0) · 0 = 0.
+    // Padding: act(0) · 0 = 0.
     let mut block = [0.0f32; BLOCK_ROWS];
-    silu_mul_body(&g, &u, &mut block);
+    gate_mul_body(activation, &g, &u, &mut block);
     quantize_block(&block, hi, lo)
 }
 
 multiversion! {
     /// `silu(gate) · up` of one block (at most 16 values), quantized as
     /// [`quantize_row`] quantizes each block of a row; returns the scale.
-    pub fn silu_mul_quantize_block(
+    pub fn gate_mul_quantize_block(
+        activation: Activation,
         gate: &[f32],
         up: &[f32],
         hi: &mut [i8; BLOCK_ROWS],
         lo: &mut [i8; BLOCK_ROWS],
-    ) -> f32 => silu_mul_quantize_block_body
+    ) -> f32 => gate_mul_quantize_block_body
 }
 
 /// Rotates each `head_dim` chunk of `x` in place by one position's angles, in the
 /// rotate-half convention: `(a, b) → (a·cos − b·sin, b·cos + a·sin)` for the pairs
-/// `(i, i + head_dim/2)`.
+/// `(i, i + half)`, `half = cos.len()`: the first `2 · half` dimensions of each head
+/// rotate, the rest pass (Phi-3's partial rotary embedding).
 ///
 /// # Shapes
-/// - x: `[heads · head_dim]`; cos, sin: `[head_dim / 2]`
+/// - x: `[heads · head_dim]`; cos, sin: `[rotary_dim / 2]`
 pub fn rope_in_place(x: &mut [f32], head_dim: usize, cos: &[f32], sin: &[f32]) {
-    let half = head_dim / 2;
+    let half = cos.len();
     for head in x.chunks_exact_mut(head_dim) {
-        let (first, second) = head.split_at_mut(half);
+        let (first, second) = head[..2 * half].split_at_mut(half);
         for (((a, b), &c), &s) in first.iter_mut().zip(second).zip(cos).zip(sin) {
             let (x1, x2) = (*a, *b);
             *a = x1 * c - x2 * s;
@@ -243,7 +288,7 @@ mod tests {
             f(&mut buffers.rows(2, 70));
             buffers
         };
-        let run = |isa: Isa| {
+        let run = |isa: Isa, activation: Activation| {
             let mut norm = vec![0.0f32; 70];
             rms_norm(isa, &x, &gamma, 1e-5, &mut norm);
             let normed = quantized(&|out| {
@@ -252,19 +297,22 @@ mod tests {
                 })
             });
             let mut act = vec![0.0f32; 70];
-            silu_mul(isa, &x, &up, &mut act);
+            gate_mul(isa, activation, &x, &up, &mut act);
             let mut blocks = Vec::new();
             for (g, u) in x.chunks(16).zip(up.chunks(16)) {
                 let (mut hi, mut lo) = ([0i8; 16], [0i8; 16]);
-                let scale = silu_mul_quantize_block(isa, g, u, &mut hi, &mut lo);
+                let scale = gate_mul_quantize_block(isa, activation, g, u, &mut hi, &mut lo);
                 blocks.push((hi, lo, scale));
             }
             (norm, normed, act, blocks)
         };
-        let portable = run(Isa::Portable);
-        for isa in Isa::available() {
-            assert!(run(isa) == portable, "{isa}");
+        for activation in [Activation::GeluTanh, Activation::Silu] {
+            let portable = run(Isa::Portable, activation);
+            for isa in Isa::available() {
+                assert!(run(isa, activation) == portable, "{isa} {activation:?}");
+            }
         }
+        let portable = run(Isa::Portable, Activation::Silu);
         // A gated block is the gate's output quantized as a row is.
         let mut buffers = QuantizedBuffers::new(1, 70);
         let mut out = buffers.rows(1, 70);
@@ -339,10 +387,33 @@ mod tests {
         let rms = 12.5f32.sqrt();
         assert!((out[0] - 3.0 / rms).abs() < 1e-6 && (out[1] - 8.0 / rms).abs() < 1e-6);
         let mut act = [0.0f32; 2];
-        silu_mul(Isa::Portable, &[1.0, -2.0], &[2.0, 3.0], &mut act);
+        gate_mul(
+            Isa::Portable,
+            Activation::Silu,
+            &[1.0, -2.0],
+            &[2.0, 3.0],
+            &mut act,
+        );
         let silu = |v: f32| v / (1.0 + (-v).exp());
         assert!((act[0] - 2.0 * silu(1.0)).abs() < 1e-6);
         assert!((act[1] - 3.0 * silu(-2.0)).abs() < 1e-6);
+        gate_mul(
+            Isa::Portable,
+            Activation::GeluTanh,
+            &[1.0, -2.0],
+            &[2.0, 3.0],
+            &mut act,
+        );
+        // torch.nn.functional.gelu(x, approximate="tanh") at 1 and −2.
+        assert!((act[0] - 2.0 * 0.841_192).abs() < 1e-5, "{}", act[0]);
+        assert!((act[1] - 3.0 * -0.045_402_3).abs() < 1e-5, "{}", act[1]);
+        assert!(
+            (soft_cap(100.0, 5.0) - 5.0).abs() < 1e-4 && (soft_cap(0.1, 5.0) - 0.1).abs() < 1e-3
+        );
+        // Partial rotation: with cos/sin of one frequency only dims 0 and 1 of 4 turn.
+        let mut head = [1.0f32, 0.0, 7.0, 9.0];
+        rope_in_place(&mut head, 4, &[0.0], &[1.0]);
+        assert_eq!(head, [0.0, 1.0, 7.0, 9.0]);
         let mut head = [1.0f32, 0.0, 0.0, 1.0];
         let angle = 0.5f32;
         rope_in_place(&mut head, 4, &[angle.cos(); 2], &[angle.sin(); 2]);

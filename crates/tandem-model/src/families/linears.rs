@@ -46,32 +46,35 @@ impl LayerLinears {
             in_features,
             bias,
         };
-        Self {
-            qkv: spec(
-                format!("{attn}.qkv_proj"),
+        // Phi-3 stores Q, K, V as one `qkv_proj` and gate and up as one `gate_up_proj`,
+        // in the column order Tandem fuses them in.
+        let (qkv_parts, gate_up_parts) = if c.fused_checkpoint_linears {
+            (
+                vec![(format!("{attn}.qkv_proj"), q_dim + 2 * kv_dim)],
+                vec![(format!("{mlp}.gate_up_proj"), 2 * c.intermediate_size)],
+            )
+        } else {
+            (
                 vec![
                     (format!("{attn}.q_proj"), q_dim),
                     (format!("{attn}.k_proj"), kv_dim),
                     (format!("{attn}.v_proj"), kv_dim),
                 ],
-                d,
-                c.qkv_bias,
-            ),
+                vec![
+                    (format!("{mlp}.gate_proj"), c.intermediate_size),
+                    (format!("{mlp}.up_proj"), c.intermediate_size),
+                ],
+            )
+        };
+        Self {
+            qkv: spec(format!("{attn}.qkv_proj"), qkv_parts, d, c.qkv_bias),
             out: spec(
                 format!("{attn}.o_proj"),
                 vec![(format!("{attn}.o_proj"), d)],
                 q_dim,
                 false,
             ),
-            gate_up: spec(
-                format!("{mlp}.gate_up_proj"),
-                vec![
-                    (format!("{mlp}.gate_proj"), c.intermediate_size),
-                    (format!("{mlp}.up_proj"), c.intermediate_size),
-                ],
-                d,
-                false,
-            ),
+            gate_up: spec(format!("{mlp}.gate_up_proj"), gate_up_parts, d, false),
             down: spec(
                 format!("{mlp}.down_proj"),
                 vec![(format!("{mlp}.down_proj"), d)],

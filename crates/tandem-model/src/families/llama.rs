@@ -1,5 +1,9 @@
-//! The Llama-family decoder: Llama, Qwen2 (QKV bias) and Mistral (sliding window) share
-//! this one file, config → module, as candle-transformers' `llama.rs` does.
+//! The Llama-family decoder, config → module, as candle-transformers' `llama.rs` does:
+//! Llama, Qwen2 (QKV bias), Mistral (sliding window), and the families that only add
+//! switches to the same layer (see [`crate::config`]): Qwen3 and Gemma 3 (q/k norms),
+//! Gemma 1/2/3 (norms by 1 + w, scaled embeddings, tanh GELU; Gemma 2/3: sandwich
+//! norms, sliding layers, soft-capping), Phi-3 (partial LongRoPE) and SmolLM3 (NoPE
+//! layers).
 //!
 //! Every forward reads and extends the KV cache; logits come back for every new position
 //! so a speculative verifier can score γ drafts in one pass.
@@ -7,10 +11,11 @@
 use std::path::Path;
 
 use burn::tensor::activation::{silu, softmax};
+use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 
 use crate::backends::TandemBackend;
-use crate::config::ModelConfig;
+use crate::config::{Activation, LayerRope, ModelConfig};
 use crate::error::{ModelError, Result};
 use crate::families::kv_cache::KvCache;
 use crate::families::layers::{tensor1, tensor2, Linear, LinearWeight, RmsNorm};
@@ -55,13 +60,26 @@ struct Mlp<B: TandemBackend> {
     /// Gate and up projections fused into one `[d, 2 intermediate]` matmul.
     gate_up: Linear<B>,
     down: Linear<B>,
+    activation: Activation,
 }
 
 pub(crate) struct DecoderLayer<B: TandemBackend> {
     input_norm: RmsNorm<B>,
     attention: Attention<B>,
-    post_attention_norm: RmsNorm<B>,
+    /// Per-head norms of queries and keys (Qwen3, Gemma 3).
+    q_norm: Option<RmsNorm<B>>,
+    k_norm: Option<RmsNorm<B>>,
+    /// Norm of the attention output before the residual add (Gemma 2/3).
+    attention_out_norm: Option<RmsNorm<B>>,
+    /// The MLP's input norm (`post_attention_layernorm`; Gemma 2/3's
+    /// `pre_feedforward_layernorm`).
+    mlp_norm: RmsNorm<B>,
     mlp: Mlp<B>,
+    /// Norm of the MLP output before the residual add (Gemma 2/3).
+    mlp_out_norm: Option<RmsNorm<B>>,
+    /// The attention window of a sliding layer.
+    pub(crate) window: Option<usize>,
+    pub(crate) rope: LayerRope,
 }
 
 /// The linear layers of a decoder layer, as a probe of their inputs names them.
@@ -87,10 +105,7 @@ pub struct Llama<B: TandemBackend> {
     layers: Vec<DecoderLayer<B>>,
     norm: RmsNorm<B>,
     lm_head: Linear<B>,
-    /// `[capacity, head_dim]` cos table and sin table with the first half negated, so
-    /// rope(x) = x·cos + swap_halves(x)·sin_signed.
-    rope_cos: Tensor<B, 2>,
-    rope_sin_signed: Tensor<B, 2>,
+    ropes: RopeSet<B>,
     cache: KvCache<B>,
     device: B::Device,
     precision: Precision,
@@ -234,15 +249,13 @@ impl<B: TandemBackend> Llama<B> {
             d,
             device,
         );
-        let (rope_cos, rope_sin_signed) = rope_tables(c, capacity, device);
 
         Ok(Self {
             embed,
             layers,
             norm: load_norm(c, weights, "model.norm.weight", device)?,
             lm_head,
-            rope_cos,
-            rope_sin_signed,
+            ropes: RopeSet::new(c, capacity, device),
             cache: KvCache::new(num_layers, capacity, c.num_kv_heads, c.head_dim, device),
             device: device.clone(),
             precision: options.precision,
@@ -300,7 +313,16 @@ impl<B: TandemBackend> Llama<B> {
     /// - tokens: `n` ids → `[n, vocab_size]`
     pub fn forward(&mut self, tokens: &[u32]) -> Result<Tensor<B, 2>> {
         let x = self.forward_hidden(tokens)?;
-        Ok(self.lm_head.forward(self.norm.forward(x)))
+        Ok(self.logits(x))
+    }
+
+    /// The final norm, the LM head and any soft-capping.
+    fn logits(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
+        let logits = self.lm_head.forward(self.norm.forward(x));
+        match self.config.final_logit_softcapping {
+            Some(cap) => soft_cap(logits, cap),
+            None => logits,
+        }
     }
 
     /// Like [`forward`](Self::forward) but computes logits for the last `rows` positions
@@ -313,7 +335,7 @@ impl<B: TandemBackend> Llama<B> {
         let x = self.forward_hidden(tokens)?;
         let n = tokens.len();
         let first = n - rows.clamp(1, n);
-        Ok(self.lm_head.forward(self.norm.forward(x.slice([first..n]))))
+        Ok(self.logits(x.slice([first..n])))
     }
 
     /// Validates the input, then runs the decoder layers and extends the cache.
@@ -326,24 +348,14 @@ impl<B: TandemBackend> Llama<B> {
             TensorData::new(tokens.iter().map(|&t| t as i64).collect::<Vec<_>>(), [n]),
             &self.device,
         );
-        let mut x = self.embed.clone().select(0, ids);
-        let cos = self
-            .rope_cos
-            .clone()
-            .slice([start..start + n])
-            .unsqueeze_dim::<3>(1);
-        let sin = self
-            .rope_sin_signed
-            .clone()
-            .slice([start..start + n])
-            .unsqueeze_dim::<3>(1);
-        let mask = attention_mask(&self.config, start, n, &self.device);
-
+        let mut x = embed(&self.config, self.embed.clone().select(0, ids));
+        let mut positions = LayerPositions::new(start, n);
         for (i, layer) in self.layers.iter().enumerate() {
+            let (rope, mask) = positions.of(&self.config, layer, &self.ropes, &self.device);
             x = layer.forward(
                 &self.config,
                 x,
-                (&cos, &sin),
+                rope.as_ref(),
                 mask.as_ref(),
                 &mut self.cache,
                 i,
@@ -381,16 +393,78 @@ pub(crate) fn check_forward(
     Ok(())
 }
 
+/// Embeddings scaled as the family asks (Gemma: by √hidden_size).
+pub(crate) fn embed<B: Backend>(c: &ModelConfig, rows: Tensor<B, 2>) -> Tensor<B, 2> {
+    match c.embedding_scale {
+        Some(scale) => rows.mul_scalar(scale),
+        None => rows,
+    }
+}
+
+/// `cap · tanh(x / cap)` (Gemma 2's soft-capping).
+fn soft_cap<B: Backend, const D: usize>(x: Tensor<B, D>, cap: f64) -> Tensor<B, D> {
+    x.div_scalar(cap).tanh().mul_scalar(cap)
+}
+
+/// The RoPE tables and masks of one forward's positions, built once per kind of layer.
+pub(crate) struct LayerPositions<B: Backend> {
+    start: usize,
+    n: usize,
+    ropes: Vec<(LayerRope, Tensor<B, 3>, Tensor<B, 3>)>,
+    masks: Vec<(Option<usize>, Option<Tensor<B, 2>>)>,
+}
+
+impl<B: TandemBackend> LayerPositions<B> {
+    pub(crate) fn new(start: usize, n: usize) -> Self {
+        Self {
+            start,
+            n,
+            ropes: Vec::new(),
+            masks: Vec::new(),
+        }
+    }
+
+    /// The rows of `layer`'s RoPE tables (`None` for NoPE) and its mask.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn of(
+        &mut self,
+        c: &ModelConfig,
+        layer: &DecoderLayer<B>,
+        set: &RopeSet<B>,
+        device: &B::Device,
+    ) -> (Option<(Tensor<B, 3>, Tensor<B, 3>)>, Option<Tensor<B, 2>>) {
+        let (start, n) = (self.start, self.n);
+        let rope = (layer.rope != LayerRope::None).then(|| {
+            if let Some((_, cos, sin)) = self.ropes.iter().find(|(r, ..)| *r == layer.rope) {
+                return (cos.clone(), sin.clone());
+            }
+            let (cos, sin) = set.rows(layer.rope, start, n);
+            self.ropes.push((layer.rope, cos.clone(), sin.clone()));
+            (cos, sin)
+        });
+        let mask = match self.masks.iter().find(|(w, _)| *w == layer.window) {
+            Some((_, mask)) => mask.clone(),
+            None => {
+                let mask = attention_mask(c, layer.window, start, n, device);
+                self.masks.push((layer.window, mask.clone()));
+                mask
+            }
+        };
+        (rope, mask)
+    }
+}
+
 /// Additive mask `[group · n, start + n]` for a multi-token step (causal, and the
-/// sliding window if any); `None` when every cached position is visible.
+/// sliding `window` if any); `None` when every cached position is visible.
 pub(crate) fn attention_mask<B: TandemBackend>(
     c: &ModelConfig,
+    window: Option<usize>,
     start: usize,
     n: usize,
     device: &B::Device,
 ) -> Option<Tensor<B, 2>> {
     let total = start + n;
-    let window = c.sliding_window.filter(|&w| w < total);
+    let window = window.filter(|&w| w < total);
     if n == 1 && window.is_none() {
         return None;
     }
@@ -411,36 +485,79 @@ pub(crate) fn attention_mask<B: TandemBackend>(
     Some(tensor2(mask, group * n, total, device))
 }
 
-/// The rope tables for positions `0..capacity`: cos, and sin with the first half negated,
-/// so rope(x) = x·cos + swap_halves(x)·sin_signed.
-///
-/// # Shapes
-/// → `[capacity, head_dim]` each
-pub(crate) fn rope_tables<B: TandemBackend>(
-    c: &ModelConfig,
-    capacity: usize,
-    device: &B::Device,
-) -> (Tensor<B, 2>, Tensor<B, 2>) {
-    let inv_freq = rope::inverse_frequencies(c.head_dim, c.rope_theta, &c.rope_scaling);
-    let (cos, mut sin) = rope::cos_sin_tables(&inv_freq, capacity);
-    let half = c.head_dim / 2;
-    for row in sin.chunks_mut(c.head_dim) {
-        row[..half].iter_mut().for_each(|s| *s = -*s);
-    }
-    (
-        tensor2(cos, capacity, c.head_dim, device),
-        tensor2(sin, capacity, c.head_dim, device),
-    )
+/// The rope tables of a model for positions `0..capacity`, one pair per kind of RoPE
+/// its layers use: cos, and sin with the first half negated, so
+/// rope(x) = x·cos + swap_halves(x)·sin_signed over the rotated dimensions.
+pub(crate) struct RopeSet<B: Backend> {
+    /// `[capacity, rotary_dim]` each.
+    tables: Vec<(LayerRope, Tensor<B, 2>, Tensor<B, 2>)>,
 }
 
+impl<B: TandemBackend> RopeSet<B> {
+    pub(crate) fn new(c: &ModelConfig, capacity: usize, device: &B::Device) -> Self {
+        let mut tables = Vec::new();
+        for kind in [LayerRope::Global, LayerRope::Local] {
+            if !c.layers.iter().any(|l| l.rope == kind) {
+                continue;
+            }
+            let (cos, sin) = rope::layer_half_tables(c, kind, capacity).expect("a RoPE layer");
+            let half = c.rotary_dim / 2;
+            let full = |t: &[f32], negate: bool| -> Vec<f32> {
+                t.chunks_exact(half)
+                    .flat_map(|row| {
+                        let first = row.iter().map(move |&v| if negate { -v } else { v });
+                        first.chain(row.iter().copied())
+                    })
+                    .collect()
+            };
+            tables.push((
+                kind,
+                tensor2(full(&cos, false), capacity, c.rotary_dim, device),
+                tensor2(full(&sin, true), capacity, c.rotary_dim, device),
+            ));
+        }
+        Self { tables }
+    }
+
+    /// Rows `start..start + n` of the tables of `kind`, `[n, 1, rotary_dim]` each.
+    fn rows(&self, kind: LayerRope, start: usize, n: usize) -> (Tensor<B, 3>, Tensor<B, 3>) {
+        let (_, cos, sin) = self
+            .tables
+            .iter()
+            .find(|(k, ..)| *k == kind)
+            .expect("tables for every RoPE a layer uses");
+        (
+            cos.clone().slice([start..start + n]).unsqueeze_dim::<3>(1),
+            sin.clone().slice([start..start + n]).unsqueeze_dim::<3>(1),
+        )
+    }
+}
+
+/// A norm of `hidden_size` values; see [`load_norm_of`].
 pub(crate) fn load_norm<B: TandemBackend>(
     c: &ModelConfig,
     weights: &WeightFiles,
     name: &str,
     device: &B::Device,
 ) -> Result<RmsNorm<B>> {
+    load_norm_of(c, weights, name, c.hidden_size, device)
+}
+
+/// An RMSNorm of `size` values; its weight is the multiplier (Gemma's 1 + w is added
+/// up here, in f32 as transformers computes it).
+pub(crate) fn load_norm_of<B: TandemBackend>(
+    c: &ModelConfig,
+    weights: &WeightFiles,
+    name: &str,
+    size: usize,
+    device: &B::Device,
+) -> Result<RmsNorm<B>> {
+    let mut gamma = weights.read(name, &[size])?;
+    if c.norm_weight_offset != 0.0 {
+        gamma.iter_mut().for_each(|g| *g += c.norm_weight_offset);
+    }
     Ok(RmsNorm {
-        gamma: tensor1(weights.read(name, &[c.hidden_size])?, device),
+        gamma: tensor1(gamma, device),
         eps: c.rms_norm_eps,
     })
 }
@@ -479,22 +596,38 @@ impl<B: TandemBackend> DecoderLayer<B> {
         let specs = LayerLinears::of(c, index);
         let mut linear =
             |spec: &LinearSpec| load_linear(spec, weights, quantized.as_deref_mut(), device);
+        let norm = |name: &str| load_norm(c, weights, &format!("{p}.{name}.weight"), device);
+        let head_norm = |name: &str| {
+            c.qk_norm
+                .then(|| {
+                    let name = format!("{p}.self_attn.{name}.weight");
+                    load_norm_of(c, weights, &name, c.head_dim, device)
+                })
+                .transpose()
+        };
+        let sandwich = |name: &str| c.sandwich_norms.then(|| norm(name)).transpose();
         Ok(Self {
-            input_norm: load_norm(c, weights, &format!("{p}.input_layernorm.weight"), device)?,
+            input_norm: norm("input_layernorm")?,
             attention: Attention {
                 qkv: linear(&specs.qkv)?,
                 out: linear(&specs.out)?,
             },
-            post_attention_norm: load_norm(
-                c,
-                weights,
-                &format!("{p}.post_attention_layernorm.weight"),
-                device,
-            )?,
+            q_norm: head_norm("q_norm")?,
+            k_norm: head_norm("k_norm")?,
+            attention_out_norm: sandwich("post_attention_layernorm")?,
+            mlp_norm: norm(if c.sandwich_norms {
+                "pre_feedforward_layernorm"
+            } else {
+                "post_attention_layernorm"
+            })?,
             mlp: Mlp {
                 gate_up: linear(&specs.gate_up)?,
                 down: linear(&specs.down)?,
+                activation: c.activation,
             },
+            mlp_out_norm: sandwich("post_feedforward_layernorm")?,
+            window: c.layer_window(index),
+            rope: c.layers[index].rope,
         })
     }
 
@@ -504,13 +637,13 @@ impl<B: TandemBackend> DecoderLayer<B> {
     ///
     /// # Shapes
     /// - x: `[n, d]` → `[n, d]`; rope: cos and sin_signed rows of the `n` positions,
-    ///   `[n, 1, head_dim]`
+    ///   `[n, 1, rotary_dim]` (`None` for a NoPE layer)
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn forward(
         &self,
         c: &ModelConfig,
         x: Tensor<B, 2>,
-        rope: (&Tensor<B, 3>, &Tensor<B, 3>),
+        rope: Option<&(Tensor<B, 3>, Tensor<B, 3>)>,
         mask: Option<&Tensor<B, 2>>,
         cache: &mut KvCache<B>,
         index: usize,
@@ -518,11 +651,20 @@ impl<B: TandemBackend> DecoderLayer<B> {
     ) -> Tensor<B, 2> {
         let h = self.input_norm.forward(x.clone());
         probe(LinearSite::Qkv, &h);
-        let attn = self_attention(c, &self.attention, h, rope, mask, cache, index, probe);
+        let attn = self_attention(c, self, h, rope, mask, cache, index, probe);
+        let attn = match &self.attention_out_norm {
+            Some(norm) => norm.forward(attn),
+            None => attn,
+        };
         let x = x + attn;
-        let h = self.post_attention_norm.forward(x.clone());
+        let h = self.mlp_norm.forward(x.clone());
         probe(LinearSite::GateUp, &h);
-        x + self.mlp.forward(h, probe)
+        let mlp = self.mlp.forward(h, probe);
+        let mlp = match &self.mlp_out_norm {
+            Some(norm) => norm.forward(mlp),
+            None => mlp,
+        };
+        x + mlp
     }
 }
 
@@ -533,27 +675,62 @@ impl<B: TandemBackend> Mlp<B> {
         let half = width / 2;
         let gate = gate_up.clone().slice([0..n, 0..half]);
         let up = gate_up.slice([0..n, half..width]);
-        let h = silu(gate) * up;
+        let h = activate(self.activation, gate) * up;
         probe(LinearSite::Down, &h);
         self.down.forward(h)
     }
 }
 
-/// Rotates `x` by the position's angles: x·cos + swap_halves(x)·sin_signed.
+/// The gate's activation: SiLU, or GELU's tanh approximation
+/// `0.5 · x · (1 + tanh(√(2/π) · (x + 0.044715 · x³)))`.
+fn activate<B: Backend>(activation: Activation, x: Tensor<B, 2>) -> Tensor<B, 2> {
+    match activation {
+        Activation::Silu => silu(x),
+        Activation::GeluTanh => {
+            let cube = x.clone() * x.clone() * x.clone();
+            let inner =
+                (x.clone() + cube.mul_scalar(0.044_715)).mul_scalar(0.797_884_560_802_865_4);
+            x.mul_scalar(0.5) * inner.tanh().add_scalar(1.0)
+        }
+    }
+}
+
+/// Rotates `x` by the position's angles: x·cos + swap_halves(x)·sin_signed over the
+/// first `rotary_dim` dimensions of each head (the rest pass unchanged).
 ///
 /// # Shapes
-/// - x: `[n, heads, head_dim]`; cos, sin: `[n, 1, head_dim]`
+/// - x: `[n, heads, head_dim]`; cos, sin: `[n, 1, rotary_dim]`
 fn apply_rope<B: TandemBackend>(
     x: Tensor<B, 3>,
     cos: &Tensor<B, 3>,
     sin: &Tensor<B, 3>,
 ) -> Tensor<B, 3> {
     let [n, heads, dim] = x.dims();
-    let half = dim / 2;
+    let rotary = cos.dims()[2];
+    let (x, pass) = if rotary < dim {
+        (
+            x.clone().slice([0..n, 0..heads, 0..rotary]),
+            Some(x.slice([0..n, 0..heads, rotary..dim])),
+        )
+    } else {
+        (x, None)
+    };
+    let half = rotary / 2;
     let first = x.clone().slice([0..n, 0..heads, 0..half]);
-    let second = x.clone().slice([0..n, 0..heads, half..dim]);
+    let second = x.clone().slice([0..n, 0..heads, half..rotary]);
     let swapped = Tensor::cat(vec![second, first], 2);
-    x * cos.clone() + swapped * sin.clone()
+    let rotated = x * cos.clone() + swapped * sin.clone();
+    match pass {
+        Some(pass) => Tensor::cat(vec![rotated, pass], 2),
+        None => rotated,
+    }
+}
+
+/// RMSNorm of each head of `x` (`[n, heads, head_dim]`).
+fn norm_heads<B: TandemBackend>(norm: &RmsNorm<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
+    let [n, heads, dim] = x.dims();
+    norm.forward(x.reshape([n * heads, dim]))
+        .reshape([n, heads, dim])
 }
 
 /// Causal self-attention over the cache, with grouped KV heads and no KV expansion.
@@ -568,12 +745,12 @@ fn apply_rope<B: TandemBackend>(
 #[allow(clippy::too_many_arguments)]
 fn self_attention<B: TandemBackend>(
     c: &ModelConfig,
-    attn: &Attention<B>,
+    layer: &DecoderLayer<B>,
     h: Tensor<B, 2>,
-    (cos, sin): (&Tensor<B, 3>, &Tensor<B, 3>),
+    rope: Option<&(Tensor<B, 3>, Tensor<B, 3>)>,
     mask: Option<&Tensor<B, 2>>,
     cache: &mut KvCache<B>,
-    layer: usize,
+    index: usize,
     probe: Probe<'_, B>,
 ) -> Tensor<B, 2> {
     let n = h.dims()[0];
@@ -582,6 +759,7 @@ fn self_attention<B: TandemBackend>(
     let q_dim = heads * dim;
     let kv_dim = kv_heads * dim;
 
+    let attn = &layer.attention;
     let qkv = attn.qkv.forward(h);
     let q = qkv.clone().slice([0..n, 0..q_dim]).reshape([n, heads, dim]);
     let k = qkv
@@ -591,10 +769,17 @@ fn self_attention<B: TandemBackend>(
     let v = qkv
         .slice([0..n, q_dim + kv_dim..q_dim + 2 * kv_dim])
         .reshape([n, kv_heads, dim]);
-    let q = apply_rope(q, cos, sin).mul_scalar(1.0 / (dim as f64).sqrt());
-    let k = apply_rope(k, cos, sin);
+    let (q, k) = match (&layer.q_norm, &layer.k_norm) {
+        (Some(qn), Some(kn)) => (norm_heads(qn, q), norm_heads(kn, k)),
+        _ => (q, k),
+    };
+    let (q, k) = match rope {
+        Some((cos, sin)) => (apply_rope(q, cos, sin), apply_rope(k, cos, sin)),
+        None => (q, k),
+    };
+    let q = q.mul_scalar(c.attention_scale());
 
-    let (keys, values) = cache.append(layer, k, v);
+    let (keys, values) = cache.append(index, k, v);
     let total = keys.dims()[0];
     // [kv_heads, dim, total] and [kv_heads, total, dim]: strided views, no copies.
     let keys_t = keys.permute([1, 2, 0]);
@@ -603,6 +788,9 @@ fn self_attention<B: TandemBackend>(
     let q = q.swap_dims(0, 1).reshape([kv_heads, group * n, dim]);
 
     let mut scores = q.matmul(keys_t);
+    if let Some(cap) = c.attn_logit_softcapping {
+        scores = soft_cap(scores, cap);
+    }
     if let Some(mask) = mask {
         scores = scores + mask.clone().unsqueeze::<3>();
     }

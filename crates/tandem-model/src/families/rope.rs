@@ -4,9 +4,10 @@
 //! `rope(x) = x * cos + rotate_half(x) * sin` with `rotate_half(x) = [-x2, x1]` and the
 //! cos/sin rows being `[cos(pos * f), cos(pos * f)]` over the half-size frequency vector.
 
-use crate::config::RopeScaling;
+use crate::config::{LayerRope, ModelConfig, RopeScaling};
 
-/// Inverse frequencies `1 / theta^(2i/d)`, rescaled as the config asks.
+/// Inverse frequencies `1 / theta^(2i/d)`, rescaled as the config asks. LongRoPE's
+/// frequencies depend on the position: these are its short ones (see [`half_tables`]).
 pub fn inverse_frequencies(head_dim: usize, theta: f64, scaling: &RopeScaling) -> Vec<f64> {
     // transformers computes these in f32; rounding through f32 keeps us bit-close to it.
     let base: Vec<f64> = (0..head_dim / 2)
@@ -19,6 +20,9 @@ pub fn inverse_frequencies(head_dim: usize, theta: f64, scaling: &RopeScaling) -
         RopeScaling::None => base,
         RopeScaling::Linear { factor } => base.iter().map(|f| f / factor).collect(),
         RopeScaling::Factors(ref factors) => base.iter().zip(factors).map(|(f, d)| f / d).collect(),
+        RopeScaling::LongRope {
+            ref short_factor, ..
+        } => longrope_frequencies(head_dim, theta, short_factor),
         RopeScaling::Llama3 {
             factor,
             low_freq_factor,
@@ -44,6 +48,87 @@ pub fn inverse_frequencies(head_dim: usize, theta: f64, scaling: &RopeScaling) -
                 })
                 .collect()
         }
+    }
+}
+
+/// LongRoPE's `1 / (factor · theta^(2i/d))`, in f32 as transformers computes it.
+fn longrope_frequencies(dim: usize, theta: f64, factors: &[f64]) -> Vec<f64> {
+    (0..dim / 2)
+        .map(|i| {
+            let exponent = (2 * i) as f32 / dim as f32;
+            (1.0f32 / (factors[i] as f32 * (theta as f32).powf(exponent))) as f64
+        })
+        .collect()
+}
+
+/// cos and sin of every position's angles for `dim` rotated dimensions,
+/// `[positions, dim / 2]` each, row-major: the half tables in-place RoPE reads (the
+/// rotate-half convention repeats them in both halves). LongRoPE switches from its
+/// short to its long factors at `original_max_position_embeddings` and scales both
+/// tables by its attention factor.
+pub fn half_tables(
+    dim: usize,
+    theta: f64,
+    scaling: &RopeScaling,
+    positions: usize,
+) -> (Vec<f32>, Vec<f32>) {
+    let half = dim / 2;
+    let mut cos = vec![0.0f32; positions * half];
+    let mut sin = vec![0.0f32; positions * half];
+    let (short, long, switch, factor) = match scaling {
+        RopeScaling::LongRope {
+            short_factor,
+            long_factor,
+            original_max_position_embeddings,
+            attention_factor,
+        } => (
+            longrope_frequencies(dim, theta, short_factor),
+            longrope_frequencies(dim, theta, long_factor),
+            *original_max_position_embeddings,
+            Some(*attention_factor as f32),
+        ),
+        _ => (
+            inverse_frequencies(dim, theta, scaling),
+            Vec::new(),
+            usize::MAX,
+            None,
+        ),
+    };
+    for pos in 0..positions {
+        let inv_freq = if pos < switch { &short } else { &long };
+        for (i, &f) in inv_freq.iter().enumerate() {
+            // f32 product as in transformers (position_ids.float() @ inv_freq.float()).
+            let angle = (pos as f32 * f as f32) as f64;
+            let (s, c) = angle.sin_cos();
+            let (c, s) = match factor {
+                Some(a) => (c as f32 * a, s as f32 * a),
+                None => (c as f32, s as f32),
+            };
+            cos[pos * half + i] = c;
+            sin[pos * half + i] = s;
+        }
+    }
+    (cos, sin)
+}
+
+/// The half tables of a layer's RoPE (see [`half_tables`]); `None` for NoPE layers.
+pub fn layer_half_tables(
+    c: &ModelConfig,
+    rope: LayerRope,
+    positions: usize,
+) -> Option<(Vec<f32>, Vec<f32>)> {
+    match rope {
+        LayerRope::Global => Some(half_tables(
+            c.rotary_dim,
+            c.rope_theta,
+            &c.rope_scaling,
+            positions,
+        )),
+        LayerRope::Local => {
+            let (theta, scaling) = c.local_rope.as_ref().expect("local RoPE parameters");
+            Some(half_tables(c.rotary_dim, *theta, scaling, positions))
+        }
+        LayerRope::None => None,
     }
 }
 

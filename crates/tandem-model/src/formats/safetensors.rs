@@ -269,6 +269,39 @@ pub struct WeightFiles {
     /// A GGUF file's tensors instead (then `files` is empty): read under the same
     /// checkpoint names, dequantized one at a time.
     gguf: Option<crate::formats::gguf_model::GgufWeights>,
+    /// Checkpoint name → stored name, for a language model inside a multimodal
+    /// checkpoint (Gemma 3's `language_model.model.…` on the hub, `model.language_model.…`
+    /// as transformers 5 saves it): the loaders ask for `model.…` and `lm_head.weight`.
+    aliases: HashMap<String, String>,
+}
+
+/// Where multimodal checkpoints keep their language model's `model.` tensors.
+const LANGUAGE_MODEL_PREFIXES: [&str; 2] = ["language_model.model.", "model.language_model."];
+
+/// The aliases (see [`WeightFiles::aliases`]) for the stored tensor names `names`:
+/// none when the language model sits at the top level.
+fn language_model_aliases<'a>(
+    names: impl Iterator<Item = &'a str> + Clone,
+) -> HashMap<String, String> {
+    let mut aliases = HashMap::new();
+    if names.clone().any(|n| n == "model.embed_tokens.weight") {
+        return aliases;
+    }
+    let Some(prefix) = LANGUAGE_MODEL_PREFIXES.into_iter().find(|p| {
+        names
+            .clone()
+            .any(|n| n == format!("{p}embed_tokens.weight"))
+    }) else {
+        return aliases;
+    };
+    for name in names {
+        if let Some(rest) = name.strip_prefix(prefix) {
+            aliases.insert(format!("model.{rest}"), name.to_string());
+        } else if name == "language_model.lm_head.weight" {
+            aliases.insert("lm_head.weight".to_string(), name.to_string());
+        }
+    }
+    aliases
 }
 
 #[derive(Deserialize)]
@@ -287,6 +320,7 @@ impl WeightFiles {
                 files: Vec::new(),
                 owner: HashMap::new(),
                 gguf: Some(crate::formats::gguf_model::GgufWeights::new(file, &config)),
+                aliases: HashMap::new(),
             });
         }
         let single = dir.join("model.safetensors");
@@ -344,11 +378,18 @@ impl WeightFiles {
                 owner.insert(name.to_string(), i);
             }
         }
+        let aliases = language_model_aliases(owner.keys().map(String::as_str));
         Ok(Self {
             files,
             owner,
             gguf: None,
+            aliases,
         })
+    }
+
+    /// The name a checkpoint tensor is stored under (see [`Self::aliases`]).
+    fn stored_name<'a>(&'a self, name: &'a str) -> &'a str {
+        self.aliases.get(name).map_or(name, String::as_str)
     }
 
     /// The GGUF file the weights come from, when they do.
@@ -358,7 +399,7 @@ impl WeightFiles {
 
     /// The file a tensor lives in, or a `MissingTensor` error naming the checkpoint.
     fn file_of(&self, name: &str) -> Result<&SafetensorsFile> {
-        match self.owner.get(name) {
+        match self.owner.get(self.stored_name(name)) {
             Some(&i) => Ok(&self.files[i]),
             None => Err(ModelError::MissingTensor {
                 path: self.description(),
@@ -380,7 +421,7 @@ impl WeightFiles {
     pub fn contains(&self, name: &str) -> bool {
         match &self.gguf {
             Some(gguf) => gguf.contains(name),
-            None => self.owner.contains_key(name),
+            None => self.owner.contains_key(self.stored_name(name)),
         }
     }
 
@@ -398,6 +439,7 @@ impl WeightFiles {
             return gguf.read(name, expected_shape);
         }
         let file = self.file_of(name)?;
+        let name = self.stored_name(name);
         let info = file
             .info(name)
             .expect("owner map is built from the headers");

@@ -18,7 +18,7 @@ use crate::error::{ModelError, Result};
 use crate::families::kv_cache::KvCache;
 use crate::families::layers::tensor2;
 use crate::families::linears::{self, LayerLinears};
-use crate::families::llama::{attention_mask, load_norm, rope_tables, DecoderLayer, LinearSite};
+use crate::families::llama::{self, load_norm, DecoderLayer, LayerPositions, LinearSite, RopeSet};
 use crate::formats::safetensors::WeightFiles;
 use crate::tokenizer::Tokenizer;
 
@@ -141,11 +141,10 @@ pub fn measure<B: TandemBackend>(
         rows.extend_from_slice(&embed[id * d..(id + 1) * d]);
     }
     drop(embed);
-    let mut x = tensor2::<B>(rows, n, d, device);
+    let mut x = llama::embed(c, tensor2::<B>(rows, n, d, device));
 
-    let (cos, sin) = rope_tables::<B>(c, n, device);
-    let (cos, sin) = (cos.unsqueeze_dim::<3>(1), sin.unsqueeze_dim::<3>(1));
-    let mask = attention_mask::<B>(c, 0, n, device);
+    let ropes = RopeSet::<B>::new(c, n, device);
+    let mut positions = LayerPositions::new(0, n);
     for i in 0..c.num_layers {
         let layer = DecoderLayer::<B>::load(c, i, weights, None, device)?;
         let names = LayerLinears::of(c, i);
@@ -159,7 +158,16 @@ pub fn measure<B: TandemBackend>(
             };
             importance.record(name.clone(), input);
         };
-        x = layer.forward(c, x, (&cos, &sin), mask.as_ref(), &mut cache, 0, &mut probe);
+        let (rope, mask) = positions.of(c, &layer, &ropes, device);
+        x = layer.forward(
+            c,
+            x,
+            rope.as_ref(),
+            mask.as_ref(),
+            &mut cache,
+            0,
+            &mut probe,
+        );
     }
     let norm = load_norm::<B>(c, weights, "model.norm.weight", device)?;
     importance.record(linears::lm_head(c).name, &norm.forward(x));

@@ -11,6 +11,8 @@ use serde_json::{Map, Value};
 
 use crate::error::{ModelError, Result};
 
+mod family;
+
 /// `config.json` and `generation_config.json` larger than this are refused unread: a
 /// real one is a few kilobytes.
 pub const MAX_CONFIG_FILE_BYTES: u64 = 16 * 1024 * 1024;
@@ -36,22 +38,84 @@ pub const MAX_HEAD_DIM: usize = 4096;
 /// Longest context (`max_position_embeddings`, `sliding_window`): 2^24 positions.
 pub const MAX_CONTEXT: usize = 1 << 24;
 
-/// The architectures Tandem runs.
+/// The architectures Tandem runs: dense decoders that share the Llama layer, with the
+/// differences [`family`] reads (norms, activations, sliding layers, RoPE variants).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Architecture {
     Llama,
     Qwen2,
     Mistral,
+    Qwen3,
+    /// Gemma 1 (2B MQA, 7B).
+    Gemma,
+    Gemma2,
+    /// Gemma 3's text model, alone (`Gemma3ForCausalLM`) or inside the multimodal
+    /// checkpoint (`Gemma3ForConditionalGeneration`, whose vision tower is not loaded).
+    Gemma3,
+    /// Phi-3, Phi-3.5-mini and Phi-4-mini.
+    Phi3,
+    SmolLM3,
 }
 
 impl Architecture {
+    /// The Hugging Face classes Tandem loads, for error messages.
+    pub const SUPPORTED: &'static str = "LlamaForCausalLM, Qwen2ForCausalLM, MistralForCausalLM, \
+        Qwen3ForCausalLM, GemmaForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM, \
+        Gemma3ForConditionalGeneration, Phi3ForCausalLM, SmolLM3ForCausalLM";
+
     pub fn hf_name(self) -> &'static str {
         match self {
             Self::Llama => "LlamaForCausalLM",
             Self::Qwen2 => "Qwen2ForCausalLM",
             Self::Mistral => "MistralForCausalLM",
+            Self::Qwen3 => "Qwen3ForCausalLM",
+            Self::Gemma => "GemmaForCausalLM",
+            Self::Gemma2 => "Gemma2ForCausalLM",
+            Self::Gemma3 => "Gemma3ForCausalLM",
+            Self::Phi3 => "Phi3ForCausalLM",
+            Self::SmolLM3 => "SmolLM3ForCausalLM",
         }
     }
+
+    /// Gemma 1, 2 and 3: RMSNorm by (1 + w), scaled embeddings, the tanh GELU.
+    pub fn is_gemma(self) -> bool {
+        matches!(self, Self::Gemma | Self::Gemma2 | Self::Gemma3)
+    }
+}
+
+/// The MLP's gate activation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    /// `x · sigmoid(x)` (Llama, Qwen, Mistral, Phi-3, SmolLM3).
+    Silu,
+    /// GELU with the tanh approximation, `gelu_pytorch_tanh` (Gemma).
+    GeluTanh,
+}
+
+/// Which rotary embedding a decoder layer applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LayerRope {
+    /// `rope_theta` with `rope_scaling`.
+    Global,
+    /// Gemma 3's sliding layers: their own base ([`ModelConfig::local_rope`]).
+    Local,
+    /// No positional rotation at all (SmolLM3's NoPE layers).
+    None,
+}
+
+/// How one decoder layer attends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LayerKind {
+    /// Attends to the last [`ModelConfig::sliding_window`] positions only.
+    pub sliding: bool,
+    pub rope: LayerRope,
+}
+
+impl LayerKind {
+    pub const FULL: Self = Self {
+        sliding: false,
+        rope: LayerRope::Global,
+    };
 }
 
 /// How RoPE frequencies are rescaled for long contexts.
@@ -72,6 +136,17 @@ pub enum RopeScaling {
     /// One divisor per frequency (`head_dim / 2` of them), as GGUF files carry Llama
     /// 3.1-style scaling: the `rope_freqs` tensor llama.cpp's converter computes.
     Factors(Vec<f64>),
+    /// Phi-3's LongRoPE: one divisor per frequency, `short_factor` for positions below
+    /// `original_max_position_embeddings` and `long_factor` from there on, cos and sin
+    /// multiplied by `attention_factor`. transformers picks the factors by a forward's
+    /// last position; a per-position choice is the same for token-by-token decoding and
+    /// keeps every row of a verify pass equal to the row alone.
+    LongRope {
+        short_factor: Vec<f64>,
+        long_factor: Vec<f64>,
+        original_max_position_embeddings: usize,
+        attention_factor: f64,
+    },
 }
 
 /// Everything the decoder needs from `config.json`.
@@ -91,13 +166,41 @@ pub struct ModelConfig {
     pub tie_word_embeddings: bool,
     /// Q, K and V projections carry a bias (always for Qwen2; `attention_bias` for Llama).
     pub qkv_bias: bool,
-    /// Mistral's sliding attention window, when enabled.
+    /// The window of the sliding layers (Mistral: all of them; Gemma 2/3: see
+    /// `layers`); `None` when no layer slides.
     pub sliding_window: Option<usize>,
     pub max_position_embeddings: usize,
     pub bos_token_id: Option<u32>,
     pub eos_token_ids: Vec<u32>,
     /// `torch_dtype` (v4) or `dtype` (v5), as written.
     pub torch_dtype: Option<String>,
+    /// One entry per decoder layer: sliding or full attention, and its RoPE.
+    pub layers: Vec<LayerKind>,
+    pub activation: Activation,
+    /// Added to every RMSNorm weight at load: Gemma's norms multiply by (1 + w).
+    pub norm_weight_offset: f32,
+    /// Embeddings are multiplied by this (Gemma: √hidden_size in the weights' dtype).
+    pub embedding_scale: Option<f32>,
+    /// Per-head RMSNorm of queries and keys before RoPE (`q_norm`, `k_norm`: Qwen3,
+    /// Gemma 3).
+    pub qk_norm: bool,
+    /// Attention scores are scaled by `1 / √query_pre_attn_scalar` instead of
+    /// `1 / √head_dim` (Gemma 2 and 3).
+    pub query_pre_attn_scalar: Option<f64>,
+    /// Attention scores become `cap · tanh(score / cap)` (Gemma 2).
+    pub attn_logit_softcapping: Option<f64>,
+    /// Logits become `cap · tanh(logit / cap)` (Gemma 2).
+    pub final_logit_softcapping: Option<f64>,
+    /// Gemma 2/3: the attention output and the MLP output are normalized before they
+    /// join the residual stream, and the MLP input by `pre_feedforward_layernorm`.
+    pub sandwich_norms: bool,
+    /// Dimensions of each head that RoPE rotates (Phi-3's `partial_rotary_factor`);
+    /// `head_dim` otherwise.
+    pub rotary_dim: usize,
+    /// The base and scaling of [`LayerRope::Local`] layers.
+    pub local_rope: Option<(f64, RopeScaling)>,
+    /// The checkpoint stores fused `qkv_proj` and `gate_up_proj` tensors (Phi-3).
+    pub fused_checkpoint_linears: bool,
 }
 
 /// Reads typed fields out of a JSON object, naming the file and field on error.
@@ -318,8 +421,11 @@ impl ModelConfig {
     /// Parses a `config.json` object (read from `path`, or built from a GGUF file's
     /// metadata: then `path` is that file).
     pub(crate) fn from_map(path: &Path, map: &Map<String, Value>) -> Result<Self> {
-        let f = Fields { path, map };
-        let architecture = parse_architecture(&f)?;
+        let architecture = parse_architecture(&Fields { path, map })?;
+        // Gemma 3's multimodal checkpoints keep the language model's config under
+        // `text_config`, written sparsely: the family's defaults fill it in.
+        let map = family::text_config(architecture, map);
+        let f = Fields { path, map: &map };
 
         let hidden_size = f.usize_in("hidden_size", MAX_HIDDEN_SIZE)?;
         let num_heads = f.usize_in("num_attention_heads", MAX_HEADS)?;
@@ -351,35 +457,29 @@ impl ModelConfig {
                 format!("{head_dim} is odd; rotary embeddings need an even head size"),
             ));
         }
-        if let Some(act) = f.get("hidden_act").or_else(|| f.get("hidden_activation")) {
-            if act.as_str() != Some("silu") {
-                return Err(ModelError::field(
-                    path,
-                    "hidden_act",
-                    format!("{act} is not supported (only silu)"),
-                ));
-            }
-        }
+        let activation = family::activation(&f, architecture)?;
         if f.bool_opt("mlp_bias")?.unwrap_or(false) {
             return Err(ModelError::field(path, "mlp_bias", "true is not supported"));
         }
+        let num_layers = f.usize_in("num_hidden_layers", MAX_LAYERS)?;
+        let max_position_embeddings = f
+            .usize_opt_in("max_position_embeddings", MAX_CONTEXT)?
+            .unwrap_or(2048);
 
-        let (rope_theta, rope_scaling) = parse_rope(&f)?;
+        let rope = parse_rope(&f, architecture, head_dim, max_position_embeddings)?;
         let qkv_bias = match architecture {
             Architecture::Qwen2 => true,
             _ => f.bool_opt("attention_bias")?.unwrap_or(false),
         };
-        let sliding_window = match architecture {
-            Architecture::Mistral => f.usize_opt_in("sliding_window", MAX_CONTEXT)?,
-            Architecture::Qwen2 if f.bool_opt("use_sliding_window")?.unwrap_or(false) => {
-                return Err(ModelError::field(
-                    path,
-                    "use_sliding_window",
-                    "true is not supported for Qwen2",
-                ))
-            }
-            _ => None,
-        };
+        if architecture == Architecture::Qwen2 && f.bool_opt("use_sliding_window")?.unwrap_or(false)
+        {
+            return Err(ModelError::field(
+                path,
+                "use_sliding_window",
+                "true is not supported for Qwen2",
+            ));
+        }
+        let (layers, sliding_window) = family::layer_kinds(&f, architecture, num_layers)?;
         let eos_token_ids = f.token_ids("eos_token_id")?.unwrap_or_default();
         let bos_token_id = f
             .token_ids("bos_token_id")?
@@ -389,30 +489,59 @@ impl ModelConfig {
             .or_else(|| f.get("dtype"))
             .and_then(Value::as_str)
             .map(str::to_string);
+        let traits = family::traits(&f, architecture, hidden_size, torch_dtype.as_deref())?;
 
         let config = Self {
             architecture,
             hidden_size,
             intermediate_size: f.usize_in("intermediate_size", MAX_INTERMEDIATE_SIZE)?,
-            num_layers: f.usize_in("num_hidden_layers", MAX_LAYERS)?,
+            num_layers,
             num_heads,
             num_kv_heads,
             head_dim,
             vocab_size: f.usize_in("vocab_size", MAX_VOCAB_SIZE)?,
-            rope_theta,
-            rope_scaling,
+            rope_theta: rope.theta,
+            rope_scaling: rope.scaling,
             rms_norm_eps: parse_norm_eps(&f)?,
-            tie_word_embeddings: f.bool_opt("tie_word_embeddings")?.unwrap_or(false),
+            tie_word_embeddings: f
+                .bool_opt("tie_word_embeddings")?
+                .unwrap_or(traits.tied_by_default),
             qkv_bias,
             sliding_window,
-            max_position_embeddings: f
-                .usize_opt_in("max_position_embeddings", MAX_CONTEXT)?
-                .unwrap_or(2048),
+            max_position_embeddings,
             bos_token_id,
             eos_token_ids,
             torch_dtype,
+            layers,
+            activation,
+            norm_weight_offset: traits.norm_weight_offset,
+            embedding_scale: traits.embedding_scale,
+            qk_norm: traits.qk_norm,
+            query_pre_attn_scalar: traits.query_pre_attn_scalar,
+            attn_logit_softcapping: traits.attn_logit_softcapping,
+            final_logit_softcapping: traits.final_logit_softcapping,
+            sandwich_norms: traits.sandwich_norms,
+            rotary_dim: rope.rotary_dim,
+            local_rope: rope.local,
+            fused_checkpoint_linears: architecture == Architecture::Phi3,
         };
         Ok(config)
+    }
+
+    /// The attention window of decoder layer `layer`, if it slides.
+    pub fn layer_window(&self, layer: usize) -> Option<usize> {
+        self.layers
+            .get(layer)
+            .filter(|kind| kind.sliding)
+            .and(self.sliding_window)
+    }
+
+    /// The factor attention scores are scaled by.
+    pub fn attention_scale(&self) -> f64 {
+        1.0 / self
+            .query_pre_attn_scalar
+            .unwrap_or(self.head_dim as f64)
+            .sqrt()
     }
 
     /// Number of query heads sharing one KV head.
@@ -446,22 +575,11 @@ fn parse_architecture(f: &Fields) -> Result<Architecture> {
     let name = match f.get("architectures") {
         Some(Value::Array(a)) if !a.is_empty() => a[0].as_str().unwrap_or_default().to_string(),
         _ => match f.get("model_type").and_then(Value::as_str) {
-            Some("llama") => "LlamaForCausalLM".into(),
-            Some("qwen2") => "Qwen2ForCausalLM".into(),
-            Some("mistral") => "MistralForCausalLM".into(),
-            Some(other) => other.to_string(),
+            Some(model_type) => family::class_of_model_type(model_type).to_string(),
             None => return Err(ModelError::field(f.path, "architectures", "missing")),
         },
     };
-    match name.as_str() {
-        "LlamaForCausalLM" => Ok(Architecture::Llama),
-        "Qwen2ForCausalLM" => Ok(Architecture::Qwen2),
-        "MistralForCausalLM" => Ok(Architecture::Mistral),
-        _ => Err(ModelError::UnsupportedArchitecture {
-            path: f.path.to_path_buf(),
-            architecture: name,
-        }),
-    }
+    family::architecture_named(f.path, &name)
 }
 
 /// `rms_norm_eps`: finite and not negative (default 1e-6).
@@ -478,34 +596,170 @@ fn parse_norm_eps(f: &Fields) -> Result<f64> {
     }
 }
 
-/// Reads `rope_theta` and the scaling from `rope_scaling` (v4) or `rope_parameters` (v5).
-fn parse_rope(f: &Fields) -> Result<(f64, RopeScaling)> {
+/// What a config says about rotary embeddings.
+struct Rope {
+    theta: f64,
+    scaling: RopeScaling,
+    rotary_dim: usize,
+    /// Gemma 3's sliding layers' own base and scaling.
+    local: Option<(f64, RopeScaling)>,
+}
+
+/// Reads `rope_theta` and the scaling from `rope_scaling` (v4) or `rope_parameters` (v5),
+/// with Phi-3's `partial_rotary_factor` and Gemma 3's per-layer-type parameters (v5) or
+/// `rope_local_base_freq` (v4).
+fn parse_rope(
+    f: &Fields,
+    architecture: Architecture,
+    head_dim: usize,
+    max_position_embeddings: usize,
+) -> Result<Rope> {
+    let params = f.get("rope_parameters").and_then(Value::as_object);
+    let default_theta = family::default_rope_theta(architecture);
+    if architecture == Architecture::Gemma3 {
+        // v5: {"full_attention": {...}, "sliding_attention": {...}}.
+        let per_type = |key: &str| params.and_then(|p| p.get(key)).and_then(Value::as_object);
+        let (global, local) = match (per_type("full_attention"), per_type("sliding_attention")) {
+            (Some(global), Some(local)) => {
+                let read = |map: &Map<String, Value>, name: &str, theta: f64| {
+                    rope_scaling_of(
+                        f,
+                        map,
+                        &format!("rope_parameters.{name}"),
+                        theta,
+                        head_dim,
+                        max_position_embeddings,
+                    )
+                };
+                (
+                    read(global, "full_attention", default_theta)?,
+                    read(local, "sliding_attention", family::GEMMA3_LOCAL_ROPE_THETA)?,
+                )
+            }
+            _ => {
+                let global = parse_flat_rope(f, default_theta, head_dim, max_position_embeddings)?;
+                let local_theta = f
+                    .positive_f64_opt("rope_local_base_freq", "rope_local_base_freq")?
+                    .unwrap_or(family::GEMMA3_LOCAL_ROPE_THETA);
+                (global, (local_theta, RopeScaling::None))
+            }
+        };
+        return Ok(Rope {
+            theta: global.0,
+            scaling: global.1,
+            rotary_dim: head_dim,
+            local: Some(local),
+        });
+    }
+    let (theta, scaling) = parse_flat_rope(f, default_theta, head_dim, max_position_embeddings)?;
+    let factor = match params.and_then(|p| p.get("partial_rotary_factor")) {
+        Some(v) => v.as_f64().ok_or_else(|| {
+            ModelError::field(
+                f.path,
+                "rope_parameters.partial_rotary_factor",
+                format!("expected a number, got {v}"),
+            )
+        })?,
+        None => f.f64_opt("partial_rotary_factor")?.unwrap_or(1.0),
+    };
+    let rotary_dim = (head_dim as f64 * factor) as usize;
+    if factor != 1.0 && architecture != Architecture::Phi3 {
+        return Err(ModelError::field(
+            f.path,
+            "partial_rotary_factor",
+            format!("{factor} is only supported for Phi-3 models"),
+        ));
+    }
+    if !(factor > 0.0 && factor <= 1.0) || rotary_dim < 2 || rotary_dim % 2 != 0 {
+        return Err(ModelError::field(
+            f.path,
+            "partial_rotary_factor",
+            format!("{factor} of head_dim {head_dim} does not give an even number of rotated dimensions"),
+        ));
+    }
+    if let RopeScaling::LongRope { short_factor, .. } = &scaling {
+        if short_factor.len() != rotary_dim / 2 {
+            return Err(ModelError::field(
+                f.path,
+                "rope_scaling.short_factor",
+                format!(
+                    "has {} values; {} rotated dimensions need {}",
+                    short_factor.len(),
+                    rotary_dim,
+                    rotary_dim / 2
+                ),
+            ));
+        }
+    }
+    Ok(Rope {
+        theta,
+        scaling,
+        rotary_dim,
+        local: None,
+    })
+}
+
+/// The flat layout: `rope_theta` + `rope_scaling` (v4) or one `rope_parameters` (v5).
+fn parse_flat_rope(
+    f: &Fields,
+    default_theta: f64,
+    head_dim: usize,
+    max_position_embeddings: usize,
+) -> Result<(f64, RopeScaling)> {
     let params = f.get("rope_parameters").and_then(Value::as_object);
     let theta = match params
         .and_then(|p| p.get("rope_theta"))
         .and_then(Value::as_f64)
     {
         Some(t) => t,
-        None => f.f64_opt("rope_theta")?.unwrap_or(10_000.0),
+        None => f.f64_opt("rope_theta")?.unwrap_or(default_theta),
     };
-    if !(theta.is_finite() && theta > 0.0) {
-        return Err(ModelError::field(
-            f.path,
-            "rope_theta",
-            format!("{theta} must be a positive finite number"),
-        ));
-    }
     let (scaling, field) = match f.get("rope_scaling").and_then(Value::as_object) {
         Some(s) => (Some(s), "rope_scaling"),
         None => (params, "rope_parameters"),
     };
-    let Some(scaling) = scaling else {
-        return Ok((theta, RopeScaling::None));
-    };
+    match scaling {
+        None => {
+            check_theta(f.path, "rope_theta", theta)?;
+            Ok((theta, RopeScaling::None))
+        }
+        Some(scaling) => {
+            rope_scaling_of(f, scaling, field, theta, head_dim, max_position_embeddings)
+        }
+    }
+}
+
+fn check_theta(path: &Path, field: &str, theta: f64) -> Result<()> {
+    if theta.is_finite() && theta > 0.0 {
+        Ok(())
+    } else {
+        Err(ModelError::field(
+            path,
+            field,
+            format!("{theta} must be a positive finite number"),
+        ))
+    }
+}
+
+/// The scaling one rope parameter object (`rope_scaling` or `rope_parameters`, named
+/// `field` in errors) asks for, and its `rope_theta` (else `theta`).
+fn rope_scaling_of(
+    f: &Fields,
+    scaling: &Map<String, Value>,
+    field: &str,
+    theta: f64,
+    head_dim: usize,
+    max_position_embeddings: usize,
+) -> Result<(f64, RopeScaling)> {
     let sf = Fields {
         path: f.path,
         map: scaling,
     };
+    let theta = scaling
+        .get("rope_theta")
+        .and_then(Value::as_f64)
+        .unwrap_or(theta);
+    check_theta(f.path, &format!("{field}.rope_theta"), theta)?;
     let rope_type = scaling
         .get("rope_type")
         .or_else(|| scaling.get("type"))
@@ -527,6 +781,73 @@ fn parse_rope(f: &Fields) -> Result<(f64, RopeScaling)> {
             high_freq_factor: num("high_freq_factor")?,
             original_max_position_embeddings: num("original_max_position_embeddings")?,
         },
+        // Phi-3's older configs call it `su` (and a few `yarn`): transformers reads
+        // both as LongRoPE for Phi-3.
+        "longrope" | "su" => {
+            let factors = |key: &str| -> Result<Vec<f64>> {
+                let name = format!("{field}.{key}");
+                let list = scaling.get(key).and_then(Value::as_array).ok_or_else(|| {
+                    ModelError::field(f.path, &name, "missing (a list of numbers)")
+                })?;
+                if list.len() > head_dim / 2 {
+                    return Err(ModelError::field(
+                        f.path,
+                        &name,
+                        format!(
+                            "has {} values, more than head_dim / 2 = {}",
+                            list.len(),
+                            head_dim / 2
+                        ),
+                    ));
+                }
+                list.iter()
+                    .map(|v| {
+                        v.as_f64()
+                            .filter(|x| x.is_finite() && *x > 0.0)
+                            .ok_or_else(|| {
+                                ModelError::field(
+                                    f.path,
+                                    &name,
+                                    format!("{v} is not a positive number"),
+                                )
+                            })
+                    })
+                    .collect()
+            };
+            let (short_factor, long_factor) = (factors("short_factor")?, factors("long_factor")?);
+            if short_factor.len() != long_factor.len() {
+                return Err(ModelError::field(
+                    f.path,
+                    format!("{field}.long_factor"),
+                    "must have as many values as short_factor",
+                ));
+            }
+            // Phi-3 keeps the pretraining length at the top level, and transformers
+            // gives that one priority.
+            let original = match f.usize_opt_in("original_max_position_embeddings", MAX_CONTEXT)? {
+                Some(n) => n,
+                None => sf
+                    .usize_opt_in("original_max_position_embeddings", MAX_CONTEXT)?
+                    .unwrap_or(max_position_embeddings),
+            };
+            let factor = match sf.positive_f64_opt("factor", &format!("{field}.factor"))? {
+                Some(factor) => factor,
+                None => max_position_embeddings as f64 / original as f64,
+            };
+            let attention_factor = match sf
+                .positive_f64_opt("attention_factor", &format!("{field}.attention_factor"))?
+            {
+                Some(a) => a,
+                None if factor <= 1.0 => 1.0,
+                None => (1.0 + factor.ln() / (original as f64).ln()).sqrt(),
+            };
+            RopeScaling::LongRope {
+                short_factor,
+                long_factor,
+                original_max_position_embeddings: original,
+                attention_factor,
+            }
+        }
         other => {
             return Err(ModelError::UnsupportedRope {
                 path: f.path.to_path_buf(),
