@@ -102,6 +102,57 @@ fn assert_greedy_equivalence(
     );
 }
 
+/// A fixture limited to its first decoder layer: a cheaper model of the same family.
+fn load_first_layer(name: &str, precision: tandem_model::Precision) -> LoadedModel {
+    let mut spec = ModelSpec::new(fixture(name));
+    spec.options.layer_limit = Some(1);
+    spec.options.precision = precision;
+    LoadedModel::load(&spec).unwrap()
+}
+
+/// Every newer family (q/k norms, Gemma's sandwich norms and soft-capping, sliding
+/// layers crossing their window and the ring of the CPU engine's cache, partial
+/// LongRoPE past its switch, NoPE layers): a model of the same family drafts (Gemma 3's
+/// text model for its multimodal twin, else the fixture's first layer alone), the
+/// model drafts for itself, and NASD, all equal to plain greedy for γ = 1..8.
+#[test]
+fn every_family_keeps_greedy_exact_with_a_draft_of_its_family() {
+    let families = [
+        ("qwen3-qknorm", None),
+        ("gemma-mqa", None),
+        ("gemma2-softcap", None),
+        ("gemma3-vlm", Some("gemma3-text")),
+        ("phi3-longrope", None),
+        ("smollm3-nope", None),
+    ];
+    for (name, twin) in families {
+        println!("{name}");
+        let mut target = load(name);
+        let mut family_draft = match twin {
+            Some(twin) => load(twin),
+            None => load_first_layer(name, tandem_model::Precision::F32),
+        };
+        let mut own = load(name);
+        assert_greedy_equivalence(&mut target, &mut family_draft, &mut own);
+    }
+}
+
+#[test]
+fn every_family_keeps_greedy_exact_on_int8() {
+    for name in [
+        "qwen3-qknorm",
+        "gemma2-softcap",
+        "gemma3-text",
+        "phi3-longrope",
+        "smollm3-nope",
+    ] {
+        println!("{name}");
+        let (mut target, mut own) = (load_int8(name), load_int8(name));
+        let mut family_draft = load_first_layer(name, tandem_model::Precision::F32);
+        assert_greedy_equivalence(&mut target, &mut family_draft, &mut own);
+    }
+}
+
 #[test]
 fn every_fixture_can_draft_for_every_other() {
     let names = ["llama-gqa", "llama3-tied", "qwen2-bias", "mistral-linear"];

@@ -3,7 +3,9 @@
 //! The chat template comes from `tokenizer_config.json`'s `chat_template` (older repos)
 //! or `chat_template.jinja` (newer ones), rendered with minijinja configured like
 //! transformers' Jinja environment: `trim_blocks`, `lstrip_blocks`, Python string
-//! methods (`.strip()`, `.startswith()`…), `raise_exception` and `tojson`.
+//! methods (`.strip()`, `.startswith()`…), `raise_exception`, `tojson` and the
+//! `{% generation %}` block. Extra variables (`enable_thinking`) come in [`ChatOptions`],
+//! as `apply_chat_template`'s keyword arguments do.
 //!
 //! A template is code from an untrusted repo, so rendering is bounded: minijinja's fuel
 //! caps the steps (an endless loop ends in an error, not a hung run), the filters that
@@ -73,6 +75,24 @@ impl ChatMessage {
     }
 }
 
+/// Variables a chat template may read besides the conversation, as the keyword
+/// arguments of transformers' `apply_chat_template(..., enable_thinking=False)`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ChatOptions {
+    /// `enable_thinking` (Qwen3, SmolLM3: whether the model reasons in a `<think>` block
+    /// before it answers). `None` leaves the variable undefined, so the template's own
+    /// default applies (on, for both).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enable_thinking: Option<bool>,
+}
+
+impl ChatOptions {
+    /// Options that set `enable_thinking`.
+    pub fn thinking(enable_thinking: Option<bool>) -> Self {
+        Self { enable_thinking }
+    }
+}
+
 /// A chat template with the special tokens it may refer to.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChatTemplate {
@@ -100,6 +120,72 @@ impl ChatTemplate {
         &self.source
     }
 
+    /// A model's chat template without its tokenizer (cheap: `tokenizer.json` is not
+    /// read), from a model folder or a GGUF file. `None` when the model has none.
+    pub fn from_dir(dir: &Path) -> Result<Option<Self>> {
+        if crate::formats::gguf::is_gguf_file(dir) {
+            let tokenizer = Tokenizer::from_gguf(&crate::formats::gguf::GgufFile::open(dir)?)?;
+            return Ok(tokenizer.chat_template);
+        }
+        crate::config::check_model_dir(dir)?;
+        Self::from_files(dir)
+    }
+
+    /// The template of `chat_template.jinja` or `tokenizer_config.json`, with the
+    /// latter's BOS and EOS names.
+    fn from_files(dir: &Path) -> Result<Option<Self>> {
+        let config_path = dir.join("tokenizer_config.json");
+        let config: Value = if config_path.exists() {
+            let text = read_text_limited(
+                &config_path,
+                "tokenizer configuration",
+                MAX_TOKENIZER_CONFIG_BYTES,
+            )?;
+            serde_json::from_str(&text).map_err(|source| ModelError::Json {
+                path: config_path.clone(),
+                source,
+            })?
+        } else {
+            Value::Null
+        };
+        let jinja_path = dir.join("chat_template.jinja");
+        let (source, origin) = if jinja_path.exists() {
+            let text = read_text_limited(&jinja_path, "chat template", MAX_TEMPLATE_SOURCE_BYTES)?;
+            (Some(text), jinja_path)
+        } else {
+            let source = match config.get("chat_template") {
+                Some(Value::String(s)) => Some(s.clone()),
+                // A list of named templates: use "default".
+                Some(Value::Array(list)) => list
+                    .iter()
+                    .find(|t| t.get("name").and_then(Value::as_str) == Some("default"))
+                    .and_then(|t| t.get("template"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+                _ => None,
+            };
+            if let Some(source) = &source {
+                if source.len() as u64 > MAX_TEMPLATE_SOURCE_BYTES {
+                    return Err(ModelError::field(
+                        &config_path,
+                        "chat_template",
+                        format!(
+                            "the template is {} bytes, more than the {MAX_TEMPLATE_SOURCE_BYTES} allowed",
+                            source.len()
+                        ),
+                    ));
+                }
+            }
+            (source, config_path.clone())
+        };
+        Ok(source.map(|source| ChatTemplate {
+            source,
+            origin,
+            bos_token: token_string(config.get("bos_token")).unwrap_or_default(),
+            eos_token: token_string(config.get("eos_token")).unwrap_or_default(),
+        }))
+    }
+
     fn error(&self, reason: String) -> ModelError {
         ModelError::ChatTemplate {
             path: self.origin.clone(),
@@ -110,6 +196,17 @@ impl ChatTemplate {
     /// Renders a conversation the way `tokenizer.apply_chat_template(tokenize=False)` does,
     /// within the bounds in the module docs.
     pub fn render(&self, messages: &[ChatMessage], add_generation_prompt: bool) -> Result<String> {
+        self.render_with(messages, add_generation_prompt, &ChatOptions::default())
+    }
+
+    /// [`render`](Self::render) with extra template variables, as
+    /// `apply_chat_template(..., enable_thinking=False)` passes its keyword arguments.
+    pub fn render_with(
+        &self,
+        messages: &[ChatMessage],
+        add_generation_prompt: bool,
+        options: &ChatOptions,
+    ) -> Result<String> {
         let env = self.environment()?;
         let template = env.get_template("chat").expect("just added");
         let mut out = LimitedWriter {
@@ -117,8 +214,10 @@ impl ChatTemplate {
             limit: rendered_limit(messages),
             exceeded: false,
         };
-        let rendered =
-            template.render_captured_to(self.context(messages, add_generation_prompt), &mut out);
+        let rendered = template.render_captured_to(
+            self.context(messages, add_generation_prompt, options),
+            &mut out,
+        );
         match rendered {
             Ok(_) => String::from_utf8(out.text)
                 .map_err(|_| self.error("the rendered prompt is not valid UTF-8".into())),
@@ -136,18 +235,49 @@ impl ChatTemplate {
         let env = self.environment()?;
         let template = env.get_template("chat").expect("just added");
         let captured = template
-            .render_captured(self.context(messages, add_generation_prompt))
+            .render_captured(self.context(messages, add_generation_prompt, &ChatOptions::default()))
             .map_err(|e| self.error(describe(&e)))?;
         Ok(captured.state().fuel_levels().map_or(0, |(used, _)| used))
     }
 
-    fn context(&self, messages: &[ChatMessage], add_generation_prompt: bool) -> JinjaValue {
-        minijinja::context! {
+    fn context(
+        &self,
+        messages: &[ChatMessage],
+        add_generation_prompt: bool,
+        options: &ChatOptions,
+    ) -> JinjaValue {
+        let base = minijinja::context! {
             messages => messages,
             add_generation_prompt => add_generation_prompt,
             bos_token => &self.bos_token,
             eos_token => &self.eos_token,
+        };
+        match options.enable_thinking {
+            // Left out rather than set to none: templates test `is defined`.
+            None => base,
+            Some(enable_thinking) => {
+                minijinja::context! { enable_thinking => enable_thinking, ..base }
+            }
         }
+    }
+
+    /// Whether the template has a thinking switch (reads `enable_thinking` and renders a
+    /// chat differently with it on and off), and if so its default: what it does with
+    /// the variable left undefined. `None`: no switch.
+    pub fn thinking_default(&self) -> Option<bool> {
+        if !self.source.contains("enable_thinking") {
+            return None;
+        }
+        let probe = [ChatMessage::new("user", "Hi")];
+        let render = |enable_thinking| {
+            self.render_with(&probe, true, &ChatOptions { enable_thinking })
+                .ok()
+        };
+        let (on, off) = (render(Some(true))?, render(Some(false))?);
+        if on == off {
+            return None;
+        }
+        Some(render(None).as_ref() != Some(&off))
     }
 
     /// The environment transformers renders with, plus the bounds.
@@ -179,10 +309,56 @@ impl ChatTemplate {
                 .replace("%Y", "2025")
                 .replace("%m", "01")
         });
-        env.add_template("chat", &self.source)
+        env.add_template_owned("chat", without_generation_tags(&self.source))
             .map_err(|e| self.error(format!("cannot parse the template: {}", describe(&e))))?;
         Ok(env)
     }
+}
+
+/// The template with transformers' `{% generation %}` … `{% endgeneration %}` block (it
+/// marks the assistant's tokens for training masks and renders its body unchanged, e.g.
+/// in SmolLM3's template) turned into an always-true `if`, which minijinja knows. The
+/// whitespace modifiers (`{%-`, `-%}`) are kept, so the text around renders the same.
+fn without_generation_tags(source: &str) -> String {
+    let mut out = String::with_capacity(source.len());
+    let mut rest = source;
+    while let Some(start) = rest.find("{%") {
+        out.push_str(&rest[..start]);
+        let tag = &rest[start..];
+        let Some(end) = tag.find("%}") else {
+            out.push_str(tag);
+            return out;
+        };
+        let inner = &tag[2..end];
+        let open_modifier = inner.strip_prefix(['-', '+']).map(|_| &inner[..1]);
+        let close_modifier = inner
+            .strip_suffix(['-', '+'])
+            .map(|_| &inner[inner.len() - 1..]);
+        let name = inner
+            .trim_start_matches(['-', '+'])
+            .trim_end_matches(['-', '+'])
+            .trim();
+        let replacement = match name {
+            "generation" => Some("if true"),
+            "endgeneration" => Some("endif"),
+            _ => None,
+        };
+        match replacement {
+            Some(statement) => {
+                out.push_str("{%");
+                out.push_str(open_modifier.unwrap_or(""));
+                out.push(' ');
+                out.push_str(statement);
+                out.push(' ');
+                out.push_str(close_modifier.unwrap_or(""));
+                out.push_str("%}");
+            }
+            None => out.push_str(&tag[..end + 2]),
+        }
+        rest = &tag[end + 2..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Collects the output, failing once it would pass `limit` bytes (the render stops there).
@@ -352,57 +528,7 @@ impl Tokenizer {
             reason: format!("{e}"),
         })?;
         drop(text);
-
-        let config_path = dir.join("tokenizer_config.json");
-        let config: Value = if config_path.exists() {
-            let text = read_text_limited(
-                &config_path,
-                "tokenizer configuration",
-                MAX_TOKENIZER_CONFIG_BYTES,
-            )?;
-            serde_json::from_str(&text).map_err(|source| ModelError::Json {
-                path: config_path.clone(),
-                source,
-            })?
-        } else {
-            Value::Null
-        };
-        let jinja_path = dir.join("chat_template.jinja");
-        let (source, origin) = if jinja_path.exists() {
-            let text = read_text_limited(&jinja_path, "chat template", MAX_TEMPLATE_SOURCE_BYTES)?;
-            (Some(text), jinja_path)
-        } else {
-            let source = match config.get("chat_template") {
-                Some(Value::String(s)) => Some(s.clone()),
-                // A list of named templates: use "default".
-                Some(Value::Array(list)) => list
-                    .iter()
-                    .find(|t| t.get("name").and_then(Value::as_str) == Some("default"))
-                    .and_then(|t| t.get("template"))
-                    .and_then(Value::as_str)
-                    .map(str::to_string),
-                _ => None,
-            };
-            if let Some(source) = &source {
-                if source.len() as u64 > MAX_TEMPLATE_SOURCE_BYTES {
-                    return Err(ModelError::field(
-                        &config_path,
-                        "chat_template",
-                        format!(
-                            "the template is {} bytes, more than the {MAX_TEMPLATE_SOURCE_BYTES} allowed",
-                            source.len()
-                        ),
-                    ));
-                }
-            }
-            (source, config_path.clone())
-        };
-        let chat_template = source.map(|source| ChatTemplate {
-            source,
-            origin,
-            bos_token: token_string(config.get("bos_token")).unwrap_or_default(),
-            eos_token: token_string(config.get("eos_token")).unwrap_or_default(),
-        });
+        let chat_template = ChatTemplate::from_files(dir)?;
         Ok(Self {
             inner,
             path,
@@ -508,6 +634,22 @@ impl Tokenizer {
                 path: self.path.parent().unwrap_or(Path::new(".")).to_path_buf(),
             })?;
         template.render(messages, add_generation_prompt)
+    }
+
+    /// [`apply_chat_template`](Self::apply_chat_template) with extra template variables.
+    pub fn apply_chat_template_with(
+        &self,
+        messages: &[ChatMessage],
+        add_generation_prompt: bool,
+        options: &ChatOptions,
+    ) -> Result<String> {
+        let template = self
+            .chat_template
+            .as_ref()
+            .ok_or_else(|| ModelError::NoChatTemplate {
+                path: self.path.parent().unwrap_or(Path::new(".")).to_path_buf(),
+            })?;
+        template.render_with(messages, add_generation_prompt, options)
     }
 }
 
@@ -675,6 +817,97 @@ mod tests {
         .unwrap();
         let err = Tokenizer::from_dir(&dir).err().unwrap().to_string();
         assert!(err.contains("chat_template"), "{err}");
+    }
+
+    /// The end of Qwen3's template: the generation prompt, and the empty think block
+    /// that turns thinking off.
+    const QWEN3_TAIL: &str = "{%- for message in messages %}{{- '<|im_start|>' + message.role + '\n' + message.content + '<|im_end|>\n' }}{%- endfor %}\n{%- if add_generation_prompt %}\n    {{- '<|im_start|>assistant\n' }}\n    {%- if enable_thinking is defined and enable_thinking is false %}\n        {{- '<think>\n\n</think>\n\n' }}\n    {%- endif %}\n{%- endif %}";
+
+    #[test]
+    fn enable_thinking_reaches_the_template_and_undefined_keeps_its_default() {
+        let t = ChatTemplate::new(QWEN3_TAIL, "", "<|im_end|>");
+        let messages = [ChatMessage::new("user", "2+2?")];
+        let prompt = "<|im_start|>user\n2+2?<|im_end|>\n<|im_start|>assistant\n";
+        let off = t
+            .render_with(&messages, true, &ChatOptions::thinking(Some(false)))
+            .unwrap();
+        assert_eq!(off, format!("{prompt}<think>\n\n</think>\n\n"));
+        let on = t
+            .render_with(&messages, true, &ChatOptions::thinking(Some(true)))
+            .unwrap();
+        assert_eq!(on, prompt);
+        // Undefined: the template's default (thinking on), as plain `render` does.
+        assert_eq!(t.render(&messages, true).unwrap(), prompt);
+        assert_eq!(
+            t.render_with(&messages, true, &ChatOptions::default())
+                .unwrap(),
+            prompt
+        );
+        assert_eq!(t.thinking_default(), Some(true));
+    }
+
+    #[test]
+    fn the_thinking_default_is_read_from_the_template() {
+        // Off unless asked for.
+        let opt_in = ChatTemplate::new(
+            "{{ messages[0].content }}{% if enable_thinking is defined and enable_thinking %}<think>{% endif %}",
+            "",
+            "",
+        );
+        assert_eq!(opt_in.thinking_default(), Some(false));
+        // SmolLM3's style: `{% set enable_thinking = true %}` when undefined.
+        let smol = ChatTemplate::new(
+            "{%- if enable_thinking is not defined -%}{%- set enable_thinking = true -%}{%- endif -%}{{ '/think' if enable_thinking else '/no_think' }}",
+            "",
+            "",
+        );
+        assert_eq!(smol.thinking_default(), Some(true));
+        // No switch: not mentioned, or mentioned without effect.
+        assert_eq!(ChatTemplate::new(CHATML, "", "").thinking_default(), None);
+        let inert = ChatTemplate::new("{# enable_thinking is not used #}hi", "", "");
+        assert_eq!(inert.thinking_default(), None);
+    }
+
+    #[test]
+    fn generation_blocks_render_their_body() {
+        // transformers' `{% generation %}` (SmolLM3) marks assistant text; the text
+        // renders as if the tags were not there, whitespace control included.
+        let src = "{%- for m in messages -%}\n  {% generation %}\n[{{ m.content }}]\n  {%- endgeneration -%}\n!{%- endfor %}";
+        let plain = "{%- for m in messages -%}\n  {% if true %}\n[{{ m.content }}]\n  {%- endif -%}\n!{%- endfor %}";
+        let messages = [
+            ChatMessage::new("assistant", "a"),
+            ChatMessage::new("user", "b"),
+        ];
+        let out = ChatTemplate::new(src, "", "")
+            .render(&messages, false)
+            .unwrap();
+        assert_eq!(
+            out,
+            ChatTemplate::new(plain, "", "")
+                .render(&messages, false)
+                .unwrap()
+        );
+        assert_eq!(out, "[a]![b]!");
+        assert_eq!(
+            without_generation_tags("{%+ generation -%}x{%endgeneration%}{% if a %}{{ '{%' }}"),
+            "{%+ if true -%}x{% endif %}{% if a %}{{ '{%' }}"
+        );
+    }
+
+    #[test]
+    fn the_template_alone_is_read_without_the_tokenizer() {
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/qwen2-bias");
+        let template = ChatTemplate::from_dir(&fixture).unwrap().unwrap();
+        let tokenizer = Tokenizer::from_dir(&fixture).unwrap();
+        assert_eq!(Some(&template), tokenizer.chat_template());
+
+        let dir = crate::formats::safetensors::tests::tempdir();
+        std::fs::write(dir.join("tokenizer_config.json"), "{}").unwrap();
+        assert_eq!(ChatTemplate::from_dir(&dir).unwrap(), None);
+        std::fs::write(dir.join("chat_template.jinja"), QWEN3_TAIL).unwrap();
+        let template = ChatTemplate::from_dir(&dir).unwrap().unwrap();
+        assert_eq!(template.thinking_default(), Some(true));
+        assert!(ChatTemplate::from_dir(&dir.join("nope")).is_err());
     }
 
     #[test]

@@ -146,13 +146,30 @@ fn every_isa_gives_the_portable_logits() {
 
 #[test]
 fn a_long_prefill_in_chunks_equals_single_steps_and_truncation_rolls_back() {
-    // 70 tokens: three chunks of the engine (32 + 32 + 6).
-    let dir = test_models::fixture_dir("qwen2-bias");
+    // 70 tokens: three chunks of the engine (32 + 32 + 6); past the ring (window 8 + 32
+    // positions) of the sliding layers of the Gemma fixtures.
+    for name in ["qwen2-bias", "gemma2-softcap", "gemma3-text"] {
+        long_prefill_in_chunks(name);
+    }
+}
+
+fn long_prefill_in_chunks(name: &str) {
+    let dir = test_models::fixture_dir(name);
     let tokens: Vec<u32> = (0..70).map(|i| (i * 37 + 11) % 384).collect();
+    // The burn model keeps every position and masks: the ring must give its numbers.
+    let mut burn = Llama::<Flex>::load(&dir, &LoadOptions::default(), &Default::default()).unwrap();
+    let reference = logit_rows(&mut burn, &tokens);
     for precision in [Precision::F32, Precision::Int8] {
         let mut model = load(&dir, precision);
         let full = rows(&mut model, &tokens);
         assert_eq!(model.cached_len(), 70);
+        if precision == Precision::F32 {
+            let diff = max_diff(&full, &reference);
+            assert!(
+                diff <= 1e-4,
+                "{name}: CPU engine vs burn over 70 tokens: {diff}"
+            );
+        }
         model.reset();
         let mut stepwise = Vec::new();
         for &t in &tokens {
@@ -160,7 +177,7 @@ fn a_long_prefill_in_chunks_equals_single_steps_and_truncation_rolls_back() {
         }
         assert!(
             full == stepwise,
-            "{precision}: chunked prefill differs from single steps"
+            "{name} {precision}: chunked prefill differs from single steps"
         );
         // Feed wrong drafts, roll back, feed the truth: as a fresh run.
         model.truncate(40);
@@ -169,7 +186,7 @@ fn a_long_prefill_in_chunks_equals_single_steps_and_truncation_rolls_back() {
         let again = rows(&mut model, &tokens[40..]);
         assert!(
             again[..] == full[40..],
-            "{precision}: truncate + re-forward differs"
+            "{name} {precision}: truncate + re-forward differs"
         );
         // forward_last asks for the tail rows only.
         model.reset();
@@ -186,6 +203,10 @@ fn matches_the_burn_model_with_a_sliding_window_and_a_layer_limit() {
     let dir = test_models::fixture_dir("mistral-linear");
     let mut config = ModelConfig::from_dir(&dir).unwrap();
     config.sliding_window = Some(5);
+    config
+        .layers
+        .iter_mut()
+        .for_each(|layer| layer.sliding = true);
     let weights = WeightFiles::open(&dir).unwrap();
     let tokens = reference("mistral-linear").tokens;
     for layer_limit in [None, Some(1)] {
@@ -317,4 +338,21 @@ fn a_vocabulary_limit_keeps_the_tokenizers_special_tokens() {
     let burn = Llama::<Flex>::load(&dir, &options, &Default::default());
     let error = burn.err().unwrap().to_string();
     assert!(error.contains("CPU engine"), "{error}");
+}
+
+/// A sliding layer keeps its window plus one chunk: a rollback deeper than that cannot
+/// be continued, and says so instead of attending to overwritten positions.
+#[test]
+fn a_rollback_past_the_sliding_ring_is_refused_until_reset() {
+    let mut model = load(&test_models::fixture_dir("gemma2-softcap"), Precision::F32);
+    let tokens: Vec<u32> = (0..70).map(|i| (i * 37 + 11) % 384).collect();
+    let full = rows(&mut model, &tokens);
+    model.truncate(10);
+    let err = model
+        .forward_tail(&tokens[10..12], 1)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("rollback") && err.contains("reset"), "{err}");
+    model.reset();
+    assert!(rows(&mut model, &tokens) == full);
 }

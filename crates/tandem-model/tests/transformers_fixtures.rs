@@ -62,25 +62,59 @@ fn logits_match_transformers() {
     }
 }
 
+/// transformers v4 wrote `rope_theta` + `rope_scaling` (+ Gemma 3's
+/// `rope_local_base_freq`, Phi-3's top-level `partial_rotary_factor`) + `torch_dtype`;
+/// v5 writes `rope_parameters` + `dtype`. Each fixture's `config.legacy.json` must give
+/// the same logits on both engines.
 #[test]
 fn legacy_config_layout_gives_the_same_logits() {
-    // transformers v4 wrote rope_theta + rope_scaling + torch_dtype; v5 writes rope_parameters + dtype.
-    let src = test_models::fixture_dir("llama-gqa");
-    let dir = std::env::temp_dir().join(format!("tandem-legacy-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    for file in ["model.safetensors", "generation_config.json"] {
-        std::fs::copy(src.join(file), dir.join(file)).unwrap();
+    let mut checked = 0;
+    for name in FIXTURES {
+        let src = test_models::fixture_dir(name);
+        if !src.join("config.legacy.json").exists() {
+            continue;
+        }
+        let dir = std::env::temp_dir().join(format!("tandem-legacy-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for entry in std::fs::read_dir(&src).unwrap() {
+            let path = entry.unwrap().path();
+            let file = path.file_name().unwrap().to_str().unwrap().to_string();
+            if path.is_file() && file != "config.json" && file != "config.legacy.json" {
+                std::fs::copy(&path, dir.join(&file)).unwrap();
+            }
+        }
+        std::fs::copy(src.join("config.legacy.json"), dir.join("config.json")).unwrap();
+        let legacy = tandem_model::ModelConfig::from_dir(&dir).unwrap();
+        let current = tandem_model::ModelConfig::from_dir(&src).unwrap();
+        assert_eq!(legacy.layers, current.layers, "{name}");
+        assert_eq!(legacy.rope_scaling, current.rope_scaling, "{name}");
+        assert_eq!(legacy.local_rope, current.local_rope, "{name}");
+        assert_eq!(legacy.rotary_dim, current.rotary_dim, "{name}");
+        let reference = reference(name);
+        let mut model = load(&dir);
+        let diff = max_diff(
+            &logit_rows(&mut model, &reference.tokens),
+            &reference.logits,
+        );
+        assert!(diff <= TOLERANCE, "{name} legacy config (burn): {diff}");
+        let mut cpu = tandem_model::cpu::CpuModel::load(&dir, &LoadOptions::default()).unwrap();
+        let rows = cpu
+            .forward_tail(&reference.tokens, reference.tokens.len())
+            .unwrap();
+        let rows: Vec<Vec<f32>> = rows
+            .chunks(reference.logits[0].len())
+            .map(<[f32]>::to_vec)
+            .collect();
+        let diff = max_diff(&rows, &reference.logits);
+        assert!(
+            diff <= TOLERANCE,
+            "{name} legacy config (CPU engine): {diff}"
+        );
+        println!("{name}: legacy config layout, max |logit difference| = {diff:e}");
+        std::fs::remove_dir_all(&dir).ok();
+        checked += 1;
     }
-    std::fs::copy(src.join("config.legacy.json"), dir.join("config.json")).unwrap();
-    let reference = reference("llama-gqa");
-    let mut model = load(&dir);
-    assert_eq!(model.config().torch_dtype.as_deref(), Some("float32"));
-    let diff = max_diff(
-        &logit_rows(&mut model, &reference.tokens),
-        &reference.logits,
-    );
-    assert!(diff <= TOLERANCE, "legacy config: {diff}");
-    std::fs::remove_dir_all(&dir).ok();
+    assert!(checked >= 8, "only {checked} fixtures have a legacy config");
 }
 
 #[test]
@@ -171,6 +205,9 @@ struct TemplateCase {
     expected: String,
     #[serde(default)]
     raises: bool,
+    /// Keyword arguments of `apply_chat_template` (`enable_thinking`).
+    #[serde(default)]
+    kwargs: serde_json::Map<String, serde_json::Value>,
 }
 
 #[test]
@@ -185,7 +222,23 @@ fn chat_templates_render_as_transformers_does() {
             case.bos_token.unwrap_or_default(),
             case.eos_token.unwrap_or_default(),
         );
-        let result = template.render(&case.messages, case.add_generation_prompt);
+        let options: tandem_model::tokenizer::ChatOptions =
+            serde_json::from_value(serde_json::Value::Object(case.kwargs.clone()))
+                .unwrap_or_else(|e| panic!("{}: kwargs {:?}: {e}", case.name, case.kwargs));
+        // Every keyword argument must reach the template: one ChatOptions does not know
+        // would silently render the template's default instead.
+        assert_eq!(
+            serde_json::to_value(options)
+                .unwrap()
+                .as_object()
+                .unwrap()
+                .len(),
+            case.kwargs.len(),
+            "{}: kwargs {:?}",
+            case.name,
+            case.kwargs
+        );
+        let result = template.render_with(&case.messages, case.add_generation_prompt, &options);
         if case.raises {
             let err = result.unwrap_err().to_string();
             assert!(err.contains(&case.expected), "{}: {err}", case.name);

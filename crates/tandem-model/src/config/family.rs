@@ -389,3 +389,164 @@ pub(crate) fn embedding_scale(
         _ => source as f32,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{LayerRope, ModelConfig, RopeScaling};
+    use crate::error::ModelError;
+    use serde_json::{json, Value};
+    use std::path::Path;
+
+    fn parse(v: Value) -> crate::Result<ModelConfig> {
+        ModelConfig::from_map(Path::new("config.json"), v.as_object().unwrap())
+    }
+
+    fn err(v: Value) -> String {
+        parse(v).unwrap_err().to_string()
+    }
+
+    fn base(arch: &str) -> Value {
+        json!({
+            "architectures": [arch], "hidden_size": 64, "intermediate_size": 128,
+            "num_hidden_layers": 6, "num_attention_heads": 4, "num_key_value_heads": 2,
+            "vocab_size": 100, "max_position_embeddings": 256
+        })
+    }
+
+    #[test]
+    fn gemma3_hub_config_takes_the_text_defaults() {
+        // The shape of google/gemma-3-4b-it's config.json: most keys left to defaults.
+        let c = parse(json!({
+            "architectures": ["Gemma3ForConditionalGeneration"],
+            "text_config": {"hidden_size": 2560, "intermediate_size": 10240,
+                "model_type": "gemma3_text", "num_hidden_layers": 34,
+                "rope_scaling": {"factor": 8.0, "rope_type": "linear"}, "sliding_window": 1024},
+            "torch_dtype": "bfloat16", "eos_token_id": [1, 106]
+        }))
+        .unwrap();
+        assert_eq!(
+            (c.vocab_size, c.head_dim, c.num_heads, c.num_kv_heads),
+            (262_208, 256, 8, 4)
+        );
+        assert_eq!(c.rope_theta, 1e6);
+        assert_eq!(c.rope_scaling, RopeScaling::Linear { factor: 8.0 });
+        assert_eq!(c.local_rope, Some((10_000.0, RopeScaling::None)));
+        assert_eq!(c.sliding_window, Some(1024));
+        let sliding: Vec<bool> = c.layers.iter().map(|l| l.sliding).collect();
+        assert_eq!(&sliding[..6], &[true, true, true, true, true, false]);
+        assert_eq!(c.layers[0].rope, LayerRope::Local);
+        assert_eq!(c.layers[5].rope, LayerRope::Global);
+        assert!(c.tie_word_embeddings && c.qk_norm && c.sandwich_norms);
+        assert_eq!(c.query_pre_attn_scalar, Some(256.0));
+        assert_eq!(c.eos_token_ids, vec![1, 106]);
+        // √2560 = 50.596… in bf16, through f32 as Gemma 3 does.
+        assert_eq!(c.embedding_scale, Some(50.5));
+    }
+
+    #[test]
+    fn gemma2_softcaps_default_on_and_turn_off_with_null() {
+        let c = parse(base("Gemma2ForCausalLM")).unwrap();
+        assert_eq!(c.attn_logit_softcapping, Some(50.0));
+        assert_eq!(c.final_logit_softcapping, Some(30.0));
+        assert_eq!(c.layers.iter().filter(|l| l.sliding).count(), 3);
+        assert_eq!(c.sliding_window, Some(4096));
+        let mut v = base("Gemma2ForCausalLM");
+        v["final_logit_softcapping"] = Value::Null;
+        assert_eq!(parse(v).unwrap().final_logit_softcapping, None);
+    }
+
+    #[test]
+    fn gemma1_reads_legacy_gelu_as_tanh_and_rounds_the_normalizer() {
+        let mut v = base("GemmaForCausalLM");
+        v["hidden_act"] = json!("gelu");
+        v["hidden_size"] = json!(3072);
+        v["torch_dtype"] = json!("bfloat16");
+        v["head_dim"] = json!(256);
+        let c = parse(v).unwrap();
+        assert_eq!(c.activation, super::Activation::GeluTanh);
+        assert_eq!(c.embedding_scale, Some(55.5));
+        assert_eq!(c.norm_weight_offset, 1.0);
+    }
+
+    #[test]
+    fn what_tandem_cannot_compute_is_an_error_naming_the_field() {
+        let mut v = base("Gemma3ForCausalLM");
+        v["layer_types"] = json!([
+            "sliding_attention",
+            "chunked_attention",
+            "full_attention",
+            "full_attention",
+            "full_attention",
+            "full_attention"
+        ]);
+        assert!(err(v).contains("layer_types"));
+        let mut v = base("LlamaForCausalLM");
+        v["attn_logit_softcapping"] = json!(50.0);
+        assert!(err(v).contains("attn_logit_softcapping"));
+        let mut v = base("LlamaForCausalLM");
+        v["partial_rotary_factor"] = json!(0.5);
+        assert!(err(v).contains("partial_rotary_factor"));
+        let mut v = base("Phi3ForCausalLM");
+        v["rope_scaling"] =
+            json!({"type": "longrope", "short_factor": [1.0, 1.0], "long_factor": [2.0, 2.0]});
+        assert!(err(v).contains("short_factor"));
+        let mut v = base("Qwen3ForCausalLM");
+        v["layer_types"] = json!(vec!["sliding_attention"; 6]);
+        assert!(err(v).contains("sliding_window"));
+        let mut v = base("GemmaForCausalLM");
+        v["hidden_act"] = json!("relu");
+        assert!(err(v).contains("hidden_act"));
+        let mut v = base("Gemma3ForCausalLM");
+        v["use_bidirectional_attention"] = json!(true);
+        assert!(err(v).contains("use_bidirectional_attention"));
+        let mut v = base("SmolLM3ForCausalLM");
+        v["no_rope_layers"] = json!([1, 1, 2, 0, 1, 1]);
+        assert!(err(v).contains("no_rope_layers"));
+    }
+
+    #[test]
+    fn hybrid_families_are_refused_with_the_reason() {
+        for (arch, words) in [
+            ("Qwen3_5ForCausalLM", "recurrent"),
+            ("Qwen3NextForCausalLM", "recurrent"),
+            ("Gemma4ForCausalLM", "shares KV"),
+        ] {
+            let e = parse(base(arch)).unwrap_err();
+            assert!(matches!(e, ModelError::UnsupportedFamily { .. }), "{arch}");
+            assert!(
+                e.to_string().contains(words) && e.to_string().contains(arch),
+                "{e}"
+            );
+        }
+        let e = parse(base("MambaForCausalLM")).unwrap_err().to_string();
+        assert!(e.contains("Gemma3ForConditionalGeneration"), "{e}");
+    }
+
+    #[test]
+    fn smollm3_nope_layers_and_phi3_longrope() {
+        let c = parse(base("SmolLM3ForCausalLM")).unwrap();
+        let nope: Vec<bool> = c.layers.iter().map(|l| l.rope == LayerRope::None).collect();
+        assert_eq!(nope, [false, false, false, true, false, false]);
+        assert!(c.tie_word_embeddings);
+        let mut v = base("Phi3ForCausalLM");
+        v["max_position_embeddings"] = json!(131_072);
+        v["original_max_position_embeddings"] = json!(4096);
+        v["partial_rotary_factor"] = json!(0.75);
+        v["rope_scaling"] =
+            json!({"type": "longrope", "short_factor": vec![1.0; 6], "long_factor": vec![4.0; 6]});
+        let c = parse(v).unwrap();
+        assert_eq!(c.rotary_dim, 12);
+        let RopeScaling::LongRope {
+            original_max_position_embeddings,
+            attention_factor,
+            ..
+        } = c.rope_scaling
+        else {
+            panic!("{:?}", c.rope_scaling)
+        };
+        assert_eq!(original_max_position_embeddings, 4096);
+        let want = (1.0 + (32.0f64).ln() / (4096.0f64).ln()).sqrt();
+        assert!((attention_factor - want).abs() < 1e-12);
+        assert!(c.fused_checkpoint_linears);
+    }
+}
