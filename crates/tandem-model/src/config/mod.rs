@@ -136,11 +136,10 @@ pub enum RopeScaling {
     /// One divisor per frequency (`head_dim / 2` of them), as GGUF files carry Llama
     /// 3.1-style scaling: the `rope_freqs` tensor llama.cpp's converter computes.
     Factors(Vec<f64>),
-    /// Phi-3's LongRoPE: one divisor per frequency, `short_factor` for positions below
-    /// `original_max_position_embeddings` and `long_factor` from there on, cos and sin
-    /// multiplied by `attention_factor`. transformers picks the factors by a forward's
-    /// last position; a per-position choice is the same for token-by-token decoding and
-    /// keeps every row of a verify pass equal to the row alone.
+    /// Phi-3's LongRoPE: one divisor per frequency, `short_factor` while a sequence
+    /// fits `original_max_position_embeddings` and `long_factor` at every position once
+    /// it is longer (see [`ModelConfig::longrope_switch`]), cos and sin multiplied by
+    /// `attention_factor`.
     LongRope {
         short_factor: Vec<f64>,
         long_factor: Vec<f64>,
@@ -526,6 +525,20 @@ impl ModelConfig {
             fused_checkpoint_linears: architecture == Architecture::Phi3,
         };
         Ok(config)
+    }
+
+    /// LongRoPE's `original_max_position_embeddings`: a sequence longer than this runs
+    /// with the long factors at every position, as transformers computes it (its
+    /// `generate()` re-runs the sequence when it first grows past it); `None` for the
+    /// other RoPE scalings.
+    pub fn longrope_switch(&self) -> Option<usize> {
+        match self.rope_scaling {
+            RopeScaling::LongRope {
+                original_max_position_embeddings,
+                ..
+            } => Some(original_max_position_embeddings),
+            _ => None,
+        }
     }
 
     /// The attention window of decoder layer `layer`, if it slides.

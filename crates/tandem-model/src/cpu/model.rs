@@ -67,10 +67,28 @@ pub struct CpuModel {
     subset_logits: Vec<f32>,
     /// The rotary tables the layers use (global, and Gemma 3's local ones).
     ropes: Vec<RopeTables>,
+    /// Phi-3's LongRoPE, when the context can outgrow its switch.
+    long_rope: Option<LongRope>,
     cache: KvCache,
     scratch: Scratch,
     dims: Dims,
     int8_cache: Option<CacheOutcome>,
+}
+
+/// LongRoPE past its switch (see [`ModelConfig::longrope_switch`]): a sequence longer
+/// than `switch` runs with the long factors at every position, so when a forward first
+/// reaches position `switch` the cached positions are computed again with the long
+/// tables (as transformers' `generate()` re-runs the sequence), and after a rollback
+/// below it again with the short ones. The output for a prefix is then always what one
+/// forward over that prefix computes, however the tokens were fed.
+struct LongRope {
+    switch: usize,
+    /// The long tables, in the order of [`CpuModel::ropes`].
+    tables: Vec<RopeTables>,
+    /// The ids of the cached positions (capacity preallocated), to compute them again.
+    tokens: Vec<u32>,
+    /// Which tables the cache was computed with.
+    long: bool,
 }
 
 impl CpuModel {
@@ -164,22 +182,18 @@ impl CpuModel {
                     .then(|| norm(&format!("{p}.{name}.weight")))
                     .transpose()
             };
-            let rope = match rope::layer_half_tables(c, kind.rope, capacity) {
-                None => None,
-                Some(_) if ropes.iter().any(|(r, _)| *r == kind.rope) => {
-                    ropes.iter().position(|(r, _)| *r == kind.rope)
-                }
-                Some((cos, sin)) => {
-                    ropes.push((
-                        kind.rope,
-                        RopeTables {
-                            cos,
-                            sin,
-                            half: c.rotary_dim / 2,
-                        },
-                    ));
-                    Some(ropes.len() - 1)
-                }
+            let rope = match kind.rope {
+                crate::config::LayerRope::None => None,
+                rope => Some(match ropes.iter().position(|(r, _)| *r == rope) {
+                    Some(index) => index,
+                    None => {
+                        let (cos, sin) =
+                            rope::layer_half_tables(c, rope, capacity, false).expect("RoPE");
+                        let half = c.rotary_dim / 2;
+                        ropes.push((rope, RopeTables { cos, sin, half }));
+                        ropes.len() - 1
+                    }
+                }),
             };
             let mlp_norm_name = if c.sandwich_norms {
                 "pre_feedforward_layernorm"
@@ -204,6 +218,26 @@ impl CpuModel {
         }
         let lm_head = load_linear(&linears::lm_head(c), weights, quantized)?;
         let embed = weights.read("model.embed_tokens.weight", &[c.vocab_size, d])?;
+        let long_rope = c
+            .longrope_switch()
+            .filter(|&switch| capacity > switch)
+            .map(|switch| LongRope {
+                switch,
+                tables: ropes
+                    .iter()
+                    .map(|(kind, _)| {
+                        let (cos, sin) =
+                            rope::layer_half_tables(c, *kind, capacity, true).expect("RoPE");
+                        RopeTables {
+                            cos,
+                            sin,
+                            half: c.rotary_dim / 2,
+                        }
+                    })
+                    .collect(),
+                tokens: Vec::with_capacity(capacity),
+                long: false,
+            });
         let ropes = ropes.into_iter().map(|(_, tables)| tables).collect();
         let windows: Vec<Option<usize>> = (0..num_layers).map(|i| c.layer_window(i)).collect();
 
@@ -236,6 +270,7 @@ impl CpuModel {
             logit_ids: None,
             subset_logits: Vec::new(),
             ropes,
+            long_rope,
             scratch,
             dims: Dims::of(c),
             int8_cache: None,
@@ -396,6 +431,33 @@ impl CpuModel {
         let rows = rows.clamp(1, n);
         let first_wanted = n - rows;
         logits.resize(rows * vocab_size, 0.0);
+        let Some(switch) = self.long_rope.as_ref().map(|l| l.switch) else {
+            self.forward_rows(tokens, first_wanted, logits);
+            return Ok(());
+        };
+        // LongRoPE: the rows before the switch on the short tables, the rest on the long.
+        let start = self.cache.len();
+        let state = self.long_rope.as_mut().expect("checked");
+        state.tokens.truncate(start);
+        state.tokens.extend_from_slice(tokens);
+        let short = switch.saturating_sub(start).min(n);
+        let short_rows = short.saturating_sub(first_wanted);
+        if short > 0 {
+            self.use_long_tables(false);
+            self.forward_rows(&tokens[..short], first_wanted, logits);
+        }
+        if short < n {
+            self.use_long_tables(true);
+            let rest = &mut logits[short_rows * vocab_size..];
+            self.forward_rows(&tokens[short..], first_wanted.saturating_sub(short), rest);
+        }
+        Ok(())
+    }
+
+    /// Runs `tokens` in chunks, writing the logits of rows `first_wanted..` into
+    /// `logits` (row-major, from its start).
+    fn forward_rows(&mut self, tokens: &[u32], first_wanted: usize, logits: &mut [f32]) {
+        let vocab_size = self.config.vocab_size;
         for (c, chunk) in tokens.chunks(CHUNK).enumerate() {
             let chunk_start = c * CHUNK;
             let wanted_from = first_wanted.max(chunk_start) - chunk_start;
@@ -403,7 +465,23 @@ impl CpuModel {
             let offset = (chunk_start + from).saturating_sub(first_wanted) * vocab_size;
             self.forward_chunk(chunk, from..to, &mut logits[offset..]);
         }
-        Ok(())
+    }
+
+    /// Makes the cache hold the positions computed with LongRoPE's long (or short)
+    /// tables, computing them again if it holds the others.
+    fn use_long_tables(&mut self, long: bool) {
+        let state = self.long_rope.as_mut().expect("LongRoPE");
+        if state.long == long {
+            return;
+        }
+        state.long = long;
+        let cached = self.cache.len();
+        if cached == 0 {
+            return;
+        }
+        let prefix = state.tokens[..cached].to_vec();
+        self.cache.reset();
+        self.forward_rows(&prefix, prefix.len(), &mut []);
     }
 
     /// One chunk of at most [`CHUNK`] tokens; writes the logits of chunk rows `wanted`
@@ -428,11 +506,15 @@ impl CpuModel {
                 row.iter_mut().for_each(|v| *v *= scale);
             }
         }
+        let ropes = match &self.long_rope {
+            Some(state) if state.long => &state.tables,
+            _ => &self.ropes,
+        };
         let run = Run {
             isa: self.isa,
             pool: self.pool,
             dims,
-            ropes: &self.ropes,
+            ropes,
         };
         for (l, layer) in self.layers.iter().enumerate() {
             run.layer(l, layer, s, &mut self.cache, n, start);

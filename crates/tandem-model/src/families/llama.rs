@@ -106,6 +106,11 @@ pub struct Llama<B: TandemBackend> {
     norm: RmsNorm<B>,
     lm_head: Linear<B>,
     ropes: RopeSet<B>,
+    /// LongRoPE (see [`ModelConfig::longrope_switch`]): the ids of the cached positions,
+    /// to compute them again with the other tables, and whether the cache holds the
+    /// long ones.
+    cached_tokens: Vec<u32>,
+    long: bool,
     cache: KvCache<B>,
     device: B::Device,
     precision: Precision,
@@ -256,6 +261,8 @@ impl<B: TandemBackend> Llama<B> {
             norm: load_norm(c, weights, "model.norm.weight", device)?,
             lm_head,
             ropes: RopeSet::new(c, capacity, device),
+            cached_tokens: Vec::new(),
+            long: false,
             cache: KvCache::new(num_layers, capacity, c.num_kv_heads, c.head_dim, device),
             device: device.clone(),
             precision: options.precision,
@@ -342,14 +349,54 @@ impl<B: TandemBackend> Llama<B> {
     fn forward_hidden(&mut self, tokens: &[u32]) -> Result<Tensor<B, 2>> {
         let start = self.cache.len();
         check_forward(&self.config, tokens, start, self.cache.capacity())?;
+        let Some(switch) = self.config.longrope_switch() else {
+            return Ok(self.run_layers(tokens));
+        };
+        // LongRoPE: a sequence past the switch runs on the long tables at every
+        // position, as transformers' generate() re-runs it; the rows before the switch
+        // on the short ones.
+        self.cached_tokens.truncate(start);
+        self.cached_tokens.extend_from_slice(tokens);
         let n = tokens.len();
+        let short = switch.saturating_sub(start).min(n);
+        let mut parts = Vec::new();
+        if short > 0 {
+            self.use_long_tables(false);
+            parts.push(self.run_layers(&tokens[..short]));
+        }
+        if short < n {
+            self.use_long_tables(true);
+            parts.push(self.run_layers(&tokens[short..]));
+        }
+        Ok(Tensor::cat(parts, 0))
+    }
 
+    /// Makes the cache hold positions computed on LongRoPE's long (or short) tables,
+    /// computing them again if it holds the others.
+    fn use_long_tables(&mut self, long: bool) {
+        if self.long == long {
+            return;
+        }
+        self.long = long;
+        let cached = self.cache.len();
+        if cached > 0 {
+            let prefix = self.cached_tokens[..cached].to_vec();
+            self.cache.reset();
+            self.run_layers(&prefix);
+        }
+    }
+
+    /// Runs the decoder layers over `tokens` at positions `cached_len()..` and extends
+    /// the cache.
+    fn run_layers(&mut self, tokens: &[u32]) -> Tensor<B, 2> {
+        let start = self.cache.len();
+        let n = tokens.len();
         let ids = Tensor::<B, 1, Int>::from_data(
             TensorData::new(tokens.iter().map(|&t| t as i64).collect::<Vec<_>>(), [n]),
             &self.device,
         );
         let mut x = embed(&self.config, self.embed.clone().select(0, ids));
-        let mut positions = LayerPositions::new(start, n);
+        let mut positions = LayerPositions::new(start, n, self.long);
         for (i, layer) in self.layers.iter().enumerate() {
             let (rope, mask) = positions.of(&self.config, layer, &self.ropes, &self.device);
             x = layer.forward(
@@ -363,7 +410,7 @@ impl<B: TandemBackend> Llama<B> {
             );
         }
         self.cache.advance(n);
-        Ok(x)
+        x
     }
 }
 
@@ -410,15 +457,18 @@ fn soft_cap<B: Backend, const D: usize>(x: Tensor<B, D>, cap: f64) -> Tensor<B, 
 pub(crate) struct LayerPositions<B: Backend> {
     start: usize,
     n: usize,
+    /// LongRoPE's long tables.
+    long: bool,
     ropes: Vec<(LayerRope, Tensor<B, 3>, Tensor<B, 3>)>,
     masks: Vec<(Option<usize>, Option<Tensor<B, 2>>)>,
 }
 
 impl<B: TandemBackend> LayerPositions<B> {
-    pub(crate) fn new(start: usize, n: usize) -> Self {
+    pub(crate) fn new(start: usize, n: usize, long: bool) -> Self {
         Self {
             start,
             n,
+            long,
             ropes: Vec::new(),
             masks: Vec::new(),
         }
@@ -438,7 +488,7 @@ impl<B: TandemBackend> LayerPositions<B> {
             if let Some((_, cos, sin)) = self.ropes.iter().find(|(r, ..)| *r == layer.rope) {
                 return (cos.clone(), sin.clone());
             }
-            let (cos, sin) = set.rows(layer.rope, start, n);
+            let (cos, sin) = set.rows(layer.rope, self.long, start, n);
             self.ropes.push((layer.rope, cos.clone(), sin.clone()));
             (cos, sin)
         });
@@ -489,18 +539,21 @@ pub(crate) fn attention_mask<B: TandemBackend>(
 /// its layers use: cos, and sin with the first half negated, so
 /// rope(x) = x·cos + swap_halves(x)·sin_signed over the rotated dimensions.
 pub(crate) struct RopeSet<B: Backend> {
-    /// `[capacity, rotary_dim]` each.
-    tables: Vec<(LayerRope, Tensor<B, 2>, Tensor<B, 2>)>,
+    /// `[capacity, rotary_dim]` each; LongRoPE's long tables flagged `true`.
+    tables: Vec<(LayerRope, bool, Tensor<B, 2>, Tensor<B, 2>)>,
 }
 
 impl<B: TandemBackend> RopeSet<B> {
     pub(crate) fn new(c: &ModelConfig, capacity: usize, device: &B::Device) -> Self {
         let mut tables = Vec::new();
-        for kind in [LayerRope::Global, LayerRope::Local] {
+        let long_too = c.longrope_switch().is_some_and(|switch| capacity > switch);
+        let sets = [false, true].into_iter().filter(|&long| !long || long_too);
+        for (long, kind) in sets.flat_map(|l| [(l, LayerRope::Global), (l, LayerRope::Local)]) {
             if !c.layers.iter().any(|l| l.rope == kind) {
                 continue;
             }
-            let (cos, sin) = rope::layer_half_tables(c, kind, capacity).expect("a RoPE layer");
+            let (cos, sin) =
+                rope::layer_half_tables(c, kind, capacity, long).expect("a RoPE layer");
             let half = c.rotary_dim / 2;
             let full = |t: &[f32], negate: bool| -> Vec<f32> {
                 t.chunks_exact(half)
@@ -512,6 +565,7 @@ impl<B: TandemBackend> RopeSet<B> {
             };
             tables.push((
                 kind,
+                long,
                 tensor2(full(&cos, false), capacity, c.rotary_dim, device),
                 tensor2(full(&sin, true), capacity, c.rotary_dim, device),
             ));
@@ -519,12 +573,19 @@ impl<B: TandemBackend> RopeSet<B> {
         Self { tables }
     }
 
-    /// Rows `start..start + n` of the tables of `kind`, `[n, 1, rotary_dim]` each.
-    fn rows(&self, kind: LayerRope, start: usize, n: usize) -> (Tensor<B, 3>, Tensor<B, 3>) {
-        let (_, cos, sin) = self
+    /// Rows `start..start + n` of the tables of `kind` (LongRoPE's long ones if
+    /// `long`), `[n, 1, rotary_dim]` each.
+    fn rows(
+        &self,
+        kind: LayerRope,
+        long: bool,
+        start: usize,
+        n: usize,
+    ) -> (Tensor<B, 3>, Tensor<B, 3>) {
+        let (.., cos, sin) = self
             .tables
             .iter()
-            .find(|(k, ..)| *k == kind)
+            .find(|(k, l, ..)| *k == kind && *l == long)
             .expect("tables for every RoPE a layer uses");
         (
             cos.clone().slice([start..start + n]).unsqueeze_dim::<3>(1),

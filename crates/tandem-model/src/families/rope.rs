@@ -63,39 +63,33 @@ fn longrope_frequencies(dim: usize, theta: f64, factors: &[f64]) -> Vec<f64> {
 
 /// cos and sin of every position's angles for `dim` rotated dimensions,
 /// `[positions, dim / 2]` each, row-major: the half tables in-place RoPE reads (the
-/// rotate-half convention repeats them in both halves). LongRoPE switches from its
-/// short to its long factors at `original_max_position_embeddings` and scales both
-/// tables by its attention factor.
+/// rotate-half convention repeats them in both halves). LongRoPE's tables use its long
+/// factors when `long` (a sequence past `original_max_position_embeddings`, see
+/// [`ModelConfig::longrope_switch`]), else its short ones, and are scaled by its
+/// attention factor; `long` changes nothing for the other scalings.
 pub fn half_tables(
     dim: usize,
     theta: f64,
     scaling: &RopeScaling,
     positions: usize,
+    long: bool,
 ) -> (Vec<f32>, Vec<f32>) {
     let half = dim / 2;
     let mut cos = vec![0.0f32; positions * half];
     let mut sin = vec![0.0f32; positions * half];
-    let (short, long, switch, factor) = match scaling {
+    let (inv_freq, factor) = match scaling {
         RopeScaling::LongRope {
             short_factor,
             long_factor,
-            original_max_position_embeddings,
             attention_factor,
+            ..
         } => (
-            longrope_frequencies(dim, theta, short_factor),
-            longrope_frequencies(dim, theta, long_factor),
-            *original_max_position_embeddings,
+            longrope_frequencies(dim, theta, if long { long_factor } else { short_factor }),
             Some(*attention_factor as f32),
         ),
-        _ => (
-            inverse_frequencies(dim, theta, scaling),
-            Vec::new(),
-            usize::MAX,
-            None,
-        ),
+        _ => (inverse_frequencies(dim, theta, scaling), None),
     };
     for pos in 0..positions {
-        let inv_freq = if pos < switch { &short } else { &long };
         for (i, &f) in inv_freq.iter().enumerate() {
             // f32 product as in transformers (position_ids.float() @ inv_freq.float()).
             let angle = (pos as f32 * f as f32) as f64;
@@ -116,6 +110,7 @@ pub fn layer_half_tables(
     c: &ModelConfig,
     rope: LayerRope,
     positions: usize,
+    long: bool,
 ) -> Option<(Vec<f32>, Vec<f32>)> {
     match rope {
         LayerRope::Global => Some(half_tables(
@@ -123,10 +118,11 @@ pub fn layer_half_tables(
             c.rope_theta,
             &c.rope_scaling,
             positions,
+            long,
         )),
         LayerRope::Local => {
             let (theta, scaling) = c.local_rope.as_ref().expect("local RoPE parameters");
-            Some(half_tables(c.rotary_dim, *theta, scaling, positions))
+            Some(half_tables(c.rotary_dim, *theta, scaling, positions, long))
         }
         LayerRope::None => None,
     }

@@ -144,7 +144,9 @@ pub fn measure<B: TandemBackend>(
     let mut x = llama::embed(c, tensor2::<B>(rows, n, d, device));
 
     let ropes = RopeSet::<B>::new(c, n, device);
-    let mut positions = LayerPositions::new(0, n);
+    // One forward over every token: LongRoPE's long tables if they outgrow its switch.
+    let long = c.longrope_switch().is_some_and(|switch| n > switch);
+    let mut positions = LayerPositions::new(0, n, long);
     for i in 0..c.num_layers {
         let layer = DecoderLayer::<B>::load(c, i, weights, None, device)?;
         let names = LayerLinears::of(c, i);
