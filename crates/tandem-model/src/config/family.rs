@@ -304,9 +304,11 @@ pub(super) struct Traits {
     pub sandwich_norms: bool,
 }
 
+/// The family's switches; `multimodal` for Gemma 3's `Gemma3ForConditionalGeneration`.
 pub(super) fn traits(
     f: &Fields,
     architecture: Architecture,
+    multimodal: bool,
     hidden_size: usize,
     dtype: Option<&str>,
 ) -> Result<Traits> {
@@ -332,10 +334,10 @@ pub(super) fn traits(
             softcap("attn_logit_softcapping", Some(50.0))?,
             softcap("final_logit_softcapping", Some(30.0))?,
         ),
-        Gemma3 => (
-            softcap("attn_logit_softcapping", None)?,
-            softcap("final_logit_softcapping", None)?,
-        ),
+        // transformers' Gemma 3 attention never soft-caps, whatever the config says, and
+        // the multimodal class never caps its logits.
+        Gemma3 if multimodal => (None, None),
+        Gemma3 => (None, softcap("final_logit_softcapping", None)?),
         _ => {
             for key in ["attn_logit_softcapping", "final_logit_softcapping"] {
                 if f.get(key).is_some() {
@@ -441,6 +443,25 @@ mod tests {
         assert_eq!(c.eos_token_ids, vec![1, 106]);
         // √2560 = 50.596… in bf16, through f32 as Gemma 3 does.
         assert_eq!(c.embedding_scale, Some(50.5));
+    }
+
+    #[test]
+    fn gemma3_caps_only_the_logits_of_its_text_class_as_transformers_does() {
+        let mut v = base("Gemma3ForCausalLM");
+        v["attn_logit_softcapping"] = json!(50.0);
+        v["final_logit_softcapping"] = json!(30.0);
+        let c = parse(v.clone()).unwrap();
+        assert_eq!(
+            (c.attn_logit_softcapping, c.final_logit_softcapping),
+            (None, Some(30.0))
+        );
+        let c =
+            parse(json!({"architectures": ["Gemma3ForConditionalGeneration"], "text_config": v}))
+                .unwrap();
+        assert_eq!(
+            (c.attn_logit_softcapping, c.final_logit_softcapping),
+            (None, None)
+        );
     }
 
     #[test]

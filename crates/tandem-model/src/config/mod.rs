@@ -421,6 +421,12 @@ impl ModelConfig {
     /// metadata: then `path` is that file).
     pub(crate) fn from_map(path: &Path, map: &Map<String, Value>) -> Result<Self> {
         let architecture = parse_architecture(&Fields { path, map })?;
+        let multimodal = map
+            .get("architectures")
+            .and_then(Value::as_array)
+            .and_then(|a| a.first())
+            .and_then(Value::as_str)
+            == Some("Gemma3ForConditionalGeneration");
         // Gemma 3's multimodal checkpoints keep the language model's config under
         // `text_config`, written sparsely: the family's defaults fill it in.
         let map = family::text_config(architecture, map);
@@ -488,7 +494,13 @@ impl ModelConfig {
             .or_else(|| f.get("dtype"))
             .and_then(Value::as_str)
             .map(str::to_string);
-        let traits = family::traits(&f, architecture, hidden_size, torch_dtype.as_deref())?;
+        let traits = family::traits(
+            &f,
+            architecture,
+            multimodal,
+            hidden_size,
+            torch_dtype.as_deref(),
+        )?;
 
         let config = Self {
             architecture,
