@@ -1,5 +1,5 @@
-//! Tandem's model core: Hugging Face decoder models (Llama, Qwen2, Mistral) with a
-//! rollback KV cache, a tokenizer and chat templates.
+//! Tandem's model core: Hugging Face decoder models (Llama, Qwen2/3, Mistral, Gemma
+//! 1-3, Phi-3, SmolLM3) with a rollback KV cache, a tokenizer and chat templates.
 //!
 //! Where things are:
 //! - [`config`], [`tokenizer`]: what a model folder says about the model.

@@ -56,7 +56,7 @@ const TEXT: Record<ErrorCode, { message: string; fix: string }> = {
   },
   unsupported_model: {
     message: "Tandem can't run this model's architecture yet.",
-    fix: 'Use a Llama, Qwen2 or Mistral model, such as the pairs in the catalog.',
+    fix: 'Use a model of a supported family (Llama, Qwen2/3, Mistral, Gemma 1–3, Phi-3, SmolLM2/3), such as the pairs in the catalog.',
   },
   invalid_request: {
     message: "Some settings aren't valid.",

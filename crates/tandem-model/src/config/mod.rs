@@ -1,9 +1,9 @@
 //! `config.json` (+ `generation_config.json`) of Hugging Face decoder models.
 //!
-//! Llama, Qwen2 and Mistral share one decoder shape; they differ in QKV bias, tied
-//! embeddings, RoPE scaling and sliding windows, which this config records. Both the
-//! transformers v4 layout (`rope_theta` + `rope_scaling`) and the v5 layout
-//! (`rope_parameters`) are read.
+//! Every family shares one decoder shape; they differ in QKV bias, tied embeddings, RoPE
+//! scaling, sliding windows and the switches [`family`] reads (norms, activations,
+//! soft-capping, NoPE layers), which this config records. Both the transformers v4
+//! layout (`rope_theta` + `rope_scaling`) and the v5 layout (`rope_parameters`) are read.
 
 use std::path::{Path, PathBuf};
 
