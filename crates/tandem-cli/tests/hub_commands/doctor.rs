@@ -142,3 +142,51 @@ fn a_file_given_as_a_model_is_named_as_a_file() {
         .failed();
     expect_file_message(&run.stderr);
 }
+
+/// A newer family from the hub to a race: Gemma 3's multimodal checkpoint (weights under
+/// `language_model.`, config under `text_config`) with its text model drafting passes
+/// the doctor, pulls, and races with every greedy output equal to plain decoding.
+#[test]
+fn a_gemma3_pair_passes_the_doctor_pulls_and_races_exactly() {
+    let (draft, target) = ("tiny/gemma3-text", "tiny/gemma3-vlm");
+    let env = Env::new([
+        fixture_repo(draft, "gemma3-text"),
+        fixture_repo(target, "gemma3-vlm"),
+    ]);
+    let doctor = env.run(&["doctor", draft, target]).ok();
+    assert!(
+        doctor
+            .stdout
+            .contains("OK: these two models can work as a pair."),
+        "{}",
+        doctor.stdout
+    );
+    let folder = |repo: &str| -> String {
+        let run = env.run(&["pull", repo]).ok();
+        let line = run
+            .stdout
+            .lines()
+            .find(|l| l.contains("is ready in"))
+            .unwrap_or_else(|| panic!("{}", run.stdout))
+            .to_string();
+        line.split("is ready in").nth(1).unwrap().trim().to_string()
+    };
+    let (draft_dir, target_dir) = (folder(draft), folder(target));
+    // The race log goes to the test's own data folder, not the developer's.
+    let mut command = env.command(&[
+        "compare",
+        "--target",
+        &target_dir,
+        "--draft",
+        &draft_dir,
+        "--prompt",
+        "The model reads 42 tokens, then writes!",
+        "--max-new-tokens",
+        "24",
+        "--ignore-eos",
+    ]);
+    command.env("TANDEM_DATA_DIR", env.home.path().join("data"));
+    let race = crate::support::Run::from(command.output().unwrap()).ok();
+    let all = format!("{}{}", race.stdout, race.stderr);
+    assert!(all.contains("every output is identical to plain"), "{all}");
+}
