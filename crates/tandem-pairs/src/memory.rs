@@ -8,9 +8,11 @@
 //! per channel (the CPU engine's packed layout), while embeddings, norms and
 //! biases stay f32. A head tied to the embeddings is still loaded as its own
 //! (transposed) matrix, so it counts next to the embedding table even though
-//! `parameter_count` counts it once. The KV cache is f32.
+//! `parameter_count` counts it once. The KV cache is f32, and a sliding-window
+//! layer's holds only its window (plus a margin), as the CPU engine's does.
 
 use serde::{Deserialize, Serialize};
+use tandem_model::cpu::attention::ROLLBACK;
 use tandem_model::families::linears;
 use tandem_model::{quant, ModelConfig, Precision};
 
@@ -136,18 +138,63 @@ fn linear_shapes(config: &ModelConfig) -> Vec<(u64, u64)> {
         .collect()
 }
 
-/// Keys and values of every layer for `context_len` positions, in f32.
+/// Keys and values of every layer for `context_len` positions, in f32, as the CPU
+/// engine holds them (`tandem_model::cpu::attention::KvCache::bytes_for`): a layer that
+/// attends to a sliding window (Gemma 2/3, Mistral, Phi-3) keeps only the window plus a
+/// rollback margin, in a ring written twice, when that is fewer positions than the
+/// context; any other layer keeps every position.
 pub fn kv_cache_bytes(config: &ModelConfig, context_len: usize) -> u64 {
-    [
-        config.num_layers as u64,
+    let per_position = [
         2,
         config.num_kv_heads as u64,
         config.head_dim as u64,
         F32_BYTES,
-        context_len as u64,
     ]
     .into_iter()
-    .fold(1, u64::saturating_mul)
+    .fold(1, u64::saturating_mul);
+    cached_positions(config, context_len).saturating_mul(per_position)
+}
+
+/// Positions the caches of all layers hold together. Counted from the sliding layers
+/// rather than layer by layer, so a hand-built config with absurdly many layers costs
+/// nothing to count.
+fn cached_positions(config: &ModelConfig, context_len: usize) -> u64 {
+    let context = context_len as u64;
+    let layers = config.num_layers as u64;
+    // `ModelConfig::layer_window`: a sliding layer slides only with a window.
+    let ring = config
+        .sliding_window
+        .map(|window| window.saturating_add(ROLLBACK))
+        .filter(|&slots| slots < context_len);
+    let (sliding, ring_positions) = match ring {
+        Some(slots) => {
+            let sliding = config
+                .layers
+                .iter()
+                .take(config.num_layers)
+                .filter(|kind| kind.sliding)
+                .count() as u64;
+            (sliding, (slots as u64).saturating_mul(2))
+        }
+        None => (0, 0),
+    };
+    (layers - sliding)
+        .saturating_mul(context)
+        .saturating_add(sliding.saturating_mul(ring_positions))
+}
+
+/// How many of the decoder's layers attend to a sliding window smaller than
+/// `context_len` (their caches stay small however long the conversation).
+pub fn sliding_layers(config: &ModelConfig, context_len: usize) -> usize {
+    match config.sliding_window {
+        Some(window) if window.saturating_add(ROLLBACK) < context_len => config
+            .layers
+            .iter()
+            .take(config.num_layers)
+            .filter(|kind| kind.sliding)
+            .count(),
+        _ => 0,
+    }
 }
 
 #[cfg(test)]
@@ -236,6 +283,62 @@ mod tests {
             context_len: 1,
         };
         assert_eq!(memory.total_bytes(), u64::MAX);
+    }
+
+    /// A Gemma 3 1B-like config: 26 layers, 5 sliding (window 512) to 1 full.
+    fn gemma3_like(layer_types: Option<Vec<&str>>) -> ModelConfig {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = serde_json::json!({
+            "architectures": ["Gemma3ForCausalLM"],
+            "hidden_size": 1152, "intermediate_size": 6912, "num_hidden_layers": 26,
+            "num_attention_heads": 4, "num_key_value_heads": 1, "head_dim": 256,
+            "vocab_size": 262144, "max_position_embeddings": 32768,
+            "sliding_window": 512, "sliding_window_pattern": 6,
+            "query_pre_attn_scalar": 256, "rope_theta": 1000000.0,
+            "rope_local_base_freq": 10000.0, "torch_dtype": "bfloat16",
+            "bos_token_id": 2, "eos_token_id": [1, 106]
+        });
+        if let Some(types) = layer_types {
+            config["layer_types"] = serde_json::json!(types);
+        }
+        std::fs::write(dir.path().join("config.json"), config.to_string()).unwrap();
+        ModelConfig::from_dir(dir.path()).unwrap()
+    }
+
+    #[test]
+    fn sliding_window_layers_need_less_cache() {
+        let mixed = gemma3_like(None);
+        let full = gemma3_like(Some(vec!["full_attention"; 26]));
+        assert_eq!(sliding_layers(&mixed, 4096), 22);
+        assert_eq!(sliding_layers(&full, 4096), 0);
+        // Per position and layer: K and V · 1 KV head · 256 · 4 bytes = 2 KiB.
+        let per_layer = 2 * 256 * 4;
+        assert_eq!(kv_cache_bytes(&full, 4096), 26 * 4096 * per_layer);
+        // 4 full layers keep 4096 positions; 22 sliding ones a ring of 2 · (512 + 32).
+        let ring = 2 * (512 + ROLLBACK) as u64;
+        assert_eq!(
+            kv_cache_bytes(&mixed, 4096),
+            (4 * 4096 + 22 * ring) * per_layer
+        );
+        assert!(kv_cache_bytes(&mixed, 4096) < kv_cache_bytes(&full, 4096) / 2);
+        // Exactly what the CPU engine allocates.
+        let windows: Vec<Option<usize>> = (0..mixed.num_layers)
+            .map(|i| mixed.layer_window(i))
+            .collect();
+        assert_eq!(
+            kv_cache_bytes(&mixed, 4096),
+            tandem_model::cpu::attention::KvCache::bytes_for(&windows, 4096, 1, 256) as u64
+        );
+        // A context no longer than window + margin: every layer keeps the whole context.
+        assert_eq!(sliding_layers(&mixed, 512 + ROLLBACK), 0);
+        assert_eq!(
+            kv_cache_bytes(&mixed, 512 + ROLLBACK),
+            kv_cache_bytes(&full, 512 + ROLLBACK)
+        );
+        let memory = MemoryEstimate::new(Some(&mixed), Some(&full), Precision::Int8, 4096);
+        let (draft, target) = (memory.draft.unwrap(), memory.target.unwrap());
+        assert_eq!(draft.weight_bytes, target.weight_bytes);
+        assert!(draft.total_bytes() < target.total_bytes());
     }
 
     #[test]

@@ -78,7 +78,8 @@ export function formatSpeedup(ratio: number | null | undefined): string {
 
 /** 1_543_714_304 → "1.5B"; 134_515_008 → "135M". */
 export function formatParams(params: number): string {
-  if (params >= 1e9) return `${trimZeros((params / 1e9).toFixed(1))}B`;
+  // 999.9M reads as 1B (Gemma 3 1B has 999 885 952), not 1000M.
+  if (params >= 0.9995e9) return `${trimZeros((params / 1e9).toFixed(1))}B`;
   if (params >= 1e6) return `${Math.round(params / 1e6)}M`;
   if (params >= 1e3) return `${Math.round(params / 1e3)}K`;
   return String(params);

@@ -20,9 +20,12 @@ export function pairLabel(pair: Pair): string {
   return `${shortRepo(pair.draft.repo)} → ${shortRepo(pair.target.repo)}`;
 }
 
-/** A catalog pair's title: "SmolLM2 135M → 360M". */
+/** A catalog pair's title: "SmolLM2 135M → 360M", "gemma-3 1B → 4.3B". */
 export function pairTitle(pair: Pair): string {
-  const family = (repo: string) => shortRepo(repo).replace(/-Instruct$/, '').replace(/-\d+(\.\d+)?[BM]$/i, '');
+  const family = (repo: string) =>
+    shortRepo(repo)
+      .replace(/-(Instruct|it)$/, '')
+      .replace(/-\d+(\.\d+)?[BM]$/i, '');
   const df = family(pair.draft.repo);
   const tf = family(pair.target.repo);
   const d = formatParams(pair.draft.params);

@@ -47,6 +47,8 @@ describe('format', () => {
     expect(formatParams(1_543_714_304)).toBe('1.5B');
     expect(formatParams(134_515_008)).toBe('135M');
     expect(formatParams(8_030_261_248)).toBe('8B');
+    expect(formatParams(999_885_952)).toBe('1B');
+    expect(formatParams(999_400_000)).toBe('999M');
   });
   test('names and text', () => {
     expect(shortRepo('Qwen/Qwen2.5-0.5B-Instruct')).toBe('Qwen2.5-0.5B-Instruct');

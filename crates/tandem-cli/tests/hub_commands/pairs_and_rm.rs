@@ -17,14 +17,21 @@ fn pairs_lists_the_catalog_and_marks_downloads() {
         "qwen2.5-coder-0.5b-1.5b",
         "smollm2-135m-1.7b",
         "llama3.2-1b-3b",
+        "qwen3-0.6b-1.7b",
+        "qwen3-0.6b-14b",
+        "gemma3-270m-1b",
+        "gemma3-1b-27b",
+        "gemma-2b-7b",
     ] {
         assert!(empty.stdout.contains(id), "{id}\n{}", empty.stdout);
     }
-    assert!(
-        empty.stdout.contains("llama3.2 [gated]"),
-        "{}",
-        empty.stdout
-    );
+    for licence in ["llama3.2 [gated]", "gemma [gated]"] {
+        assert!(
+            empty.stdout.contains(licence),
+            "{licence}\n{}",
+            empty.stdout
+        );
+    }
     assert!(!empty.stdout.contains("Other downloaded models"));
 
     env.run(&["pull", SMOL_DRAFT]).ok();

@@ -114,6 +114,11 @@ pub fn doctor(draft_dir: &Path, target_dir: &Path, options: &DoctorOptions) -> V
         options.context_len,
     );
     describe_memory(&memory, &mut findings);
+    for model in [&draft, &target] {
+        if let Some(config) = model.config() {
+            describe_sliding(config, model.role, options.context_len, &mut findings);
+        }
+    }
 
     Verdict {
         ok: findings.problems.is_empty(),
@@ -146,6 +151,25 @@ fn describe_memory(memory: &MemoryEstimate, findings: &mut Findings) {
             "These models handle at most {usable} tokens of context, so the conversation \
              memory is counted for {usable} tokens rather than {}.",
             memory.context_len
+        ));
+    }
+}
+
+/// Sliding-window layers keep a small cache (see `memory::kv_cache_bytes`): say so,
+/// since it is why such a model needs less memory than its size suggests.
+fn describe_sliding(
+    config: &tandem_model::ModelConfig,
+    role: Role,
+    context_len: usize,
+    findings: &mut Findings,
+) {
+    let context_len = context_len.min(config.max_position_embeddings);
+    let sliding = crate::memory::sliding_layers(config, context_len);
+    if let (true, Some(window)) = (sliding > 0, config.sliding_window) {
+        findings.note(format!(
+            "{sliding} of the {role}'s {} layers look back only {window} tokens (a sliding \
+             window), so their share of the conversation memory stays small.",
+            config.num_layers
         ));
     }
 }

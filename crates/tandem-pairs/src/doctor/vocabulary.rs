@@ -6,9 +6,14 @@
 //! config side: each model's `vocab_size` must leave room for its tokenizer.
 
 use tandem_decode::{check_vocab_compatible, VocabMismatch};
+use tandem_model::Architecture;
 
 use super::model_files::ModelFiles;
 use super::Findings;
+
+/// Most added special tokens a tokenizer may have past the model's rows and still be
+/// the model's own (Gemma 3's text models have one, `<image_soft_token>`).
+const MAX_SPECIALS_PAST_ROWS: usize = 64;
 
 pub(super) fn check(draft: &ModelFiles, target: &ModelFiles, findings: &mut Findings) {
     for model in [draft, target] {
@@ -49,19 +54,50 @@ pub(super) fn check(draft: &ModelFiles, target: &ModelFiles, findings: &mut Find
 
 /// A tokenizer with more tokens than the model's `vocab_size` produces ids
 /// the model has no row for: the folder mixes files of different models.
+///
+/// Except in Gemma 3: its text models (270M, 1B: 262 144 rows) share the multimodal
+/// models' tokenizer, whose `<image_soft_token>` (id 262 144) stands for image
+/// features. The model never writes a token past its rows, and one in a prompt is
+/// refused by the loader as out of range, so a few added special tokens past the rows
+/// are only a note there. Anywhere else they still mean mixed-up files.
 fn check_room_for_tokenizer(model: &ModelFiles, findings: &mut Findings) {
-    let (Some(config), Some(tokens)) = (model.config(), model.tokens()) else {
+    let (Some(config), Some(tokens), Some(tokenizer)) =
+        (model.config(), model.tokens(), model.tokenizer())
+    else {
         return;
     };
-    if tokens.len() > config.vocab_size {
-        findings.problem(format!(
-            "The {role}'s tokenizer has {} tokens but the {role} model only has room for {} \
-             (vocab_size in config.json), so these files don't belong to the same model.",
-            tokens.len(),
+    if tokens.len() <= config.vocab_size {
+        return;
+    }
+    let added = tokenizer.added_token_ids();
+    let past: Vec<usize> = (config.vocab_size..tokens.len())
+        .filter(|&id| !tokens[id].is_empty())
+        .collect();
+    let only_added = past
+        .iter()
+        .all(|&id| added.binary_search(&(id as u32)).is_ok());
+    let shared_multimodal = config.architecture == Architecture::Gemma3;
+    if shared_multimodal && only_added && past.len() <= MAX_SPECIALS_PAST_ROWS {
+        let names: Vec<String> = past.iter().map(|&id| quoted(&tokens[id])).collect();
+        findings.note(format!(
+            "The {role}'s tokenizer has {} special token{} past the {role} model's {} token \
+             slots ({}); the model never writes {}, which is fine.",
+            past.len(),
+            if past.len() == 1 { "" } else { "s" },
             config.vocab_size,
+            names.join(", "),
+            if past.len() == 1 { "it" } else { "them" },
             role = model.role,
         ));
+        return;
     }
+    findings.problem(format!(
+        "The {role}'s tokenizer has {} tokens but the {role} model only has room for {} \
+         (vocab_size in config.json), so these files don't belong to the same model.",
+        tokens.len(),
+        config.vocab_size,
+        role = model.role,
+    ));
 }
 
 /// Padded output layers (Qwen pads `vocab_size` past its tokenizer) are

@@ -247,10 +247,12 @@ fn unsupported_architecture_fails_with_the_reason() {
 fn a_draft_bigger_than_the_target_is_warned_about() {
     let target = ModelCopy::of("qwen2-bias");
     target.edit("config.json", |config| {
-        config["num_hidden_layers"] = json!(1)
+        config["num_hidden_layers"] = json!(1);
+        // One entry a layer, or none.
+        config.as_object_mut().unwrap().remove("layer_types");
     });
     let verdict = check(&fixture("llama-gqa"), &target.dir);
-    assert!(verdict.ok);
+    assert!(verdict.ok, "{:?}", verdict.problems);
     assert!(
         mentions(&verdict.warnings, "not smaller than the target"),
         "{:?}",
@@ -261,7 +263,9 @@ fn a_draft_bigger_than_the_target_is_warned_about() {
     // A draft a tenth the size is fine and promises a real gain.
     let big = ModelCopy::of("qwen2-bias");
     big.edit("config.json", |config| {
-        config["num_hidden_layers"] = json!(40)
+        config["num_hidden_layers"] = json!(40);
+        // One entry a layer, or none.
+        config.as_object_mut().unwrap().remove("layer_types");
     });
     let verdict = check(&fixture("llama-gqa"), &big.dir);
     assert!(verdict.warnings.is_empty(), "{:?}", verdict.warnings);
