@@ -406,6 +406,30 @@ pub async fn load_pair(state: AppStateRef<'_>, request: LoadRequest) -> AppResul
     .await
 }
 
+/// The chat template of a downloaded model (a repo id or a path), read without its
+/// tokenizer: whether it has a thinking switch, and its default.
+#[tauri::command]
+pub async fn chat_template_info(
+    state: AppStateRef<'_>,
+    model: String,
+) -> AppResult<ChatTemplateInfo> {
+    let state = state.inner().clone();
+    blocking(move || {
+        let dir = model_dir(&state, model.trim())?;
+        Ok(template_info(&dir))
+    })
+    .await
+}
+
+/// A template that cannot be read offers nothing (loading the model reports why).
+fn template_info(dir: &Path) -> ChatTemplateInfo {
+    let template = tandem_model::ChatTemplate::from_dir(dir).ok().flatten();
+    ChatTemplateInfo {
+        has_template: template.is_some(),
+        thinking_default: template.as_ref().and_then(|t| t.thinking_default()),
+    }
+}
+
 fn architecture(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("config.json"))
         .ok()
@@ -982,6 +1006,62 @@ mod tests {
         assert_eq!(lanes, [Lane::Plain, Lane::Speculative]);
         assert_eq!(grouped[1].draft.as_deref(), Some("d"));
         assert_eq!(grouped[1].title, "Hello there");
+    }
+
+    #[test]
+    fn the_thinking_switch_is_read_from_the_template_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let fixture = tandem_model::test_models::fixture_dir("qwen2-bias");
+        for file in ["config.json", "tokenizer_config.json"] {
+            std::fs::copy(fixture.join(file), dir.path().join(file)).unwrap();
+        }
+        // ChatML without a switch; no tokenizer.json needed.
+        assert_eq!(
+            template_info(dir.path()),
+            ChatTemplateInfo {
+                has_template: true,
+                thinking_default: None
+            }
+        );
+        std::fs::write(
+            dir.path().join("chat_template.jinja"),
+            "{{ messages[0].content }}{% if add_generation_prompt %}<|im_start|>assistant\n\
+             {% if enable_thinking is defined and enable_thinking is false %}<think>\n\n</think>\n\n{% endif %}{% endif %}",
+        )
+        .unwrap();
+        assert_eq!(template_info(dir.path()).thinking_default, Some(true));
+        assert_eq!(
+            template_info(&dir.path().join("missing")),
+            ChatTemplateInfo {
+                has_template: false,
+                thinking_default: None
+            }
+        );
+    }
+
+    #[test]
+    fn a_rerun_from_the_history_keeps_the_thinking_switch() {
+        // The engine's golden log, its measured times (placeholders there) set to 1.
+        let golden = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../crates/tandem-engine/tests/golden/speculative-run.jsonl");
+        let mut text = std::fs::read_to_string(golden).unwrap();
+        for timing in [
+            "draft_ms",
+            "verify_ms",
+            "model_ms",
+            "wall_ms",
+            "time_to_first_token_ms",
+            "tokens_per_second",
+        ] {
+            text = text.replace(&format!("\"<{timing}>\""), "1.0");
+        }
+        let mut record = tandem_engine::export::jsonl::read_log(text.as_bytes(), "golden").unwrap();
+        assert_eq!(convert::request_of(&record).enable_thinking, None);
+        record.header.chat = true;
+        record.header.enable_thinking = Some(false);
+        let request = convert::request_of(&record);
+        assert!(request.chat);
+        assert_eq!(request.enable_thinking, Some(false));
     }
 
     #[test]

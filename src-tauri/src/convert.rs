@@ -199,6 +199,7 @@ pub fn request_of(record: &EngineRecord) -> GenerateRequest {
     GenerateRequest {
         prompt: h.prompt.clone(),
         chat: h.chat,
+        enable_thinking: h.enable_thinking,
         mode: h.mode.clone(),
         sampling: h.sampling.clone(),
         max_new_tokens: h.max_new_tokens,

@@ -104,6 +104,18 @@ pub struct LoadRequest {
     pub backend: BackendKind,
 }
 
+/// What a model's chat template offers besides the conversation (the Run and Compare
+/// views' Thinking switch).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ChatTemplateInfo {
+    /// The model has a chat template.
+    pub has_template: bool,
+    /// The template has a thinking switch (reads `enable_thinking`, as Qwen3's and
+    /// SmolLM3's do): its default, what a request leaving `enable_thinking` out gets.
+    /// `None`: no switch.
+    pub thinking_default: Option<bool>,
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct LoadedModelInfo {
     pub name: String,

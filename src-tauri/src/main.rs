@@ -38,6 +38,7 @@ fn main() {
             commands::remove_custom_pair,
             commands::load_pair,
             commands::loaded_pair,
+            commands::chat_template_info,
             commands::start_run,
             commands::start_compare,
             commands::cancel_run,

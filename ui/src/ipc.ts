@@ -147,6 +147,9 @@ export interface GenerateRequest {
   prompt: string;
   /** Wrap the prompt as a user message in the model's chat template. */
   chat: boolean;
+  /** The chat template's thinking switch (Qwen3, SmolLM3: reason in a `<think>` block
+   * first, or answer straight away); absent or null leaves the template's default. */
+  enable_thinking?: boolean | null;
   mode: RunMode;
   sampling: SamplingConfig;
   max_new_tokens: number;
@@ -353,6 +356,13 @@ export interface LoadRequest {
   backend: BackendKind;
 }
 
+/** What a model's chat template offers besides the conversation. */
+export interface ChatTemplateInfo {
+  has_template: boolean;
+  /** The template's thinking switch (`enable_thinking`): its default; null when it has none. */
+  thinking_default: boolean | null;
+}
+
 export interface LoadedModelInfo {
   name: string;
   dir: string;
@@ -524,6 +534,7 @@ export const COMMANDS = [
   'remove_custom_pair',
   'load_pair',
   'loaded_pair',
+  'chat_template_info',
   'start_run',
   'start_compare',
   'cancel_run',
@@ -562,6 +573,8 @@ export const api = {
 
   loadPair: (request: LoadRequest) => invoke<LoadedPair>('load_pair', { request }),
   loadedPair: () => invoke<LoadedPair | null>('loaded_pair'),
+  /** A downloaded model's chat template, read without loading the model: its thinking switch. */
+  chatTemplateInfo: (model: string) => invoke<ChatTemplateInfo>('chat_template_info', { model }),
 
   /** Runs one generation on the loaded pair, streaming steps; resolves with the saved record. */
   startRun: (request: GenerateRequest, onEvent: Channel<RunEvent>) =>

@@ -6,6 +6,7 @@ import {
   Channel,
   type AppInfo,
   type CatalogInfo,
+  type ChatTemplateInfo,
   type ComparisonRecord,
   type DownloadEvent,
   type ExportFormat,
@@ -56,6 +57,8 @@ export interface RunSettings {
   mode: Lane;
   prompt: string;
   chat: boolean;
+  /** The chat template's thinking switch; null leaves the template's default. */
+  thinking: boolean | null;
   gammaAuto: boolean;
   gamma: number;
   /** End a step's guesses after one the draft is unsure of (γ is then the most). */
@@ -89,10 +92,15 @@ export function runMode(lane: Lane): RunMode {
   return { kind: 'nasd', ngram_n: 3, filler_top_k: null };
 }
 
-export function buildRequest(settings: RunSettings, lane: Lane = settings.mode): GenerateRequest {
+/**
+ * The request for a run. `thinkingSwitch`: the target's chat template has a thinking
+ * switch; only then (and with the chat template on) is the setting sent.
+ */
+export function buildRequest(settings: RunSettings, lane: Lane = settings.mode, thinkingSwitch = false): GenerateRequest {
   return {
     prompt: settings.prompt,
     chat: settings.chat,
+    enable_thinking: thinkingSwitch && settings.chat ? settings.thinking : null,
     mode: runMode(lane),
     sampling: {
       temperature: settings.temperature,
@@ -125,6 +133,7 @@ class AppState {
     mode: 'speculative',
     prompt: 'Explain speculative decoding in two sentences.',
     chat: true,
+    thinking: null,
     gammaAuto: false,
     gamma: 8,
     gammaStopUnsure: true,
@@ -146,11 +155,19 @@ class AppState {
 
   insights = $state<InsightsSource | null>(null);
 
+  /** The chat template of the chosen pair's target (`chatTemplateFor`), for the Thinking switch. */
+  chatTemplate = $state<ChatTemplateInfo | null>(null);
+  chatTemplateFor = $state<string | null>(null);
+
   private noticeId = 0;
 
   pairs: RunnablePair[] = $derived(runnablePairs(this.catalog, this.local, this.files));
   selectedPair: RunnablePair | null = $derived(this.pairs.find((p) => p.key === this.settings.pairKey) ?? this.pairs[0] ?? null);
   firstLaunch: boolean = $derived(this.ready && (this.local?.models.filter((m) => m.complete).length ?? 0) === 0);
+  /** The chosen target's thinking default when its template has the switch, else null. */
+  thinkingDefault: boolean | null = $derived(
+    this.chatTemplateFor !== null && this.chatTemplateFor === this.selectedPair?.target ? (this.chatTemplate?.thinking_default ?? null) : null,
+  );
   busy: boolean = $derived(this.runPhase === 'loading' || this.runPhase === 'running' || this.comparePhase === 'loading' || this.comparePhase === 'running');
 
   async init(): Promise<void> {
@@ -193,6 +210,21 @@ class AppState {
     // runnable when its last model lands (until then Run falls back to the first pair).
     if (this.pairRepos(this.settings.pairKey).some((repo) => this.downloads[repo] && this.downloads[repo].status !== 'failed')) return;
     this.settings.pairKey = this.pairs[0]?.key ?? '';
+  }
+
+  /** Reads the chat template of the chosen pair's target (once per target). A model whose
+   * template cannot be read simply has no switch: loading it reports the problem. */
+  async syncChatTemplate(target: string | null = this.selectedPair?.target ?? null): Promise<void> {
+    if (target === this.chatTemplateFor) return;
+    this.chatTemplateFor = target;
+    this.chatTemplate = null;
+    if (target === null) return;
+    try {
+      const info = await api.chatTemplateInfo(target);
+      if (this.chatTemplateFor === target) this.chatTemplate = info;
+    } catch {
+      if (this.chatTemplateFor === target) this.chatTemplate = null;
+    }
   }
 
   /** The repos of the pair behind a Run choice key (`pair:ID`, `custom:ID`). */
@@ -405,7 +437,7 @@ class AppState {
       applyRunEvent(this.runLanes, event);
     };
     try {
-      const record = await api.startRun(buildRequest(this.settings), channel);
+      const record = await api.startRun(buildRequest(this.settings, this.settings.mode, this.thinkingDefault !== null), channel);
       this.lastRun = record;
       this.runLanes = { [record.lane]: laneFromRecord(record) };
       this.insights = { kind: 'run', run: record };
@@ -439,7 +471,8 @@ class AppState {
       applyRunEvent(this.compareState, event);
     };
     try {
-      const record = await api.startCompare({ request: buildRequest(this.settings, 'speculative'), lanes }, channel);
+      const request = buildRequest(this.settings, 'speculative', this.thinkingDefault !== null);
+      const record = await api.startCompare({ request, lanes }, channel);
       this.lastComparison = record;
       this.compareState = Object.fromEntries(record.runs.map((r) => [r.lane, laneFromRecord(r)]));
       this.insights = { kind: 'comparison', comparison: record };

@@ -107,16 +107,25 @@ impl LoadedModel {
             .collect()
     }
 
-    /// Ids that end a generation: the config's EOS ids plus the tokenizer's EOS token
-    /// (chat models often end a turn with a token the config does not list).
+    /// Ids that end a generation: the config's EOS ids (generation_config.json's list
+    /// when it has one), the tokenizer's EOS token, and the end-of-turn marker the chat
+    /// template closes each turn with (chat models end their answer with it even where
+    /// the config lists only `<eos>`, as Gemma 1's `<end_of_turn>`).
     pub fn eos_token_ids(&self) -> Vec<u32> {
         let mut ids = self.config.eos_token_ids.clone();
-        if let Some(eos) = self.tokenizer.chat_template().map(|t| t.eos_token.clone()) {
-            if let Some(id) = self.tokenizer.token_to_id(&eos) {
+        let mut add = |token: &str| {
+            if let Some(id) = self.tokenizer.token_to_id(token) {
                 if !ids.contains(&id) {
                     ids.push(id);
                 }
             }
+        };
+        if let Some(template) = self.tokenizer.chat_template() {
+            add(&template.eos_token);
+            END_OF_TURN
+                .iter()
+                .filter(|marker| template.source().contains(*marker))
+                .for_each(|marker| add(marker));
         }
         ids
     }
@@ -125,6 +134,9 @@ impl LoadedModel {
         display_name(&self.dir)
     }
 }
+
+/// The special tokens chat templates end a turn with (Gemma, ChatML, Llama 3, Phi-3).
+const END_OF_TURN: [&str; 4] = ["<end_of_turn>", "<|im_end|>", "<|eot_id|>", "<|end|>"];
 
 /// A readable name for a model folder: the repo id for HF cache snapshots
 /// (`models--org--name/snapshots/<rev>`), else the folder name.

@@ -55,6 +55,9 @@ pub struct PredictRequest {
     pub alpha_gamma: usize,
     /// Wrap the α prompts in the chat template.
     pub chat: bool,
+    /// The chat template's `enable_thinking` (see [`GenerateRequest::enable_thinking`]).
+    #[serde(default)]
+    pub enable_thinking: Option<bool>,
 }
 
 impl Default for PredictRequest {
@@ -67,6 +70,7 @@ impl Default for PredictRequest {
             alpha_tokens: 32,
             alpha_gamma: 4,
             chat: false,
+            enable_thinking: None,
         }
     }
 }
@@ -177,6 +181,7 @@ pub fn estimate_alpha(pair: &mut LoadedPair, request: &PredictRequest) -> Result
     for prompt in &request.alpha_prompts {
         let mut run = GenerateRequest::new(prompt.clone(), RunMode::Speculative);
         run.chat = request.chat;
+        run.enable_thinking = request.enable_thinking;
         run.max_new_tokens = request.alpha_tokens;
         run.gamma = GammaPolicy::Fixed(request.alpha_gamma.max(1));
         run.ignore_eos = true;

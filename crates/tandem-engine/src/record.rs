@@ -52,6 +52,10 @@ pub struct RunHeader {
     pub max_new_tokens: usize,
     pub ignore_eos: bool,
     pub chat: bool,
+    /// The chat template's `enable_thinking` as set for the run; absent when left to
+    /// the template's default (and in logs written before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enable_thinking: Option<bool>,
     pub stop_strings: Vec<String>,
     /// The prompt as given.
     pub prompt: String,
@@ -190,6 +194,7 @@ pub fn run_recorded(
         max_new_tokens: request.max_new_tokens,
         ignore_eos: request.ignore_eos,
         chat: request.chat,
+        enable_thinking: request.enable_thinking,
         stop_strings: request.stop_strings.clone(),
         prompt: request.prompt.clone(),
         prompt_text: output.prompt_text,

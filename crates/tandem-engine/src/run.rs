@@ -9,6 +9,7 @@ use tandem_decode::{
     check_vocab_compatible, generate, GammaPolicy, GenerationConfig, GenerationEvent,
     GenerationResult, Hooks, Mode, SamplingConfig,
 };
+use tandem_model::tokenizer::ChatOptions;
 use tandem_model::{ChatMessage, ChatTemplate};
 
 use crate::error::{EngineError, Result};
@@ -47,6 +48,11 @@ pub struct GenerateRequest {
     pub prompt: String,
     /// Wrap the prompt as a user message in the model's chat template.
     pub chat: bool,
+    /// The chat template's `enable_thinking` (Qwen3, SmolLM3: reason in a `<think>`
+    /// block first, or answer straight away). `None` leaves it undefined: the template's
+    /// own default. Templates without the switch ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enable_thinking: Option<bool>,
     pub mode: RunMode,
     pub sampling: SamplingConfig,
     pub max_new_tokens: usize,
@@ -68,6 +74,7 @@ impl GenerateRequest {
         Self {
             prompt: prompt.into(),
             chat: false,
+            enable_thinking: None,
             mode,
             sampling: SamplingConfig::greedy(),
             max_new_tokens: 128,
@@ -77,7 +84,20 @@ impl GenerateRequest {
             gamma_cost_ratio: None,
         }
     }
+
+    /// The template variables the request sets.
+    pub fn chat_options(&self) -> ChatOptions {
+        ChatOptions::thinking(self.enable_thinking)
+    }
+
+    /// What a chat rendering of the request depends on besides the template.
+    pub(crate) fn chat_key(&self) -> ChatKey {
+        (self.prompt.clone(), self.enable_thinking)
+    }
 }
+
+/// A user prompt and the `enable_thinking` it was rendered with.
+pub(crate) type ChatKey = (String, Option<bool>);
 
 /// The result of a run, with the prompt as the model saw it.
 #[derive(Clone, Debug)]
@@ -91,12 +111,12 @@ pub struct RunOutput {
 }
 
 /// Chat prompts a [`Session`](crate::Session) rendered before its job took the models,
-/// by user prompt (see `Session::with_pair_for`).
+/// by user prompt and thinking switch (see `Session::with_pair_for`).
 pub(crate) struct ChatPrompts {
     /// The template they were rendered with; they stand for the target's own rendering
     /// only while the target has this template.
     pub template: ChatTemplate,
-    pub rendered: BTreeMap<String, String>,
+    pub rendered: BTreeMap<ChatKey, String>,
 }
 
 /// The prompt text the model is fed: the raw prompt, or the chat template's rendering
@@ -106,13 +126,15 @@ pub fn prompt_text(model: &LoadedModel, request: &GenerateRequest) -> Result<Str
         if let Some(text) = model
             .chat_prompts
             .as_ref()
-            .and_then(|prompts| prompts.rendered.get(&request.prompt))
+            .and_then(|prompts| prompts.rendered.get(&request.chat_key()))
         {
             return Ok(text.clone());
         }
-        Ok(model
-            .tokenizer
-            .apply_chat_template(&[ChatMessage::new("user", request.prompt.clone())], true)?)
+        Ok(model.tokenizer.apply_chat_template_with(
+            &[ChatMessage::new("user", request.prompt.clone())],
+            true,
+            &request.chat_options(),
+        )?)
     } else {
         Ok(request.prompt.clone())
     }

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
 use serde::{Deserialize, Serialize};
 use tandem_decode::GenerationEvent;
+use tandem_model::tokenizer::ChatOptions;
 use tandem_model::{ChatMessage, ChatTemplate};
 
 use crate::compare::{run_comparison, CompareRequest, Comparison, RaceEvent};
@@ -23,7 +24,7 @@ use crate::history::{HistoryEntry, RunHistory};
 use crate::pair::{LoadedPair, PairInfo, PairSpec};
 use crate::predict::{predict, PredictRequest, Prediction};
 use crate::record::{run_recorded, RunContext, RunRecord};
-use crate::run::{ChatPrompts, GenerateRequest, RunMode};
+use crate::run::{ChatKey, ChatPrompts, GenerateRequest, RunMode};
 use crate::suite::{run_suite, SuiteEvent, SuiteItem, SuiteReport};
 use crate::text::TextPiece;
 
@@ -259,6 +260,7 @@ impl Session {
             .iter()
             .map(|prompt| GenerateRequest {
                 chat: request.chat,
+                enable_thinking: request.enable_thinking,
                 ..GenerateRequest::new(prompt.clone(), RunMode::Speculative)
             })
             .collect();
@@ -337,10 +339,10 @@ impl Session {
     /// under the model lock and rendered after it is released. `None` when there is
     /// nothing to render (no chat request, no pair or no template: the job reports those).
     fn render_chat_prompts(&self, requests: &[&GenerateRequest]) -> Result<Option<ChatPrompts>> {
-        let prompts: BTreeSet<&str> = requests
+        let prompts: BTreeSet<ChatKey> = requests
             .iter()
             .filter(|r| r.chat)
-            .map(|r| r.prompt.as_str())
+            .map(|r| r.chat_key())
             .collect();
         if prompts.is_empty() {
             return Ok(None);
@@ -355,9 +357,13 @@ impl Session {
         };
         let rendered = prompts
             .into_iter()
-            .map(|prompt| {
-                let text = template.render(&[ChatMessage::new("user", prompt)], true)?;
-                Ok((prompt.to_string(), text))
+            .map(|(prompt, enable_thinking)| {
+                let text = template.render_with(
+                    &[ChatMessage::new("user", prompt.as_str())],
+                    true,
+                    &ChatOptions::thinking(enable_thinking),
+                )?;
+                Ok(((prompt, enable_thinking), text))
             })
             .collect::<Result<_>>()?;
         Ok(Some(ChatPrompts { template, rendered }))
@@ -481,7 +487,10 @@ mod tests {
                     .apply_chat_template(&[tandem_model::ChatMessage::new("user", "hi")], true)?;
                 // Rendered already, so prompt_text does not run the template again.
                 let prompts = pair.target.chat_prompts.as_ref().expect("rendered");
-                assert_eq!(prompts.rendered.get("hi"), Some(&expected));
+                assert_eq!(
+                    prompts.rendered.get(&("hi".to_string(), None)),
+                    Some(&expected)
+                );
                 crate::run::prompt_text(&pair.target, &request)
             })
             .unwrap();

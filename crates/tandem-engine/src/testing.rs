@@ -206,6 +206,7 @@ pub fn fake_record(run_id: &str, mode: RunMode, cycles: usize, wall_ms: f64) -> 
             max_new_tokens: tokens.len(),
             ignore_eos: true,
             chat: false,
+            enable_thinking: None,
             stop_strings: vec![],
             prompt: "Say <b>\"hi\"</b> & go".into(),
             prompt_text: "Say <b>\"hi\"</b> & go".into(),

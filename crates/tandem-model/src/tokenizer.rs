@@ -41,6 +41,9 @@ pub const MAX_TEMPLATE_SOURCE_BYTES: u64 = 4 << 20;
 /// Widest `indent` / `tojson(indent=…)` a template may ask for (real ones use 2 or 4).
 pub const MAX_TEMPLATE_INDENT: usize = 64;
 
+/// Longest line of a chat template, in characters (see `ChatTemplate::environment`).
+const MAX_TEMPLATE_LINE_CHARS: usize = u16::MAX as usize - 1;
+
 /// Largest number a `format` specification may hold (a width or precision).
 const MAX_FORMAT_NUMBER: u64 = 4096;
 
@@ -309,6 +312,18 @@ impl ChatTemplate {
                 .replace("%Y", "2025")
                 .replace("%m", "01")
         });
+        // minijinja counts columns in a u16: a longer line overflows its error spans
+        // (a panic in builds with overflow checks). No real template comes close.
+        if let Some(line) = self
+            .source
+            .split('\n')
+            .position(|line| line.chars().count() > MAX_TEMPLATE_LINE_CHARS)
+        {
+            return Err(self.error(format!(
+                "cannot parse the template: line {} is longer than {MAX_TEMPLATE_LINE_CHARS} characters",
+                line + 1
+            )));
+        }
         env.add_template_owned("chat", without_generation_tags(&self.source))
             .map_err(|e| self.error(format!("cannot parse the template: {}", describe(&e))))?;
         Ok(env)
@@ -325,7 +340,8 @@ fn without_generation_tags(source: &str) -> String {
     while let Some(start) = rest.find("{%") {
         out.push_str(&rest[..start]);
         let tag = &rest[start..];
-        let Some(end) = tag.find("%}") else {
+        // The closing `%}` after the opening `{%` (in `{%}` they overlap).
+        let Some(end) = tag[2..].find("%}").map(|end| end + 2) else {
             out.push_str(tag);
             return out;
         };
@@ -749,6 +765,23 @@ mod tests {
     }
 
     #[test]
+    fn a_template_line_too_long_to_parse_is_a_clear_error() {
+        // minijinja's column count would overflow on a syntax error at its end.
+        let long = format!("{{{{ 'x' }}}}{}\"", "a".repeat(70_000));
+        let err = render_err(&long);
+        assert!(err.contains("line 1 is longer than"), "{err}");
+        // Long lines within the bound, and long templates of short lines, are fine.
+        let wide = format!("{{{{ '{}' }}}}", "a".repeat(60_000));
+        assert_eq!(
+            ChatTemplate::new(wide, "", "")
+                .render(&[], false)
+                .unwrap()
+                .len(),
+            60_000
+        );
+    }
+
+    #[test]
     fn endless_loops_run_out_of_fuel() {
         let err = render_err(
             "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
@@ -892,6 +925,18 @@ mod tests {
             without_generation_tags("{%+ generation -%}x{%endgeneration%}{% if a %}{{ '{%' }}"),
             "{%+ if true -%}x{% endif %}{% if a %}{{ '{%' }}"
         );
+        // Odd or unfinished tags pass through untouched, for the parser to refuse.
+        for odd in [
+            "{%}",
+            "{%%}",
+            "{%-",
+            "{% generation",
+            "x{%",
+            "{%-%}",
+            "é{%é%}é",
+        ] {
+            assert_eq!(without_generation_tags(odd), odd);
+        }
     }
 
     #[test]

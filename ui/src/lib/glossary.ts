@@ -72,6 +72,11 @@ export const GLOSSARY = {
     name: 'chat template',
     line: "Chat template: wraps your prompt the way the model was trained to see a user's message. Leave it on for chat models.",
   },
+  thinking: {
+    term: 'Thinking',
+    name: 'thinking',
+    line: 'Thinking: the model reasons step by step in a <think> block before it answers. Longer, often better answers; off answers straight away.',
+  },
   p: {
     term: 'p',
     name: 'target probability',

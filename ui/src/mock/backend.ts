@@ -5,6 +5,7 @@
 import type {
   AppError,
   CatalogInfo,
+  ChatTemplateInfo,
   ComparisonRecord,
   CompareRequest,
   CustomPair,
@@ -145,6 +146,13 @@ export class MockBackend {
     },
     load_pair: async (a) => this.load(a.request as LoadRequest),
     loaded_pair: () => this.loaded,
+    chat_template_info: (a): ChatTemplateInfo => {
+      const model = String(a.model);
+      if ((this.cache.get(model) ?? 0) < 1 && !LOCAL_FILES.some((f) => f.path === model)) fail('not_found', `model ${model} is not downloaded yet`);
+      // Qwen3's and SmolLM3's templates have the thinking switch (on unless turned off).
+      const thinking = /qwen3|smollm3/i.test(model);
+      return { has_template: true, thinking_default: thinking ? true : null };
+    },
     start_run: async (a) => {
       const record = await this.runLane(a.request as GenerateRequest, a.onEvent as ChannelLike<RunEvent>, null);
       this.history.unshift({ kind: 'run', run: record });
@@ -192,6 +200,8 @@ export class MockBackend {
     this.cache.set('HuggingFaceTB/SmolLM2-360M-Instruct', 1);
     this.cache.set('Qwen/Qwen2.5-0.5B-Instruct', 1);
     this.cache.set('Qwen/Qwen2.5-1.5B-Instruct', 0.37);
+    // A Qwen3 model alone: its chat template has the thinking switch.
+    this.cache.set('Qwen/Qwen3-0.6B', 1);
     void find;
     const base = Date.parse('2026-03-12T14:05:00Z');
     const request = (prompt: string, mode: GenerateRequest['mode'], temperature = 0): GenerateRequest => ({

@@ -179,7 +179,9 @@ export function simulateLane(
 ): SimulatedLane {
   const profile = PROFILES[lane];
   const chatPrefix = request.chat ? '<|im_start|>user\n' : '';
-  const chatSuffix = request.chat ? '<|im_end|>\n<|im_start|>assistant\n' : '';
+  // As Qwen3's template: thinking turned off is an empty think block.
+  const noThink = request.chat && request.enable_thinking === false ? '<think>\n\n</think>\n\n' : '';
+  const chatSuffix = request.chat ? `<|im_end|>\n<|im_start|>assistant\n${noThink}` : '';
   const promptText = `${chatPrefix}${request.prompt}${chatSuffix}`;
   const promptLen = vocab.tokenize(promptText).length;
   const sampled = request.sampling.temperature > 0;

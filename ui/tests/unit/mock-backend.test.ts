@@ -27,7 +27,8 @@ describe('mocked IPC', () => {
     const info = await api.appInfo();
     expect(info.backends).toEqual(['cpu']);
     const catalog = await api.catalog();
-    expect(catalog.pairs.length).toBe(8);
+    expect(catalog.pairs.length).toBe(17);
+    expect(catalog.pairs.map((p) => p.id)).toEqual(expect.arrayContaining(['qwen3-0.6b-1.7b', 'gemma3-270m-1b', 'gemma3-1b-27b']));
     const local = await api.localModels();
     expect(local.models.find((m) => m.repo_id === 'Qwen/Qwen2.5-1.5B-Instruct')?.complete).toBe(false);
   });

@@ -9,6 +9,7 @@ const settings: RunSettings = {
   mode: 'speculative',
   prompt: 'Hi',
   chat: true,
+  thinking: null,
   gammaAuto: false,
   gamma: 5,
   gammaStopUnsure: false,
@@ -37,6 +38,17 @@ describe('run settings → the engine request', () => {
     expect(buildRequest({ ...settings, temperature: 0.7 }).sampling.top_p).toBe(0.9);
     expect(buildRequest({ ...settings, temperature: 0.7, topP: 1 }).sampling.top_p).toBeNull();
     expect(buildRequest(settings, 'plain').mode).toEqual({ kind: 'plain' });
+  });
+  test('the thinking switch is sent only for a template that has one, with the chat template on', () => {
+    // Untouched: the template's own default (the field left null).
+    expect(buildRequest(settings, 'speculative', true).enable_thinking).toBeNull();
+    const off = { ...settings, thinking: false };
+    expect(buildRequest(off, 'speculative', true).enable_thinking).toBe(false);
+    expect(buildRequest({ ...settings, thinking: true }, 'plain', true).enable_thinking).toBe(true);
+    // A template without the switch, or no chat template: nothing to switch.
+    expect(buildRequest(off, 'speculative', false).enable_thinking).toBeNull();
+    expect(buildRequest({ ...off, chat: false }, 'speculative', true).enable_thinking).toBeNull();
+    expect(buildRequest(off).enable_thinking).toBeNull();
   });
 });
 
@@ -101,5 +113,8 @@ describe('pairs the Run view offers', () => {
   test('titles read like a sentence', () => {
     expect(pairTitle(pairs.find((p) => p.id === 'smollm2-135m-360m')!)).toBe('SmolLM2 135M → 362M');
     expect(pairTitle(pairs.find((p) => p.id === 'llama3.2-1b-llama3.1-8b')!)).toBe('Llama-3.2 1.2B → Llama-3.1 8B');
+    expect(pairTitle(pairs.find((p) => p.id === 'qwen3-0.6b-1.7b')!)).toBe('Qwen3 596M → 1.7B');
+    expect(pairTitle(pairs.find((p) => p.id === 'gemma3-1b-4b')!)).toBe('gemma-3 1B → 4.3B');
+    expect(pairTitle(pairs.find((p) => p.id === 'gemma-2b-7b')!)).toBe('gemma 2.5B → 8.5B');
   });
 });

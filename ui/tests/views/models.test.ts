@@ -11,20 +11,21 @@ describe('Models view', () => {
     await expect(welcome.isVisible()).resolves.toBe(true);
     const text = await welcome.innerText();
     expect(text).toContain('Welcome to Tandem');
-    // 16 GB laptop without a GPU: the largest open pair with a target of at most 2B.
-    expect(text).toContain('SmolLM2 135M → 1.7B');
+    // 16 GB laptop without a GPU: the largest open pair with a target of at most 2B
+    // (the current Qwen3 one, with int8).
+    expect(text).toContain('Qwen3 596M → 1.7B');
     expect(text).toContain('16 GB of RAM');
     expect(await page.locator('[data-testid^="pair-"] .badge.accent').count()).toBe(1);
     expect(await overflowsHorizontally(page)).toBe(false);
     await screenshot(page, 'models-first-launch');
 
     await welcome.getByRole('button', { name: 'Download the recommended pair' }).click();
-    const bar = page.getByTestId('download-HuggingFaceTB/SmolLM2-135M-Instruct').first();
+    const bar = page.getByTestId('download-Qwen/Qwen3-0.6B').first();
     await bar.waitFor();
     await page.waitForFunction(() => /MB\/s/.test(document.querySelector('[data-testid="first-launch"]')?.textContent ?? ''));
     const progress = await bar.innerText();
     expect(progress).toMatch(/MB\/s · .* left/);
-    expect(progress).toMatch(/of 269 MB/);
+    expect(progress).toMatch(/of 1\.5 GB/);
     await screenshot(page, 'models-downloading');
 
     // Pause keeps the partial download; resume continues it.
@@ -43,7 +44,7 @@ describe('Models view', () => {
   test('GPU hardware recommends a bigger pair, judged against GPU memory', async () => {
     const { page, context } = await app.open({ scenario: 'fresh', hardware: 'gpu' });
     const text = await page.getByTestId('first-launch').innerText();
-    expect(text).toContain('Qwen2.5 494M → 7.6B');
+    expect(text).toContain('Qwen3 596M → 8.2B');
     expect(text).toContain('RTX 4090');
     await context.close();
   });

@@ -35,6 +35,46 @@ describe('Run view', () => {
     await context.close();
   });
 
+  test('a Qwen3 target shows the Thinking switch, on by default; turned off, the run asks for no thinking', async () => {
+    const { page, context, errors } = await app.open({ scenario: 'ready' });
+    await page.getByRole('heading', { name: 'Run', exact: true }).waitFor();
+    const startRuns = () =>
+      page.evaluate(() =>
+        (window as unknown as { __tandemMock: { calls: Array<{ cmd: string; args: { request?: { enable_thinking?: boolean | null } } }> } }).__tandemMock.calls
+          .filter((c) => c.cmd === 'start_run')
+          .map((c) => c.args.request?.enable_thinking ?? null),
+      );
+    // SmolLM2's chat template has no switch.
+    await page.waitForFunction(() => (window as unknown as { __tandemMock: { calls: Array<{ cmd: string }> } }).__tandemMock.calls.some((c) => c.cmd === 'chat_template_info'));
+    expect(await page.getByTestId('thinking').count()).toBe(0);
+
+    await page.getByTestId('pair-select').selectOption({ label: 'Qwen3-0.6B alone (plain, NASD)' });
+    const thinking = page.getByTestId('thinking');
+    await thinking.waitFor();
+    expect(await thinking.isChecked()).toBe(true);
+    const label = page.locator('label:has([data-testid="thinking"])');
+    expect(await label.innerText()).toContain('Thinking before answering (the model’s default)');
+    await page.getByTestId('mode-plain').click();
+    await page.getByTestId('run').click();
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="token-stream"] .tok').length > 10);
+    await page.waitForSelector('[data-testid="run"]:not([disabled])');
+    // Untouched: the template decides.
+    expect(await startRuns()).toEqual([null]);
+
+    await thinking.uncheck();
+    await page.getByTestId('run').click();
+    await page.waitForFunction(() => (window as unknown as { __tandemMock: { calls: Array<{ cmd: string }> } }).__tandemMock.calls.filter((c) => c.cmd === 'start_run').length === 2);
+    await page.waitForSelector('[data-testid="run"]:not([disabled])');
+    expect(await startRuns()).toEqual([null, false]);
+
+    // Without the chat template there is nothing to switch.
+    await page.getByRole('checkbox', { name: 'Chat template' }).uncheck();
+    expect(await thinking.isDisabled()).toBe(true);
+    await screenshot(page, 'run-thinking');
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
   test('the token inspector works from the keyboard', async () => {
     const { page, context } = await app.open({ scenario: 'ready' });
     await page.getByTestId('prompt').focus();

@@ -16,7 +16,9 @@ use tandem_engine::{
     RunEvent, RunHistory, RunMode, SamplingConfig, Session,
 };
 
-use super::generate::{legend, parse_gamma, print_piece, ColorArg, ModeArg};
+use super::generate::{
+    legend, note_thinking_ignored, parse_gamma, print_piece, ColorArg, ModeArg, ThinkingArg,
+};
 use super::table::render_table;
 use super::BackendChoice;
 
@@ -61,6 +63,11 @@ pub struct RaceArgs {
     /// Wrap the prompt in the model's chat template as a user message.
     #[arg(long)]
     pub chat: bool,
+    /// Chat templates with a thinking switch (Qwen3, SmolLM3): reason in a `<think>`
+    /// block first (on) or answer straight away (off). Default: the template's own
+    /// (on for both). Needs --chat.
+    #[arg(long, value_enum, requires = "chat")]
+    pub thinking: Option<ThinkingArg>,
     /// Token budget of each run (with --suite: a cap on each prompt's max_tokens).
     #[arg(long, default_value_t = 128)]
     pub max_new_tokens: usize,
@@ -130,6 +137,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let session = open_session(&args.race)?;
     eprintln!("loading {} …", describe_spec(&spec));
     session.load(&spec)?;
+    warn_if_thinking_ignored(&request.request, &spec);
     let models = [
         (Some(&spec.target), spec.target_precision),
         (spec.draft.as_ref(), spec.draft_precision),
@@ -199,6 +207,17 @@ pub fn pair_spec(target: &Path, backend: BackendChoice, int8: bool, pair: &PairA
     }
 }
 
+/// [`note_thinking_ignored`] for the target of `spec` (its template read again: the
+/// session keeps its models to itself).
+pub fn warn_if_thinking_ignored(request: &GenerateRequest, spec: &PairSpec) {
+    if request.enable_thinking.is_some() {
+        let template = tandem_model::ChatTemplate::from_dir(&spec.target)
+            .ok()
+            .flatten();
+        note_thinking_ignored(request.enable_thinking, template.as_ref());
+    }
+}
+
 fn describe_spec(spec: &PairSpec) -> String {
     let target = spec.target.display().to_string();
     match &spec.draft {
@@ -240,6 +259,7 @@ pub fn compare_request(
     let request = GenerateRequest {
         prompt: prompt.to_string(),
         chat: race.chat,
+        enable_thinking: ThinkingArg::enable_thinking(race.thinking),
         mode: RunMode::Plain,
         sampling: SamplingConfig {
             temperature: race.temperature,
@@ -430,6 +450,31 @@ pub fn greedy_line(check: &GreedyCheck) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn race_args(args: &[&str]) -> RaceArgs {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            race: RaceArgs,
+        }
+        let argv = std::iter::once("tandem-compare").chain(args.iter().copied());
+        <Cli as clap::Parser>::try_parse_from(argv).unwrap().race
+    }
+
+    #[test]
+    fn the_thinking_switch_reaches_the_race_request() {
+        let request = |args: &[&str]| compare_request(&race_args(args), "hi", true).unwrap();
+        let off = request(&["--chat", "--thinking", "off"]);
+        assert!(off.request.chat);
+        assert_eq!(off.request.enable_thinking, Some(false));
+        assert_eq!(
+            request(&["--chat", "--thinking", "on"])
+                .request
+                .enable_thinking,
+            Some(true)
+        );
+        assert_eq!(request(&["--chat"]).request.enable_thinking, None);
+    }
 
     #[test]
     fn the_greedy_line_tells_incomplete_from_identical() {

@@ -24,6 +24,36 @@ pub enum ModeArg {
     Nasd,
 }
 
+/// `--thinking on|off`: the chat template's `enable_thinking` switch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ThinkingArg {
+    /// Reason in a `<think>` block before answering.
+    On,
+    /// Answer straight away.
+    Off,
+}
+
+impl ThinkingArg {
+    /// The template variable: `None` (not given) leaves the template's default.
+    pub fn enable_thinking(arg: Option<Self>) -> Option<bool> {
+        arg.map(|arg| arg == Self::On)
+    }
+}
+
+/// Says so when `--thinking` was given for a model whose chat template has no thinking
+/// switch (it is then ignored).
+pub fn note_thinking_ignored(
+    thinking: Option<bool>,
+    template: Option<&tandem_model::ChatTemplate>,
+) {
+    if thinking.is_some() && template.and_then(|t| t.thinking_default()).is_none() {
+        eprintln!(
+            "note: the model's chat template has no thinking switch (enable_thinking), so \
+             --thinking changes nothing"
+        );
+    }
+}
+
 #[derive(Clone, Copy, Debug, Default, clap::ValueEnum)]
 pub enum ColorArg {
     #[default]
@@ -48,6 +78,11 @@ pub struct Args {
     /// Wrap the prompt in the model's chat template as a user message.
     #[arg(long)]
     chat: bool,
+    /// Chat templates with a thinking switch (Qwen3, SmolLM3): reason in a `<think>`
+    /// block first (on) or answer straight away (off). Default: the template's own
+    /// (on for both). Needs --chat.
+    #[arg(long, value_enum, requires = "chat")]
+    thinking: Option<ThinkingArg>,
     #[arg(long, default_value_t = 128)]
     max_new_tokens: usize,
     /// 0 = greedy.
@@ -204,6 +239,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let request = GenerateRequest {
         prompt: args.prompt.clone(),
         chat: args.chat,
+        enable_thinking: ThinkingArg::enable_thinking(args.thinking),
         mode: mode.clone(),
         sampling: SamplingConfig {
             temperature: args.temperature,
@@ -238,6 +274,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         options,
     };
     let mut target = LoadedModel::load(&spec(&args.model, options.clone()))?;
+    note_thinking_ignored(request.enable_thinking, target.tokenizer.chat_template());
     if let Some(note) = tandem_engine::model::gguf_load_note(&args.model, options.precision) {
         eprintln!("{note}");
     }
@@ -390,6 +427,48 @@ mod tests {
             let err = run(parse_args(&args)).unwrap_err().to_string();
             assert!(err.contains(expected), "{extra:?}: {err}");
         }
+    }
+
+    #[test]
+    fn thinking_is_on_off_or_the_templates_default_and_needs_chat() {
+        let base = ["--model", "/m", "--prompt", "hi", "--chat"];
+        let with = |extra: &[&str]| {
+            let args: Vec<&str> = base.iter().chain(extra).copied().collect();
+            ThinkingArg::enable_thinking(parse_args(&args).thinking)
+        };
+        assert_eq!(with(&[]), None);
+        assert_eq!(with(&["--thinking", "off"]), Some(false));
+        assert_eq!(with(&["--thinking", "on"]), Some(true));
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: Args,
+        }
+        let without_chat = [
+            "tandem-generate",
+            "--model",
+            "/m",
+            "--prompt",
+            "hi",
+            "--thinking",
+            "off",
+        ];
+        let err = <Cli as clap::Parser>::try_parse_from(without_chat)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("--chat"), "{err}");
+        let bad = [
+            "tandem-generate",
+            "--model",
+            "/m",
+            "--prompt",
+            "hi",
+            "--chat",
+            "--thinking",
+            "maybe",
+        ];
+        assert!(<Cli as clap::Parser>::try_parse_from(bad).is_err());
     }
 
     #[test]

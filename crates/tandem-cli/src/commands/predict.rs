@@ -44,6 +44,10 @@ pub struct Args {
     /// Wrap the α prompts in the chat template.
     #[arg(long)]
     chat: bool,
+    /// The chat template's thinking switch (Qwen3, SmolLM3), as for `generate`. Needs
+    /// --chat.
+    #[arg(long, value_enum, requires = "chat")]
+    thinking: Option<super::generate::ThinkingArg>,
     /// Print the prediction as JSON.
     #[arg(long)]
     json: bool,
@@ -66,6 +70,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         alpha_tokens: args.alpha_tokens,
         alpha_gamma: args.alpha_gamma,
         chat: args.chat,
+        enable_thinking: super::generate::ThinkingArg::enable_thinking(args.thinking),
     };
     eprintln!(
         "measuring (α over {} prompts, then forward times) …",

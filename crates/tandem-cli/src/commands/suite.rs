@@ -42,6 +42,7 @@ pub fn run(
     let session = open_session(&options.race)?;
     eprintln!("loading {} …", target.display());
     session.load(&spec)?;
+    super::compare::warn_if_thinking_ignored(&request.request, &spec);
     install_ctrl_c(&session);
 
     let report = session.run_suite(

@@ -256,10 +256,15 @@ fn setup_table(html: &mut String, comparison: &Comparison) {
         (
             "budget",
             format!(
-                "{} new tokens{}{}",
+                "{} new tokens{}{}{}",
                 h.max_new_tokens,
                 if h.ignore_eos { ", EOS ignored" } else { "" },
-                if h.chat { ", chat template" } else { "" }
+                if h.chat { ", chat template" } else { "" },
+                match h.enable_thinking {
+                    Some(true) => ", thinking on",
+                    Some(false) => ", thinking off",
+                    None => "",
+                }
             ),
         ),
         ("prompt tokens", h.prompt_tokens.len().to_string()),

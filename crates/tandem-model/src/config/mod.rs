@@ -695,7 +695,7 @@ fn parse_rope(
             format!("{factor} is only supported for Phi-3 models"),
         ));
     }
-    if !(factor > 0.0 && factor <= 1.0) || rotary_dim < 2 || rotary_dim % 2 != 0 {
+    if !(factor > 0.0 && factor <= 1.0) || rotary_dim < 2 || !rotary_dim.is_multiple_of(2) {
         return Err(ModelError::field(
             f.path,
             "partial_rotary_factor",
