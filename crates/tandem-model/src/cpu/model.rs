@@ -39,6 +39,7 @@ use crate::config::ModelConfig;
 use crate::error::{ModelError, Result};
 use crate::families::linears::{self, LayerLinears, LinearSpec};
 use crate::families::llama::{check_forward, int8_weights, LoadOptions};
+use crate::families::norms::{norm_weights, LayerNorms};
 use crate::families::rope;
 use crate::formats::int8_cache::{CacheOutcome, QuantizedWeights};
 use crate::formats::safetensors::WeightFiles;
@@ -154,34 +155,14 @@ impl CpuModel {
         let c = &config;
         let d = c.hidden_size;
         let (capacity, num_layers) = options.resolve(c)?;
-        // Norm weights as multipliers: Gemma's (1 + w) is added up here.
-        let offset = c.norm_weight_offset;
-        let norm_of = |name: &str, size: usize| -> Result<Vec<f32>> {
-            let mut gamma = weights.read(name, &[size])?;
-            if offset != 0.0 {
-                gamma.iter_mut().for_each(|g| *g += offset);
-            }
-            Ok(gamma)
-        };
-        let norm = |name: &str| norm_of(name, d);
         let mut ropes: Vec<(crate::config::LayerRope, RopeTables)> = Vec::new();
         let mut layers = Vec::with_capacity(num_layers);
         for i in 0..num_layers {
-            let p = format!("model.layers.{i}");
             let kind = c.layers[i];
             let specs = LayerLinears::of(c, i);
             let mut linear =
                 |spec: &LinearSpec| load_linear(spec, weights, quantized.as_deref_mut());
-            let head_norm = |which: &str| -> Result<Option<Vec<f32>>> {
-                c.qk_norm
-                    .then(|| norm_of(&format!("{p}.self_attn.{which}.weight"), c.head_dim))
-                    .transpose()
-            };
-            let sandwich = |name: &str| -> Result<Option<Vec<f32>>> {
-                c.sandwich_norms
-                    .then(|| norm(&format!("{p}.{name}.weight")))
-                    .transpose()
-            };
+            let norms = LayerNorms::read(c, weights, i)?;
             let rope = match kind.rope {
                 crate::config::LayerRope::None => None,
                 rope => Some(match ropes.iter().position(|(r, _)| *r == rope) {
@@ -195,23 +176,18 @@ impl CpuModel {
                     }
                 }),
             };
-            let mlp_norm_name = if c.sandwich_norms {
-                "pre_feedforward_layernorm"
-            } else {
-                "post_attention_layernorm"
-            };
             layers.push(Layer {
-                input_norm: norm(&format!("{p}.input_layernorm.weight"))?,
+                input_norm: norms.input,
                 qkv: linear(&specs.qkv)?,
-                q_norm: head_norm("q_norm")?,
-                k_norm: head_norm("k_norm")?,
+                q_norm: norms.q,
+                k_norm: norms.k,
                 out: linear(&specs.out)?,
-                attention_out_norm: sandwich("post_attention_layernorm")?,
-                mlp_norm: norm(&format!("{p}.{mlp_norm_name}.weight"))?,
+                attention_out_norm: norms.attention_out,
+                mlp_norm: norms.mlp,
                 gate_up: linear(&specs.gate_up)?
                     .with_columns(&gate_up_columns(c.intermediate_size)),
                 down: linear(&specs.down)?,
-                mlp_out_norm: sandwich("post_feedforward_layernorm")?,
+                mlp_out_norm: norms.mlp_out,
                 window: c.layer_window(i),
                 rope,
             });
@@ -265,7 +241,7 @@ impl CpuModel {
             pool,
             embed,
             layers,
-            norm: norm("model.norm.weight")?,
+            norm: norm_weights(c, weights, "model.norm.weight", d)?,
             lm_head,
             logit_ids: None,
             subset_logits: Vec::new(),

@@ -20,6 +20,7 @@ use crate::error::{ModelError, Result};
 use crate::families::kv_cache::KvCache;
 use crate::families::layers::{tensor1, tensor2, Linear, LinearWeight, RmsNorm};
 use crate::families::linears::{self, LayerLinears, LinearSpec};
+use crate::families::norms::{norm_weights, LayerNorms};
 use crate::families::rope;
 use crate::formats::int8_cache::{self, CacheOutcome, QuantizedWeights};
 use crate::formats::safetensors::WeightFiles;
@@ -594,33 +595,26 @@ impl<B: TandemBackend> RopeSet<B> {
     }
 }
 
-/// A norm of `hidden_size` values; see [`load_norm_of`].
+/// The RMSNorm `name` of `hidden_size` values (see [`norm_weights`]).
 pub(crate) fn load_norm<B: TandemBackend>(
     c: &ModelConfig,
     weights: &WeightFiles,
     name: &str,
     device: &B::Device,
 ) -> Result<RmsNorm<B>> {
-    load_norm_of(c, weights, name, c.hidden_size, device)
+    Ok(rms_norm(
+        c,
+        norm_weights(c, weights, name, c.hidden_size)?,
+        device,
+    ))
 }
 
-/// An RMSNorm of `size` values; its weight is the multiplier (Gemma's 1 + w is added
-/// up here, in f32 as transformers computes it).
-pub(crate) fn load_norm_of<B: TandemBackend>(
-    c: &ModelConfig,
-    weights: &WeightFiles,
-    name: &str,
-    size: usize,
-    device: &B::Device,
-) -> Result<RmsNorm<B>> {
-    let mut gamma = weights.read(name, &[size])?;
-    if c.norm_weight_offset != 0.0 {
-        gamma.iter_mut().for_each(|g| *g += c.norm_weight_offset);
-    }
-    Ok(RmsNorm {
+/// An RMSNorm with the multipliers `gamma`.
+fn rms_norm<B: TandemBackend>(c: &ModelConfig, gamma: Vec<f32>, device: &B::Device) -> RmsNorm<B> {
+    RmsNorm {
         gamma: tensor1(gamma, device),
         eps: c.rms_norm_eps,
-    })
+    }
 }
 
 /// One linear layer: int8 from `quantized`, else HF `[out, in]` parts fused into one f32
@@ -653,40 +647,27 @@ impl<B: TandemBackend> DecoderLayer<B> {
         mut quantized: Option<&mut QuantizedWeights>,
         device: &B::Device,
     ) -> Result<Self> {
-        let p = format!("model.layers.{index}");
         let specs = LayerLinears::of(c, index);
         let mut linear =
             |spec: &LinearSpec| load_linear(spec, weights, quantized.as_deref_mut(), device);
-        let norm = |name: &str| load_norm(c, weights, &format!("{p}.{name}.weight"), device);
-        let head_norm = |name: &str| {
-            c.qk_norm
-                .then(|| {
-                    let name = format!("{p}.self_attn.{name}.weight");
-                    load_norm_of(c, weights, &name, c.head_dim, device)
-                })
-                .transpose()
-        };
-        let sandwich = |name: &str| c.sandwich_norms.then(|| norm(name)).transpose();
+        let norms = LayerNorms::read(c, weights, index)?;
+        let norm = |gamma| rms_norm(c, gamma, device);
         Ok(Self {
-            input_norm: norm("input_layernorm")?,
+            input_norm: norm(norms.input),
             attention: Attention {
                 qkv: linear(&specs.qkv)?,
                 out: linear(&specs.out)?,
             },
-            q_norm: head_norm("q_norm")?,
-            k_norm: head_norm("k_norm")?,
-            attention_out_norm: sandwich("post_attention_layernorm")?,
-            mlp_norm: norm(if c.sandwich_norms {
-                "pre_feedforward_layernorm"
-            } else {
-                "post_attention_layernorm"
-            })?,
+            q_norm: norms.q.map(norm),
+            k_norm: norms.k.map(norm),
+            attention_out_norm: norms.attention_out.map(norm),
+            mlp_norm: norm(norms.mlp),
             mlp: Mlp {
                 gate_up: linear(&specs.gate_up)?,
                 down: linear(&specs.down)?,
                 activation: c.activation,
             },
-            mlp_out_norm: sandwich("post_feedforward_layernorm")?,
+            mlp_out_norm: norms.mlp_out.map(norm),
             window: c.layer_window(index),
             rope: c.layers[index].rope,
         })

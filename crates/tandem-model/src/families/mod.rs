@@ -5,6 +5,7 @@
 //!   SmolLM3), config → module.
 //! - [`linears`]: which checkpoint tensors make each linear layer (shared by every
 //!   loader, burn's and the CPU engine's, and by the int8 cache).
+//! - [`norms`]: which norm tensors each layer has, read as multipliers (both engines).
 //! - [`rope`]: rotary embedding frequencies and tables.
 //! - [`layers`], [`kv_cache`]: the burn building blocks.
 
@@ -12,4 +13,5 @@ pub mod kv_cache;
 pub mod layers;
 pub mod linears;
 pub mod llama;
+pub mod norms;
 pub mod rope;
