@@ -12,7 +12,7 @@
 //! layer's holds only its window (plus a margin), as the CPU engine's does.
 
 use serde::{Deserialize, Serialize};
-use tandem_model::cpu::attention::ROLLBACK;
+use tandem_model::cpu::attention::{layer_slots, positions_held};
 use tandem_model::families::linears;
 use tandem_model::{quant, ModelConfig, Precision};
 
@@ -155,52 +155,30 @@ pub fn kv_cache_bytes(config: &ModelConfig, context_len: usize) -> u64 {
     cached_positions(config, context_len).saturating_mul(per_position)
 }
 
-/// Positions the caches of all layers hold together. Counted from the sliding layers
-/// rather than layer by layer, so a hand-built config with absurdly many layers costs
-/// nothing to count.
+/// Positions the caches of all layers hold together. The layers past `config.layers`
+/// (a hand-built config may claim absurdly many) are full ones, counted at once.
 fn cached_positions(config: &ModelConfig, context_len: usize) -> u64 {
-    let context = context_len as u64;
-    let layers = config.num_layers as u64;
-    // `ModelConfig::layer_window`: a sliding layer slides only with a window.
-    let ring = config
-        .sliding_window
-        .map(|window| window.saturating_add(ROLLBACK))
-        .filter(|&slots| slots < context_len);
-    let (sliding, ring_positions) = match ring {
-        Some(slots) => {
-            let sliding = config
-                .layers
-                .iter()
-                .take(config.num_layers)
-                .filter(|kind| kind.sliding)
-                .count() as u64;
-            (sliding, (slots as u64).saturating_mul(2))
-        }
-        None => (0, 0),
-    };
-    (layers - sliding)
-        .saturating_mul(context)
-        .saturating_add(sliding.saturating_mul(ring_positions))
+    let listed = config.layers.len().min(config.num_layers);
+    let rest = (config.num_layers - listed) as u64;
+    (0..listed)
+        .map(|i| positions_held(config.layer_window(i), context_len) as u64)
+        .fold(0, u64::saturating_add)
+        .saturating_add(rest.saturating_mul(positions_held(None, context_len) as u64))
 }
 
 /// How many of the decoder's layers attend to a sliding window smaller than
 /// `context_len` (their caches stay small however long the conversation).
 pub fn sliding_layers(config: &ModelConfig, context_len: usize) -> usize {
-    match config.sliding_window {
-        Some(window) if window.saturating_add(ROLLBACK) < context_len => config
-            .layers
-            .iter()
-            .take(config.num_layers)
-            .filter(|kind| kind.sliding)
-            .count(),
-        _ => 0,
-    }
+    (0..config.layers.len().min(config.num_layers))
+        .filter(|&i| layer_slots(config.layer_window(i), context_len).1)
+        .count()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::path::Path;
+    use tandem_model::cpu::attention::ROLLBACK;
 
     fn fixture(name: &str) -> ModelConfig {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR"))

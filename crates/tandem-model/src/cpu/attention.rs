@@ -25,6 +25,24 @@ use super::ops::{axpy, dot, exp, soft_cap};
 /// a forward writes before attending and the most a speculative step rolls back.
 pub const ROLLBACK: usize = super::model::CHUNK;
 
+/// The slots one layer's cache has for `capacity` positions, and whether they form a
+/// ring: a sliding layer whose window plus [`ROLLBACK`] is shorter than the capacity
+/// keeps that many; any other layer the whole capacity.
+pub fn layer_slots(window: Option<usize>, capacity: usize) -> (usize, bool) {
+    match window.map(|w| w.saturating_add(ROLLBACK)) {
+        Some(slots) if slots < capacity => (slots, true),
+        _ => (capacity, false),
+    }
+}
+
+/// Positions one layer's cache stores for `capacity`: its slots, twice over for a ring.
+pub fn positions_held(window: Option<usize>, capacity: usize) -> usize {
+    match layer_slots(window, capacity) {
+        (slots, true) => 2 * slots,
+        (slots, false) => slots,
+    }
+}
+
 /// Where one layer's positions live.
 #[derive(Debug, Clone, Copy)]
 struct LayerSlots {
@@ -65,18 +83,14 @@ impl KvCache {
         let mut offset = 0;
         let layers = windows
             .iter()
-            .map(|window| {
-                let ring_slots = window.map(|w| w.saturating_add(ROLLBACK));
-                let (slots, ring) = match ring_slots {
-                    Some(s) if s < capacity => (s, true),
-                    _ => (capacity, false),
-                };
+            .map(|&window| {
+                let (slots, ring) = layer_slots(window, capacity);
                 let layer = LayerSlots {
                     offset,
                     slots,
                     ring,
                 };
-                offset += kv_heads * head_dim * if ring { 2 * slots } else { slots };
+                offset += kv_heads * head_dim * positions_held(window, capacity);
                 layer
             })
             .collect();
@@ -102,10 +116,7 @@ impl KvCache {
     ) -> usize {
         windows
             .iter()
-            .map(|w| match w.map(|w| w.saturating_add(ROLLBACK)) {
-                Some(s) if s < capacity => 2 * s,
-                _ => capacity,
-            })
+            .map(|&window| positions_held(window, capacity))
             .sum::<usize>()
             .saturating_mul(2 * 4 * kv_heads * head_dim)
     }
