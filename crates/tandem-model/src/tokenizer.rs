@@ -643,13 +643,7 @@ impl Tokenizer {
         messages: &[ChatMessage],
         add_generation_prompt: bool,
     ) -> Result<String> {
-        let template = self
-            .chat_template
-            .as_ref()
-            .ok_or_else(|| ModelError::NoChatTemplate {
-                path: self.path.parent().unwrap_or(Path::new(".")).to_path_buf(),
-            })?;
-        template.render(messages, add_generation_prompt)
+        self.apply_chat_template_with(messages, add_generation_prompt, &ChatOptions::default())
     }
 
     /// [`apply_chat_template`](Self::apply_chat_template) with extra template variables.

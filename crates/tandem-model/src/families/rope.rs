@@ -128,27 +128,6 @@ pub fn layer_half_tables(
     }
 }
 
-/// cos and sin tables, `[positions, head_dim]` each, row-major.
-pub fn cos_sin_tables(inv_freq: &[f64], positions: usize) -> (Vec<f32>, Vec<f32>) {
-    let half = inv_freq.len();
-    let dim = 2 * half;
-    let mut cos = vec![0.0f32; positions * dim];
-    let mut sin = vec![0.0f32; positions * dim];
-    for pos in 0..positions {
-        for (i, &f) in inv_freq.iter().enumerate() {
-            // f32 product as in transformers (position_ids.float() @ inv_freq.float()).
-            let angle = (pos as f32 * f as f32) as f64;
-            let (s, c) = angle.sin_cos();
-            let row = pos * dim;
-            cos[row + i] = c as f32;
-            cos[row + i + half] = c as f32;
-            sin[row + i] = s as f32;
-            sin[row + i + half] = s as f32;
-        }
-    }
-    (cos, sin)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,12 +168,13 @@ mod tests {
     }
 
     #[test]
-    fn tables_are_rotate_half_layout() {
-        let (cos, sin) = cos_sin_tables(&[1.0, 0.5], 3);
-        // position 2: angles 2.0 and 1.0, repeated in both halves.
-        assert!((cos[2 * 4] - 2.0f32.cos()).abs() < 1e-6);
-        assert!((cos[2 * 4 + 2] - 2.0f32.cos()).abs() < 1e-6);
-        assert!((sin[2 * 4 + 1] - 1.0f32.sin()).abs() < 1e-6);
-        assert!((sin[2 * 4 + 3] - 1.0f32.sin()).abs() < 1e-6);
+    fn half_tables_hold_each_positions_angles() {
+        // θ = 4, 4 rotated dimensions: frequencies 1 and 1/2.
+        let (cos, sin) = half_tables(4, 4.0, &RopeScaling::None, 3, false);
+        // position 2: angles 2.0 and 1.0, one row of head_dim / 2.
+        assert!((cos[2 * 2] - 2.0f32.cos()).abs() < 1e-6);
+        assert!((cos[2 * 2 + 1] - 1.0f32.cos()).abs() < 1e-6);
+        assert!((sin[2 * 2] - 2.0f32.sin()).abs() < 1e-6);
+        assert!((sin[2 * 2 + 1] - 1.0f32.sin()).abs() < 1e-6);
     }
 }
