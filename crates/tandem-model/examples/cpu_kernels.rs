@@ -3,8 +3,9 @@
 //! the engine's thread pool, with weights far larger than the caches.
 //!
 //! `cargo run --release -p tandem-model --example cpu_kernels -- [qwen1.5b|qwen0.5b|smollm2] [f32]`
-//! prints per row count the time of one pass over all layers, the weight bytes it
-//! streams per second, and its cost relative to one row. `TANDEM_ISA` picks the path.
+//! prints per row count the median time of one pass over all layers, the weight bytes it
+//! streams per second, and its cost relative to the first count (`ROWS`, default
+//! 1,2,4,8,16) in the same round. `TANDEM_ISA` picks the path.
 
 use std::time::Instant;
 
@@ -77,7 +78,6 @@ fn main() {
     let x = values(32 * max_k, 2);
     let mut buffers = QuantizedBuffers::new(32, max_k);
     let mut out = vec![0.0f32; 32 * 2 * inter];
-    let mut one = 0.0;
     if shape == "l2" {
         // The kernel alone on one thread, weights in L2: its compute rate.
         let Matrix::Int8(w) = &matrices[0] else {
@@ -114,72 +114,75 @@ fn main() {
             .collect(),
         Err(_) => vec![1, 2, 4, 8, 16],
     };
-    for rows in counts {
-        let pass = |buffers: &mut QuantizedBuffers, out: &mut [f32]| {
-            for (w, &(k, m)) in matrices.iter().zip(&shapes) {
-                let target = OutRows::new(out, rows, m, m);
-                let tiles = m.div_ceil(16);
-                let parts = pool.threads();
-                match w {
-                    Matrix::Int8(w) => {
-                        let mut xq = buffers.rows(rows, k);
-                        for r in 0..rows {
-                            quantize_row(isa, &x[r * k..(r + 1) * k], &mut |b, h, l, s| {
-                                xq.put(r, b, h, l, s)
-                            });
-                        }
-                        let xq = xq.as_rows();
-                        pool.run(&|p| {
-                            int8_matmul(
-                                isa,
-                                &xq,
-                                w,
-                                share(tiles, p, parts),
-                                &target,
-                                &Epilogue::default(),
-                            )
+    let pass = |rows: usize, buffers: &mut QuantizedBuffers, out: &mut [f32]| {
+        for (w, &(k, m)) in matrices.iter().zip(&shapes) {
+            let target = OutRows::new(out, rows, m, m);
+            let tiles = m.div_ceil(16);
+            let parts = pool.threads();
+            match w {
+                Matrix::Int8(w) => {
+                    let mut xq = buffers.rows(rows, k);
+                    for r in 0..rows {
+                        quantize_row(isa, &x[r * k..(r + 1) * k], &mut |b, h, l, s| {
+                            xq.put(r, b, h, l, s)
                         });
                     }
-                    Matrix::F32(w) => {
-                        let xr = F32Rows {
-                            x: &x,
-                            rows,
-                            stride: k,
-                        };
-                        pool.run(&|p| {
-                            f32_matmul(
-                                isa,
-                                &xr,
-                                w,
-                                share(tiles, p, parts),
-                                &target,
-                                &Epilogue::default(),
-                            )
-                        });
-                    }
+                    let xq = xq.as_rows();
+                    pool.run(&|p| {
+                        int8_matmul(
+                            isa,
+                            &xq,
+                            w,
+                            share(tiles, p, parts),
+                            &target,
+                            &Epilogue::default(),
+                        )
+                    });
+                }
+                Matrix::F32(w) => {
+                    let xr = F32Rows {
+                        x: &x,
+                        rows,
+                        stride: k,
+                    };
+                    pool.run(&|p| {
+                        f32_matmul(
+                            isa,
+                            &xr,
+                            w,
+                            share(tiles, p, parts),
+                            &target,
+                            &Epilogue::default(),
+                        )
+                    });
                 }
             }
-        };
-        pass(&mut buffers, &mut out);
-        let mut times = Vec::new();
-        let inner = if shape == "l2" { 200 } else { 1 };
-        for _ in 0..7 {
+        }
+    };
+    // Rounds of one pass of each row count, so that each count sits seconds from the
+    // 1-row pass it is compared with (the shared host's memory speed drifts).
+    for &rows in &counts {
+        pass(rows, &mut buffers, &mut out);
+    }
+    let mut times = vec![Vec::new(); counts.len()];
+    for _ in 0..9 {
+        for (&rows, times) in counts.iter().zip(times.iter_mut()) {
             let start = Instant::now();
-            for _ in 0..inner {
-                pass(&mut buffers, &mut out);
-            }
-            times.push(start.elapsed().as_secs_f64() / inner as f64);
+            pass(rows, &mut buffers, &mut out);
+            times.push(start.elapsed().as_secs_f64());
         }
-        times.sort_by(f64::total_cmp);
-        let t = times[times.len() / 2];
-        if one == 0.0 {
-            one = t;
-        }
+    }
+    let median = |mut xs: Vec<f64>| {
+        xs.sort_by(f64::total_cmp);
+        xs[xs.len() / 2]
+    };
+    for (&rows, t) in counts.iter().zip(&times) {
+        let ratio = median(t.iter().zip(&times[0]).map(|(t, one)| t / one).collect());
+        let t = median(t.clone());
         println!(
-            "{rows:>2} rows: {:7.2} ms  {:5.1} GB/s  {:.2}× one row",
+            "{rows:>2} rows: {:7.2} ms  {:5.1} GB/s  {ratio:.2}× one row",
             t * 1e3,
             bytes as f64 / t / 1e9,
-            t / one
         );
     }
 }

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use burn::tensor::Tensor;
 use serde::Serialize;
-use tandem_decode::CausalLm;
+use tandem_decode::{CausalLm, Logits};
 
 use crate::backends::TandemBackend;
 use crate::config::ModelConfig;
@@ -64,7 +64,8 @@ pub struct ModelBench {
 pub struct VerifyCost {
     pub new_tokens: usize,
     pub ms: f64,
-    /// ms(n) / ms(1): how much a γ+1 verify pass costs relative to one decode step.
+    /// ms(n) / ms(1): how much a γ+1 verify pass costs relative to one decode step (the
+    /// median over rounds of the ratio within a round).
     pub relative_to_one: f64,
 }
 
@@ -115,11 +116,14 @@ pub fn run(
 
     // Plain decoding, each step's logits on the host as a sampler would read them.
     model.reset();
-    let logits = model.forward_last(&synthetic_tokens(16, vocab), 1)?;
+    // One logits buffer reused by every pass, as the decoder reuses its own: a fresh
+    // one per pass would time the allocator's page faults (5 MB for 8 rows of 152k).
+    let mut logits = Logits::empty();
+    model.forward_last_into(&synthetic_tokens(16, vocab), 1, &mut logits)?;
     let mut next = argmax(logits.row(0));
     let start = Instant::now();
     for _ in 0..decode_tokens {
-        let logits = model.forward(&[next])?;
+        model.forward_last_into(&[next], 1, &mut logits)?;
         next = argmax(logits.row(0));
     }
     let decode_tokens_per_sec = decode_tokens as f64 / start.elapsed().as_secs_f64();
@@ -136,27 +140,31 @@ pub fn run(
 
     model.reset();
     model.forward_last(&synthetic_tokens(verify_context, vocab), 1)?;
-    let mut verify = Vec::new();
-    for n in [1usize, 2, 4, 8, 16] {
-        let tokens = synthetic_tokens(n, vocab);
-        let mut times = Vec::new();
-        for _ in 0..repeats.max(3) {
+    // Rounds of one pass of each size, so that each size's pass sits seconds from the
+    // 1-token pass it is compared with: on a shared host the memory and clock speed
+    // drift between runs a minute apart by more than the ratios being measured, and a
+    // ratio of passes measured in separate stretches would carry that drift.
+    const SIZES: [usize; 5] = [1, 2, 4, 8, 16];
+    let mut times = vec![Vec::new(); SIZES.len()];
+    for _ in 0..repeats.max(5) {
+        for (n, times) in SIZES.iter().zip(times.iter_mut()) {
+            let tokens = synthetic_tokens(*n, vocab);
             let start = Instant::now();
             // Every row's logits, as a verify pass of n − 1 drafts asks for.
-            model.forward(&tokens)?;
+            model.forward_last_into(&tokens, *n, &mut logits)?;
             times.push(start.elapsed().as_secs_f64() * 1e3);
             model.truncate(verify_context);
         }
-        verify.push(VerifyCost {
-            new_tokens: n,
-            ms: median(times),
-            relative_to_one: 0.0,
-        });
     }
-    let one = verify[0].ms;
-    verify
-        .iter_mut()
-        .for_each(|v| v.relative_to_one = v.ms / one);
+    let verify = SIZES
+        .iter()
+        .zip(&times)
+        .map(|(&n, ms)| VerifyCost {
+            new_tokens: n,
+            ms: median(ms.clone()),
+            relative_to_one: median(ms.iter().zip(&times[0]).map(|(t, one)| t / one).collect()),
+        })
+        .collect();
 
     let kv_append = model.kv_append_costs(&[512, 2048, 8192]);
     let weight_bytes_per_token = model.weight_bytes_per_token();

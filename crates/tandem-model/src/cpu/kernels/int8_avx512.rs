@@ -40,7 +40,7 @@ unsafe fn tile_rows<const R: usize>(
     let x_hi = x.hi.as_ptr().add(r0 * BLOCK_ROWS);
     let x_lo = x.lo.as_ptr().add(r0 * BLOCK_ROWS);
     let x_scales = x.scales.as_ptr().add(r0);
-    let x_offsets = x.offsets.as_ptr().add(2 * r0);
+    let x_offsets = x.offsets.as_ptr().add(r0);
     let mut acc = [_mm512_setzero_ps(); R];
     for b in 0..blocks {
         let block = weights.add(b * BLOCK_BYTES);
@@ -54,17 +54,13 @@ unsafe fn tile_rows<const R: usize>(
         for (r, acc) in acc.iter_mut().enumerate() {
             let hi = x_hi.add((at + r) * BLOCK_ROWS) as *const i32;
             let lo = x_lo.add((at + r) * BLOCK_ROWS) as *const i32;
-            let offsets = x_offsets.add(2 * (at + r));
-            // Each level starts from −128 · Σ x: the weights are stored as q + 128.
-            let mut dot = _mm512_set1_epi32(*offsets);
+            // The weights are stored as q + 128; the offset takes that out of both levels.
+            let mut dot = _mm512_set1_epi32(*x_offsets.add(at + r));
             dot = _mm512_dpbusd_epi32(dot, w0, _mm512_set1_epi32(hi.read_unaligned()));
             dot = _mm512_dpbusd_epi32(dot, w1, _mm512_set1_epi32(hi.add(1).read_unaligned()));
             dot = _mm512_dpbusd_epi32(dot, w2, _mm512_set1_epi32(hi.add(2).read_unaligned()));
             dot = _mm512_dpbusd_epi32(dot, w3, _mm512_set1_epi32(hi.add(3).read_unaligned()));
-            dot = _mm512_add_epi32(
-                _mm512_slli_epi32::<7>(dot),
-                _mm512_set1_epi32(*offsets.add(1)),
-            );
+            dot = _mm512_slli_epi32::<7>(dot);
             dot = _mm512_dpbusd_epi32(dot, w0, _mm512_set1_epi32(lo.read_unaligned()));
             dot = _mm512_dpbusd_epi32(dot, w1, _mm512_set1_epi32(lo.add(1).read_unaligned()));
             dot = _mm512_dpbusd_epi32(dot, w2, _mm512_set1_epi32(lo.add(2).read_unaligned()));

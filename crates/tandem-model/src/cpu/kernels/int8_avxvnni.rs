@@ -40,7 +40,7 @@ unsafe fn tile_rows<const R: usize>(
     let x_hi = x.hi.as_ptr().add(r0 * BLOCK_ROWS);
     let x_lo = x.lo.as_ptr().add(r0 * BLOCK_ROWS);
     let x_scales = x.scales.as_ptr().add(r0);
-    let x_offsets = x.offsets.as_ptr().add(2 * r0);
+    let x_offsets = x.offsets.as_ptr().add(r0);
     let mut acc = [[_mm256_setzero_ps(); 2]; R];
     for b in 0..blocks {
         let block = weights.add(b * BLOCK_BYTES);
@@ -50,14 +50,12 @@ unsafe fn tile_rows<const R: usize>(
         for (r, acc) in acc.iter_mut().enumerate() {
             let hi = x_hi.add((at + r) * BLOCK_ROWS) as *const i32;
             let lo = x_lo.add((at + r) * BLOCK_ROWS) as *const i32;
-            let offsets = x_offsets.add(2 * (at + r));
-            // Each level starts from −128 · Σ x: the weights are stored as q + 128.
-            let mut dot = [_mm256_set1_epi32(*offsets); 2];
+            // The weights are stored as q + 128; the offset takes that out of both levels.
+            let mut dot = [_mm256_set1_epi32(*x_offsets.add(at + r)); 2];
             for (level, xs) in [hi, lo].into_iter().enumerate() {
                 if level == 1 {
-                    let lo_offset = _mm256_set1_epi32(*offsets.add(1));
                     for dot in dot.iter_mut() {
-                        *dot = _mm256_add_epi32(_mm256_slli_epi32::<7>(*dot), lo_offset);
+                        *dot = _mm256_slli_epi32::<7>(*dot);
                     }
                 }
                 for g in 0..4 {
