@@ -47,15 +47,28 @@ pub fn exp(x: f32) -> f32 {
     }
 }
 
-/// Runs `$body` compiled for AVX2 when the CPU has it (the same operations either way).
-macro_rules! with_avx2 {
+/// Runs `$body` compiled for AVX-512 or AVX2 when the CPU has it (the same operations
+/// either way, so the same bits: AVX-512 does a chunk of 16 lanes in one vector, which
+/// halves the time of a softmax over a 152k vocabulary).
+macro_rules! with_simd {
     ($name:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)? => $body:ident) => {
         pub(crate) fn $name($($arg: $ty),*) $(-> $ret)? {
             #[cfg(target_arch = "x86_64")]
             {
+                #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2")]
+                unsafe fn avx512($($arg: $ty),*) $(-> $ret)? {
+                    $body($($arg),*)
+                }
                 #[target_feature(enable = "avx2")]
                 unsafe fn avx2($($arg: $ty),*) $(-> $ret)? {
                     $body($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("avx512bw")
+                    && std::arch::is_x86_feature_detected!("avx512vl")
+                {
+                    // SAFETY: the CPU has these features.
+                    return unsafe { avx512($($arg),*) };
                 }
                 if std::arch::is_x86_feature_detected!("avx2") {
                     // SAFETY: the CPU has AVX2.
@@ -158,10 +171,10 @@ fn chunks_above_body(values: &[f32], threshold: f32, out: &mut Vec<usize>) {
     }
 }
 
-with_avx2!(prepare(values: &mut [f32], scale: f32) -> f32 => prepare_body);
-with_avx2!(exp_sum(values: &mut [f32], max: f32) -> f64 => exp_sum_body);
-with_avx2!(scale(values: &mut [f32], factor: f32) => scale_body);
-with_avx2!(chunks_above(values: &[f32], threshold: f32, out: &mut Vec<usize>) => chunks_above_body);
+with_simd!(prepare(values: &mut [f32], scale: f32) -> f32 => prepare_body);
+with_simd!(exp_sum(values: &mut [f32], max: f32) -> f64 => exp_sum_body);
+with_simd!(scale(values: &mut [f32], factor: f32) => scale_body);
+with_simd!(chunks_above(values: &[f32], threshold: f32, out: &mut Vec<usize>) => chunks_above_body);
 
 /// The softmax of `values` times `scale` (1/T), in place; NaN counts as −∞, and a row
 /// with nothing finite becomes uniform. The sampler calls the two halves itself (it
@@ -240,6 +253,32 @@ mod tests {
         let mut masked = vec![f32::NEG_INFINITY; 4];
         softmax_in_place(&mut masked, 1.0);
         assert_eq!(masked, vec![0.25; 4]);
+    }
+
+    #[test]
+    fn the_simd_paths_give_the_portable_bits() {
+        // 5,000 values: a chunk of 4,096 and a partial one, a partial last 16; NaN, −∞
+        // and values far below the maximum (exp underflows to 0).
+        let values: Vec<f32> = (0..5000)
+            .map(|i| match i {
+                7 => f32::NAN,
+                8 => f32::NEG_INFINITY,
+                _ => ((i * 7919) % 1013) as f32 / 7.0 - 120.0,
+            })
+            .collect();
+        let (mut simd, mut portable) = (values.clone(), values.clone());
+        let (m, m0) = (prepare(&mut simd, 0.7), prepare_body(&mut portable, 0.7));
+        assert_eq!(m.to_bits(), m0.to_bits());
+        let (s, s0) = (exp_sum(&mut simd, m), exp_sum_body(&mut portable, m0));
+        assert_eq!(s.to_bits(), s0.to_bits());
+        scale(&mut simd, 0.3);
+        scale_body(&mut portable, 0.3);
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&simd), bits(&portable));
+        let (mut above, mut above0) = (Vec::new(), Vec::new());
+        chunks_above(&values, 0.0, &mut above);
+        chunks_above_body(&values, 0.0, &mut above0);
+        assert_eq!(above, above0);
     }
 
     #[test]

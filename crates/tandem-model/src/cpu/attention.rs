@@ -228,28 +228,51 @@ fn attend_body(
     let d = q.len();
     let end = keys.len() / d;
     let scores = &mut scores[..end - first];
-    let mut max = f32::NEG_INFINITY;
     for (s, k) in scores.iter_mut().zip(keys[first * d..].chunks_exact(d)) {
         *s = dot(q, k) * scale;
-        if let Some(cap) = cap {
+    }
+    if let Some(cap) = cap {
+        for s in scores.iter_mut() {
             *s = soft_cap(*s, cap);
         }
-        max = max.max(*s);
     }
-    let mut sum = 0.0f32;
+    let max = scores.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
+    // The exponentials in a loop of their own, which vectorises; the sum in position
+    // order after it.
     for s in scores.iter_mut() {
         *s = exp(*s - max);
-        sum += *s;
     }
-    out.fill(0.0);
-    for (&p, v) in scores.iter().zip(values[first * d..].chunks_exact(d)) {
-        axpy(p, v, out);
-    }
-    let inverse = 1.0 / sum;
-    for o in out.iter_mut() {
-        *o *= inverse;
+    let inverse = 1.0 / scores.iter().fold(0.0f32, |a, &s| a + s);
+    // `out[i] = Σ_p score_p · v_p[i]` in position order, 64 dimensions at a time in
+    // registers rather than through `out` once per position: the same operations in
+    // the same order as an `axpy` per position, so the same bits.
+    let values = &values[first * d..];
+    let mut column = 0;
+    for o in out.chunks_mut(VALUE_CHUNK) {
+        let mut acc = [0.0f32; VALUE_CHUNK];
+        if o.len() == VALUE_CHUNK {
+            for (&p, v) in scores.iter().zip(values.chunks_exact(d)) {
+                let v: &[f32; VALUE_CHUNK] = v[column..column + VALUE_CHUNK]
+                    .try_into()
+                    .expect("a full chunk");
+                for (a, &v) in acc.iter_mut().zip(v) {
+                    *a += p * v;
+                }
+            }
+        } else {
+            for (&p, v) in scores.iter().zip(values.chunks_exact(d)) {
+                axpy(p, &v[column..column + o.len()], &mut acc[..o.len()]);
+            }
+        }
+        for (o, &a) in o.iter_mut().zip(&acc) {
+            *o = a * inverse;
+        }
+        column += o.len();
     }
 }
+
+/// Dimensions of the value sum kept in registers at once (four 512-bit vectors).
+const VALUE_CHUNK: usize = 64;
 
 multiversion! {
     /// Attention of one query row of one head (see the module docs).

@@ -307,11 +307,9 @@ impl Run<'_> {
                 let sink = SharedQuantizedRows::new(gated_quantized.rows(n, inter));
                 pool.run(&|part| {
                     each_pair(part, &mut |r, j, g, u| {
-                        let (mut hi, mut lo) = ([0i8; 16], [0i8; 16]);
-                        let scale =
-                            gate_mul_quantize_block(isa, activation, g, u, &mut hi, &mut lo);
                         // SAFETY: block j of row r belongs to this thread's pairs.
-                        unsafe { sink.put(r, j, &hi, &lo, scale) };
+                        let mut row = unsafe { sink.row(r) };
+                        gate_mul_quantize_block(isa, activation, g, u, row.block(j));
                     })
                 });
                 Input::Int8(sink.into_rows())
@@ -374,9 +372,7 @@ fn quantize_rows<'a>(
     let out = SharedQuantizedRows::new(buffers.rows(rows, k));
     each_row(pool, rows, &|r| {
         // SAFETY: each row is quantized by one part.
-        quantize_row(isa, &x[r * k..(r + 1) * k], &mut |b, h, l, s| unsafe {
-            out.put(r, b, h, l, s)
-        });
+        quantize_row(isa, &x[r * k..(r + 1) * k], unsafe { out.row(r) });
     });
     Input::Int8(out.into_rows())
 }
@@ -477,9 +473,7 @@ pub(super) fn prepare_normed<'a>(
             each_row(pool, rows, &|r| {
                 let x = &x[r * k..(r + 1) * k];
                 // SAFETY: each row is quantized by one part.
-                rms_norm_quantized(isa, x, gamma, eps, &mut |b, h, l, s| unsafe {
-                    out.put(r, b, h, l, s)
-                });
+                rms_norm_quantized(isa, x, gamma, eps, unsafe { out.row(r) });
             });
             Input::Int8(out.into_rows())
         }

@@ -10,12 +10,9 @@
 use super::isa::multiversion;
 #[cfg(test)]
 use super::kernels::QuantizedBuffers;
+use super::kernels::{BlockSlots, RowSink};
 use crate::config::Activation;
 use crate::quant::{BLOCK_ROWS, Q_MAX};
-
-/// Where a row quantizer sends each block: `(block, hi, lo, scale)` (see
-/// [`QuantizedRows`](super::kernels::QuantizedRows)).
-pub type PutBlock<'a> = &'a mut dyn FnMut(usize, &[i8; BLOCK_ROWS], &[i8; BLOCK_ROWS], f32);
 
 /// Lanes of the partial sums of reductions (one 512-bit vector of f32).
 const LANES: usize = 16;
@@ -45,15 +42,17 @@ fn inverse_rms(x: &[f32], eps: f32) -> f32 {
 /// Quantizes one block of 16 values (a short last block padded with zeros) to two int8
 /// levels (see [`QuantizedRows`](super::kernels::QuantizedRows)): `hi` with the scale
 /// `max |x| / 127` (ties to even), `lo` the remainder at 128 times the resolution.
-/// Returns the scale of the combined value `128 · hi + lo`; an all-zero block has
-/// scale 0. Fixed-size loops and integers taken from the rounding's bits (no
-/// saturating `as`), so it vectorises.
+/// Writes the scale of the combined value `128 · hi + lo` (an all-zero block has scale
+/// 0) and the offset the kernels start from. Fixed-size loops and integers taken from
+/// the rounding's bits (no saturating `as`), so it vectorises.
 #[inline(always)]
-fn quantize_block(
-    x: &[f32; BLOCK_ROWS],
-    hi: &mut [i8; BLOCK_ROWS],
-    lo: &mut [i8; BLOCK_ROWS],
-) -> f32 {
+fn quantize_block(x: &[f32; BLOCK_ROWS], out: BlockSlots<'_>) {
+    let BlockSlots {
+        hi,
+        lo,
+        scale,
+        offset,
+    } = out;
     // Adding 1.5 · 2²³ rounds to an integer (ties to even) held in the low mantissa bits.
     const MAGIC: f32 = 12_582_912.0;
     const MAGIC_BITS: i32 = 0x4B40_0000;
@@ -65,38 +64,44 @@ fn quantize_block(
     if max_abs.is_nan() || max_abs <= 0.0 {
         *hi = [0; BLOCK_ROWS];
         *lo = [0; BLOCK_ROWS];
-        return 0.0;
+        *scale = 0.0;
+        *offset = 0;
+        return;
     }
     let inverse = Q_MAX / max_abs;
-    for ((h, l), &v) in hi.iter_mut().zip(lo.iter_mut()).zip(x) {
+    let (mut high, mut low) = ([0i32; BLOCK_ROWS], [0i32; BLOCK_ROWS]);
+    for i in 0..BLOCK_ROWS {
         // |scaled| ≤ 127 and |scaled − top| ≤ 0.5: no clamping needed.
-        let scaled = v * inverse;
+        let scaled = x[i] * inverse;
         let rounded = scaled + MAGIC;
         let top = rounded - MAGIC;
-        *h = (rounded.to_bits() as i32 - MAGIC_BITS) as i8;
-        *l = (((scaled - top) * 128.0 + MAGIC).to_bits() as i32 - MAGIC_BITS) as i8;
+        high[i] = rounded.to_bits() as i32 - MAGIC_BITS;
+        low[i] = ((scaled - top) * 128.0 + MAGIC).to_bits() as i32 - MAGIC_BITS;
     }
-    max_abs / Q_MAX / 128.0
+    for i in 0..BLOCK_ROWS {
+        hi[i] = high[i] as i8;
+        lo[i] = low[i] as i8;
+    }
+    *scale = max_abs / Q_MAX / 128.0;
+    *offset = -128 * high.iter().sum::<i32>() - low.iter().sum::<i32>();
 }
 
-/// Quantizes row `row` of `out` from the values `value(c)` of the channels `0..k`, a
-/// block of 16 at a time.
+/// Quantizes the values `value(c)` of the channels `0..k` into `out`, a block of 16 at
+/// a time.
 #[inline(always)]
-fn quantize_values(k: usize, mut value: impl FnMut(usize) -> f32, put: PutBlock<'_>) {
-    let (mut hi, mut lo) = ([0i8; BLOCK_ROWS], [0i8; BLOCK_ROWS]);
+fn quantize_values(k: usize, mut value: impl FnMut(usize) -> f32, mut out: RowSink<'_>) {
     for (b, start) in (0..k).step_by(BLOCK_ROWS).enumerate() {
         let mut block = [0.0f32; BLOCK_ROWS];
         for (i, v) in block.iter_mut().enumerate().take(k - start) {
             *v = value(start + i);
         }
-        let scale = quantize_block(&block, &mut hi, &mut lo);
-        put(b, &hi, &lo, scale);
+        quantize_block(&block, out.block(b));
     }
 }
 
 #[inline(always)]
-fn quantize_row_body(x: &[f32], put: PutBlock<'_>) {
-    quantize_values(x.len(), |c| x[c], put);
+fn quantize_row_body(x: &[f32], out: RowSink<'_>) {
+    quantize_values(x.len(), |c| x[c], out);
 }
 
 #[inline(always)]
@@ -125,9 +130,9 @@ multiversion! {
 /// RMSNorm whose output goes straight into the int8 quantizer, a block at a time: the
 /// normalized row is never written out in f32.
 #[inline(always)]
-fn rms_norm_quantized_body(x: &[f32], gamma: &[f32], eps: f32, put: PutBlock<'_>) {
+fn rms_norm_quantized_body(x: &[f32], gamma: &[f32], eps: f32, out: RowSink<'_>) {
     let inv = inverse_rms(x, eps);
-    quantize_values(x.len(), |c| gamma[c] * (x[c] * inv), put);
+    quantize_values(x.len(), |c| gamma[c] * (x[c] * inv), out);
 }
 
 pub(crate) use tandem_decode::vector::exp;
@@ -201,20 +206,20 @@ multiversion! {
 }
 
 multiversion! {
-    /// RMSNorm of one row, quantized block by block into `put` (see [`quantize_row`]).
+    /// RMSNorm of one row, quantized block by block into `out` (see [`quantize_row`]).
     pub fn rms_norm_quantized(
         x: &[f32],
         gamma: &[f32],
         eps: f32,
-        put: PutBlock<'_>,
+        out: RowSink<'_>,
     ) => rms_norm_quantized_body
 }
 
 multiversion! {
-    /// Quantizes one row for the int8 kernels, block by block into `put`: per block of 16
+    /// Quantizes one row for the int8 kernels, block by block into `out`: per block of 16
     /// values, two int8 levels with scale `max |x| / 127 / 128` (the inputs past the end
     /// in the last block are 0).
-    pub fn quantize_row(x: &[f32], put: PutBlock<'_>) => quantize_row_body
+    pub fn quantize_row(x: &[f32], out: RowSink<'_>) => quantize_row_body
 }
 
 multiversion! {
@@ -227,28 +232,26 @@ fn gate_mul_quantize_block_body(
     activation: Activation,
     gate: &[f32],
     up: &[f32],
-    hi: &mut [i8; BLOCK_ROWS],
-    lo: &mut [i8; BLOCK_ROWS],
-) -> f32 {
+    out: BlockSlots<'_>,
+) {
     let (mut g, mut u) = ([0.0f32; BLOCK_ROWS], [0.0f32; BLOCK_ROWS]);
     g[..gate.len()].copy_from_slice(gate);
     u[..up.len()].copy_from_slice(up);
     // Padding: act(0) · 0 = 0.
     let mut block = [0.0f32; BLOCK_ROWS];
     gate_mul_body(activation, &g, &u, &mut block);
-    quantize_block(&block, hi, lo)
+    quantize_block(&block, out)
 }
 
 multiversion! {
-    /// `silu(gate) · up` of one block (at most 16 values), quantized as
-    /// [`quantize_row`] quantizes each block of a row; returns the scale.
+    /// `silu(gate) · up` of one block (at most 16 values), quantized into `out` as
+    /// [`quantize_row`] quantizes each block of a row.
     pub fn gate_mul_quantize_block(
         activation: Activation,
         gate: &[f32],
         up: &[f32],
-        hi: &mut [i8; BLOCK_ROWS],
-        lo: &mut [i8; BLOCK_ROWS],
-    ) -> f32 => gate_mul_quantize_block_body
+        out: BlockSlots<'_>,
+    ) => gate_mul_quantize_block_body
 }
 
 /// Rotates each `head_dim` chunk of `x` in place by one position's angles, in the
@@ -291,20 +294,16 @@ mod tests {
         let run = |isa: Isa, activation: Activation| {
             let mut norm = vec![0.0f32; 70];
             rms_norm(isa, &x, &gamma, 1e-5, &mut norm);
-            let normed = quantized(&|out| {
-                rms_norm_quantized(isa, &x, &gamma, 1e-5, &mut |b, h, l, s| {
-                    out.put(1, b, h, l, s)
-                })
-            });
+            let normed = quantized(&|out| rms_norm_quantized(isa, &x, &gamma, 1e-5, out.row(1)));
             let mut act = vec![0.0f32; 70];
             gate_mul(isa, activation, &x, &up, &mut act);
-            let mut blocks = Vec::new();
-            for (g, u) in x.chunks(16).zip(up.chunks(16)) {
-                let (mut hi, mut lo) = ([0i8; 16], [0i8; 16]);
-                let scale = gate_mul_quantize_block(isa, activation, g, u, &mut hi, &mut lo);
-                blocks.push((hi, lo, scale));
-            }
-            (norm, normed, act, blocks)
+            let gated = quantized(&|out| {
+                let mut row = out.row(1);
+                for (j, (g, u)) in x.chunks(16).zip(up.chunks(16)).enumerate() {
+                    gate_mul_quantize_block(isa, activation, g, u, row.block(j));
+                }
+            });
+            (norm, normed, act, gated)
         };
         for activation in [Activation::GeluTanh, Activation::Silu] {
             let portable = run(Isa::Portable, activation);
@@ -314,17 +313,8 @@ mod tests {
         }
         let portable = run(Isa::Portable, Activation::Silu);
         // A gated block is the gate's output quantized as a row is.
-        let mut buffers = QuantizedBuffers::new(1, 70);
-        let mut out = buffers.rows(1, 70);
-        quantize_row(Isa::Portable, &portable.2, &mut |b, h, l, s| {
-            out.put(0, b, h, l, s)
-        });
-        let rows = out.into_rows();
-        for (b, (hi, lo, scale)) in portable.3.iter().enumerate() {
-            assert_eq!(&rows.hi[b * 16..(b + 1) * 16], hi);
-            assert_eq!(&rows.lo[b * 16..(b + 1) * 16], lo);
-            assert_eq!(rows.scales[b], *scale);
-        }
+        let row = quantized(&|out| quantize_row(Isa::Portable, &portable.2, out.row(1)));
+        assert!(row == portable.3);
     }
 
     #[test]
@@ -332,9 +322,7 @@ mod tests {
         let x: Vec<f32> = values(40, 9).iter().map(|v| v * 5.0).collect();
         let mut buffers = QuantizedBuffers::new(2, 40);
         let mut out = buffers.rows(2, 40);
-        quantize_row(Isa::selected(), &x, &mut |b, h, l, s| {
-            out.put(1, b, h, l, s)
-        });
+        quantize_row(Isa::selected(), &x, out.row(1));
         let rows = out.into_rows();
         for (i, &v) in x.iter().enumerate() {
             // Row 1 of 2, block b at b · 2 + 1.
@@ -368,13 +356,11 @@ mod tests {
         // A zero block has scale 0 and zero values.
         let mut buffers = QuantizedBuffers::new(1, 16);
         let mut out = buffers.rows(1, 16);
-        quantize_row(Isa::Portable, &[0.0; 16], &mut |b, h, l, s| {
-            out.put(0, b, h, l, s)
-        });
+        quantize_row(Isa::Portable, &[0.0; 16], out.row(0));
         let rows = out.into_rows();
         assert_eq!(
-            (rows.hi, rows.lo, rows.scales),
-            (&[0i8; 16][..], &[0i8; 16][..], &[0.0f32][..])
+            (rows.hi, rows.lo, rows.scales, rows.offsets),
+            (&[0i8; 16][..], &[0i8; 16][..], &[0.0f32][..], &[0][..])
         );
     }
 

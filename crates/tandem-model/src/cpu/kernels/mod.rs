@@ -174,24 +174,23 @@ impl<'a> SharedQuantizedRows<'a> {
         }
     }
 
-    /// Stores block `block` of row `row`, as [`QuantizedRowsMut::put`].
+    /// Where row `row`'s blocks are written, as [`QuantizedRowsMut::row`].
     ///
     /// # Safety
-    /// No other thread writes the same `(row, block)` meanwhile.
-    pub(crate) unsafe fn put(
-        &self,
-        row: usize,
-        block: usize,
-        hi: &[i8; BLOCK_ROWS],
-        lo: &[i8; BLOCK_ROWS],
-        scale: f32,
-    ) {
-        assert!(row < self.rows && block < self.blocks);
-        let at = block * self.rows + row;
-        std::ptr::copy_nonoverlapping(hi.as_ptr(), self.hi.add(at * BLOCK_ROWS), BLOCK_ROWS);
-        std::ptr::copy_nonoverlapping(lo.as_ptr(), self.lo.add(at * BLOCK_ROWS), BLOCK_ROWS);
-        *self.scales.add(at) = scale;
-        *self.offsets.add(at) = level_offset(hi, lo);
+    /// No other thread writes the blocks written through this sink meanwhile (threads
+    /// may share a row if each writes its own blocks).
+    pub(crate) unsafe fn row(&self, row: usize) -> RowSink<'_> {
+        assert!(row < self.rows);
+        RowSink {
+            hi: self.hi,
+            lo: self.lo,
+            scales: self.scales,
+            offsets: self.offsets,
+            rows: self.rows,
+            row,
+            blocks: self.blocks,
+            _rows: std::marker::PhantomData,
+        }
     }
 
     /// The rows, once every writer is done.
@@ -213,21 +212,19 @@ impl<'a> SharedQuantizedRows<'a> {
 }
 
 impl<'a> QuantizedRowsMut<'a> {
-    /// Stores block `block` of row `row`: `x ≈ scale · (128 · hi + lo)`.
-    #[inline(always)]
-    pub fn put(
-        &mut self,
-        row: usize,
-        block: usize,
-        hi: &[i8; BLOCK_ROWS],
-        lo: &[i8; BLOCK_ROWS],
-        scale: f32,
-    ) {
-        let at = block * self.rows + row;
-        self.hi[at * BLOCK_ROWS..(at + 1) * BLOCK_ROWS].copy_from_slice(hi);
-        self.lo[at * BLOCK_ROWS..(at + 1) * BLOCK_ROWS].copy_from_slice(lo);
-        self.scales[at] = scale;
-        self.offsets[at] = level_offset(hi, lo);
+    /// Where row `row`'s blocks are written.
+    pub fn row(&mut self, row: usize) -> RowSink<'_> {
+        assert!(row < self.rows);
+        RowSink {
+            hi: self.hi.as_mut_ptr(),
+            lo: self.lo.as_mut_ptr(),
+            scales: self.scales.as_mut_ptr(),
+            offsets: self.offsets.as_mut_ptr(),
+            rows: self.rows,
+            row,
+            blocks: self.blocks,
+            _rows: std::marker::PhantomData,
+        }
     }
 
     pub fn as_rows(&self) -> QuantizedRows<'_> {
@@ -253,12 +250,46 @@ impl<'a> QuantizedRowsMut<'a> {
     }
 }
 
-/// Where a kernel's integer sum of one block starts: `−128 · Σ hi − Σ lo` (see
-/// [`QuantizedRows`]).
-#[inline(always)]
-fn level_offset(hi: &[i8; BLOCK_ROWS], lo: &[i8; BLOCK_ROWS]) -> i32 {
-    let sum = |q: &[i8; BLOCK_ROWS]| q.iter().map(|&v| v as i32).sum::<i32>();
-    -128 * sum(hi) - sum(lo)
+/// One row of a [`QuantizedRowsMut`] (or of a [`SharedQuantizedRows`]) that a row
+/// quantizer writes block by block, straight into the buffers: no staging copy and no
+/// call per block (a verify pass quantizes some 6,000 blocks a layer).
+pub struct RowSink<'a> {
+    hi: *mut i8,
+    lo: *mut i8,
+    scales: *mut f32,
+    offsets: *mut i32,
+    rows: usize,
+    row: usize,
+    blocks: usize,
+    _rows: std::marker::PhantomData<&'a mut [i8]>,
+}
+
+/// The slots of one block of one row: `x ≈ scale · (128 · hi + lo)`, and the offset its
+/// integer sum starts from (`−128 · Σ hi − Σ lo`, see [`QuantizedRows`]).
+pub struct BlockSlots<'a> {
+    pub hi: &'a mut [i8; BLOCK_ROWS],
+    pub lo: &'a mut [i8; BLOCK_ROWS],
+    pub scale: &'a mut f32,
+    pub offset: &'a mut i32,
+}
+
+impl RowSink<'_> {
+    /// The slots of block `block` of this row.
+    #[inline(always)]
+    pub fn block(&mut self, block: usize) -> BlockSlots<'_> {
+        assert!(block < self.blocks, "block {block} of {}", self.blocks);
+        let at = block * self.rows + self.row;
+        // SAFETY: `at` is inside the buffers (row < rows, block < blocks), and this sink
+        // is the only writer of its row's blocks (or, shared, of the blocks it writes).
+        unsafe {
+            BlockSlots {
+                hi: &mut *(self.hi.add(at * BLOCK_ROWS) as *mut [i8; BLOCK_ROWS]),
+                lo: &mut *(self.lo.add(at * BLOCK_ROWS) as *mut [i8; BLOCK_ROWS]),
+                scale: &mut *self.scales.add(at),
+                offset: &mut *self.offsets.add(at),
+            }
+        }
+    }
 }
 
 /// f32 activation rows, `[rows, stride]` with `in_features <= stride` values used.

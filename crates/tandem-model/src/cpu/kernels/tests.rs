@@ -32,9 +32,7 @@ impl Acts {
         let mut buffers = QuantizedBuffers::new(rows, k);
         let mut out = buffers.rows(rows, k);
         for r in 0..rows {
-            quantize_row(Isa::Portable, &x[r * k..(r + 1) * k], &mut |b, h, l, s| {
-                out.put(r, b, h, l, s)
-            });
+            quantize_row(Isa::Portable, &x[r * k..(r + 1) * k], out.row(r));
         }
         Self {
             x,
