@@ -87,7 +87,7 @@ fn main() {
         for rows in [1usize, 8, 16] {
             let mut xq = buffers.rows(rows, k);
             for r in 0..rows {
-                quantize_row(isa, &x[r * k..(r + 1) * k], xq.row(r));
+                quantize_row(isa, &x[r * k..(r + 1) * k], xq.row(r), 0..k.div_ceil(16));
             }
             let xq = xq.as_rows();
             let target = OutRows::new(&mut out, rows, 1024, 1024);
@@ -121,7 +121,7 @@ fn main() {
                 Matrix::Int8(w) => {
                     let mut xq = buffers.rows(rows, k);
                     for r in 0..rows {
-                        quantize_row(isa, &x[r * k..(r + 1) * k], xq.row(r));
+                        quantize_row(isa, &x[r * k..(r + 1) * k], xq.row(r), 0..k.div_ceil(16));
                     }
                     let xq = xq.as_rows();
                     pool.run(&|p| {

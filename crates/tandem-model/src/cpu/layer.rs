@@ -17,6 +17,7 @@ use super::ops::{
 use super::pool::{share, Pool};
 use crate::config::{Activation, ModelConfig};
 use crate::quant::packed::TILE;
+use crate::quant::scale_rows;
 
 pub(super) struct Layer {
     /// Norm weights here are the multipliers: Gemma's `1 + w` is added up at load.
@@ -370,9 +371,9 @@ fn quantize_rows<'a>(
     buffers: &'a mut QuantizedBuffers,
 ) -> Input<'a> {
     let out = SharedQuantizedRows::new(buffers.rows(rows, k));
-    each_row(pool, rows, &|r| {
-        // SAFETY: each row is quantized by one part.
-        quantize_row(isa, &x[r * k..(r + 1) * k], unsafe { out.row(r) });
+    each_row_blocks(pool, rows, scale_rows(k), &|r, blocks| {
+        // SAFETY: each (row, block) is quantized by one part.
+        quantize_row(isa, &x[r * k..(r + 1) * k], unsafe { out.row(r) }, blocks);
     });
     Input::Int8(out.into_rows())
 }
@@ -400,6 +401,28 @@ fn add_normed(
 
 /// Runs `f(row)` for every row, split over the pool when there are several (a row alone
 /// is too little work to share).
+/// Calls `f(row, blocks)` for every row of `rows`, each part of the pool taking its own
+/// range of the `blocks` blocks of 16 inputs for all rows: the quantized activations are
+/// block-major, so each thread writes one contiguous stretch of the buffers. Split by
+/// rows instead, both threads wrote into the same cache lines (a block's scales of all
+/// rows share one), which bounced between the cores and stalled their stores. One row
+/// (a decode step) runs on the calling thread alone.
+fn each_row_blocks(
+    pool: &Pool,
+    rows: usize,
+    blocks: usize,
+    f: &(dyn Fn(usize, std::ops::Range<usize>) + Sync),
+) {
+    if rows == 1 {
+        return f(0, 0..blocks);
+    }
+    let parts = pool.threads();
+    pool.run(&|part| {
+        let mine = share(blocks, part, parts);
+        (0..rows).for_each(|r| f(r, mine.clone()));
+    });
+}
+
 fn each_row(pool: &Pool, rows: usize, f: &(dyn Fn(usize) + Sync)) {
     if rows == 1 {
         return f(0);
@@ -470,10 +493,10 @@ pub(super) fn prepare_normed<'a>(
         }
         Weight::Int8(_) => {
             let out = SharedQuantizedRows::new(buffers.quantized.rows(rows, k));
-            each_row(pool, rows, &|r| {
+            each_row_blocks(pool, rows, scale_rows(k), &|r, blocks| {
                 let x = &x[r * k..(r + 1) * k];
-                // SAFETY: each row is quantized by one part.
-                rms_norm_quantized(isa, x, gamma, eps, unsafe { out.row(r) });
+                // SAFETY: each (row, block) is quantized by one part.
+                rms_norm_quantized(isa, x, gamma, eps, unsafe { out.row(r) }, blocks);
             });
             Input::Int8(out.into_rows())
         }

@@ -7,6 +7,8 @@
 //! of a pass. They are plain Rust over fixed 16-lane chunks, compiled per ISA by
 //! [`multiversion`]: no `mul_add`, no reassociation, so every ISA gives the same bits.
 
+use std::ops::Range;
+
 use super::isa::multiversion;
 #[cfg(test)]
 use super::kernels::QuantizedBuffers;
@@ -92,19 +94,25 @@ fn quantize_block(x: &[f32; BLOCK_ROWS], out: BlockSlots<'_>) {
         high[i] = rounded.to_bits() as i32 - MAGIC_BITS;
         low[i] = ((scaled - top) * 128.0 + MAGIC).to_bits() as i32 - MAGIC_BITS;
     }
-    for i in 0..BLOCK_ROWS {
-        hi[i] = high[i] as i8;
-        lo[i] = low[i] as i8;
-    }
+    // Narrowed whole (one vector narrowing and a 16-byte store each; bytes stored one
+    // by one fill the store queue while the line is fetched from the other core).
+    *hi = high.map(|v| v as i8);
+    *lo = low.map(|v| v as i8);
     *scale = max_abs / Q_MAX / 128.0;
     *offset = -128 * high.iter().sum::<i32>() - low.iter().sum::<i32>();
 }
 
-/// Quantizes the values `value(c)` of the channels `0..k` into `out`, a block of 16 at
-/// a time.
+/// Quantizes the values `value(c)` of the channels of `blocks` (blocks of 16 of `0..k`)
+/// into `out`.
 #[inline(always)]
-fn quantize_values(k: usize, mut value: impl FnMut(usize) -> f32, mut out: RowSink<'_>) {
-    for (b, start) in (0..k).step_by(BLOCK_ROWS).enumerate() {
+fn quantize_values(
+    k: usize,
+    mut value: impl FnMut(usize) -> f32,
+    mut out: RowSink<'_>,
+    blocks: Range<usize>,
+) {
+    for b in blocks {
+        let start = b * BLOCK_ROWS;
         let mut block = [0.0f32; BLOCK_ROWS];
         for (i, v) in block.iter_mut().enumerate().take(k - start) {
             *v = value(start + i);
@@ -114,8 +122,8 @@ fn quantize_values(k: usize, mut value: impl FnMut(usize) -> f32, mut out: RowSi
 }
 
 #[inline(always)]
-fn quantize_row_body(x: &[f32], out: RowSink<'_>) {
-    quantize_values(x.len(), |c| x[c], out);
+fn quantize_row_body(x: &[f32], out: RowSink<'_>, blocks: Range<usize>) {
+    quantize_values(x.len(), |c| x[c], out, blocks);
 }
 
 #[inline(always)]
@@ -144,9 +152,15 @@ multiversion! {
 /// RMSNorm whose output goes straight into the int8 quantizer, a block at a time: the
 /// normalized row is never written out in f32.
 #[inline(always)]
-fn rms_norm_quantized_body(x: &[f32], gamma: &[f32], eps: f32, out: RowSink<'_>) {
+fn rms_norm_quantized_body(
+    x: &[f32],
+    gamma: &[f32],
+    eps: f32,
+    out: RowSink<'_>,
+    blocks: Range<usize>,
+) {
     let inv = inverse_rms(x, eps);
-    quantize_values(x.len(), |c| gamma[c] * (x[c] * inv), out);
+    quantize_values(x.len(), |c| gamma[c] * (x[c] * inv), out, blocks);
 }
 
 pub(crate) use tandem_decode::vector::exp;
@@ -232,20 +246,23 @@ multiversion! {
 }
 
 multiversion! {
-    /// RMSNorm of one row, quantized block by block into `out` (see [`quantize_row`]).
+    /// RMSNorm of one row, quantized into `out` (see [`quantize_row`]); only the blocks
+    /// of `blocks`, the norm's factor taken from the whole row.
     pub fn rms_norm_quantized(
         x: &[f32],
         gamma: &[f32],
         eps: f32,
         out: RowSink<'_>,
+        blocks: Range<usize>,
     ) => rms_norm_quantized_body
 }
 
 multiversion! {
-    /// Quantizes one row for the int8 kernels, block by block into `out`: per block of 16
-    /// values, two int8 levels with scale `max |x| / 127 / 128` (the inputs past the end
-    /// in the last block are 0).
-    pub fn quantize_row(x: &[f32], out: RowSink<'_>) => quantize_row_body
+    /// Quantizes the blocks `blocks` of one row for the int8 kernels into `out`: per
+    /// block of 16 values, two int8 levels with scale `max |x| / 127 / 128` (the inputs
+    /// past the end in the last block are 0). Threads given disjoint block ranges of the
+    /// same rows write disjoint, contiguous parts of the block-major buffers.
+    pub fn quantize_row(x: &[f32], out: RowSink<'_>, blocks: Range<usize>) => quantize_row_body
 }
 
 multiversion! {
@@ -320,7 +337,8 @@ mod tests {
         let run = |isa: Isa, activation: Activation| {
             let mut norm = vec![0.0f32; 70];
             rms_norm(isa, &x, &gamma, 1e-5, &mut norm);
-            let normed = quantized(&|out| rms_norm_quantized(isa, &x, &gamma, 1e-5, out.row(1)));
+            let normed =
+                quantized(&|out| rms_norm_quantized(isa, &x, &gamma, 1e-5, out.row(1), 0..5));
             let mut act = vec![0.0f32; 70];
             gate_mul(isa, activation, &x, &up, &mut act);
             let gated = quantized(&|out| {
@@ -339,7 +357,7 @@ mod tests {
         }
         let portable = run(Isa::Portable, Activation::Silu);
         // A gated block is the gate's output quantized as a row is.
-        let row = quantized(&|out| quantize_row(Isa::Portable, &portable.2, out.row(1)));
+        let row = quantized(&|out| quantize_row(Isa::Portable, &portable.2, out.row(1), 0..5));
         assert!(row == portable.3);
     }
 
@@ -348,7 +366,7 @@ mod tests {
         let x: Vec<f32> = values(40, 9).iter().map(|v| v * 5.0).collect();
         let mut buffers = QuantizedBuffers::new(2, 40);
         let mut out = buffers.rows(2, 40);
-        quantize_row(Isa::selected(), &x, out.row(1));
+        quantize_row(Isa::selected(), &x, out.row(1), 0..3);
         let rows = out.into_rows();
         for (i, &v) in x.iter().enumerate() {
             // Row 1 of 2, block b at b · 2 + 1.
@@ -382,7 +400,7 @@ mod tests {
         // A zero block has scale 0 and zero values.
         let mut buffers = QuantizedBuffers::new(1, 16);
         let mut out = buffers.rows(1, 16);
-        quantize_row(Isa::Portable, &[0.0; 16], out.row(0));
+        quantize_row(Isa::Portable, &[0.0; 16], out.row(0), 0..1);
         let rows = out.into_rows();
         assert_eq!(
             (rows.hi, rows.lo, rows.scales, rows.offsets),

@@ -32,7 +32,12 @@ impl Acts {
         let mut buffers = QuantizedBuffers::new(rows, k);
         let mut out = buffers.rows(rows, k);
         for r in 0..rows {
-            quantize_row(Isa::Portable, &x[r * k..(r + 1) * k], out.row(r));
+            quantize_row(
+                Isa::Portable,
+                &x[r * k..(r + 1) * k],
+                out.row(r),
+                0..k.div_ceil(16),
+            );
         }
         Self {
             x,
