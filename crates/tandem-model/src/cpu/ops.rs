@@ -215,8 +215,11 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut ca = a.chunks_exact(LANES);
     let mut cb = b.chunks_exact(LANES);
     for (x, y) in (&mut ca).zip(&mut cb) {
-        for ((l, &x), &y) in lanes.iter_mut().zip(x).zip(y) {
-            *l += x * y;
+        // Whole 16-lane chunks as arrays: one vector each (zipped slices came out as
+        // 8-byte loads and shuffles).
+        let (x, y): (&[f32; LANES], &[f32; LANES]) = (x.try_into().unwrap(), y.try_into().unwrap());
+        for i in 0..LANES {
+            lanes[i] += x[i] * y[i];
         }
     }
     for ((l, &x), &y) in lanes.iter_mut().zip(ca.remainder()).zip(cb.remainder()) {
