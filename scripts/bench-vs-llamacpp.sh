@@ -33,12 +33,19 @@ log() { printf '\n== %s (%s)\n' "$1" "$(date +%H:%M:%S)"; }
 if [[ ! -x "$L/bin/llama-bench" ]]; then
   log "building llama.cpp"
   # The build script lists the unpacked sources with `ls | head` under pipefail, which
-  # fails before the first unpack: unpack first when the archive is all there is.
+  # fails before the first unpack (on a fresh machine it downloads the archive, then
+  # stops there): unpack the archive when it is all there is, and run it again.
   mkdir -p "$L"
-  if ls "$L"/llama_cpp_python-*.tar.gz >/dev/null 2>&1 && ! ls -d "$L"/llama_cpp_python-*/ >/dev/null 2>&1; then
-    tar xzf "$L"/llama_cpp_python-*.tar.gz -C "$L"
+  unpack() {
+    if ls "$L"/llama_cpp_python-*.tar.gz >/dev/null 2>&1 && ! ls -d "$L"/llama_cpp_python-*/ >/dev/null 2>&1; then
+      tar xzf "$L"/llama_cpp_python-*.tar.gz -C "$L"
+    fi
+  }
+  unpack
+  if ! bash ../shared/bench/build-llamacpp.sh; then
+    unpack
+    bash ../shared/bench/build-llamacpp.sh
   fi
-  bash ../shared/bench/build-llamacpp.sh
 fi
 # On a CPU that reports AMX, llama.cpp repacks Q8_0 weights for its AMX backend (its
 # fastest decode there), and where the system does not grant a process the AMX state

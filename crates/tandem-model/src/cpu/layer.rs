@@ -399,8 +399,6 @@ fn add_normed(
     });
 }
 
-/// Runs `f(row)` for every row, split over the pool when there are several (a row alone
-/// is too little work to share).
 /// Calls `f(row, blocks)` for every row of `rows`, each part of the pool taking its own
 /// range of the `blocks` blocks of 16 inputs for all rows: the quantized activations are
 /// block-major, so each thread writes one contiguous stretch of the buffers. Split by
@@ -423,6 +421,8 @@ fn each_row_blocks(
     });
 }
 
+/// Runs `f(row)` for every row, split over the pool when there are several (a row alone
+/// is too little work to share).
 fn each_row(pool: &Pool, rows: usize, f: &(dyn Fn(usize) + Sync)) {
     if rows == 1 {
         return f(0);
