@@ -19,7 +19,7 @@
 //! a fixed order. A row's result therefore never depends on the other rows of the pass.
 
 use super::isa::multiversion;
-use super::ops::{axpy, dot, exp, soft_cap};
+use super::ops::{axpy, dot, exp, fold_pairwise, soft_cap};
 
 /// Positions a sliding layer keeps beyond its window: the rows of one chunk, the most
 /// a forward writes before attending and the most a speculative step rolls back.
@@ -294,14 +294,7 @@ fn lanes_fold(values: &[f32], init: f32, f: impl Fn(f32, f32) -> f32) -> f32 {
     for (l, &v) in lanes.iter_mut().zip(chunks.remainder()) {
         *l = f(*l, v);
     }
-    let mut width = LANES / 2;
-    while width > 0 {
-        for i in 0..width {
-            lanes[i] = f(lanes[i], lanes[i + width]);
-        }
-        width /= 2;
-    }
-    lanes[0]
+    fold_pairwise(lanes, f)
 }
 
 multiversion! {

@@ -65,18 +65,7 @@ fn quantize_block(x: &[f32; BLOCK_ROWS], out: BlockSlots<'_>) {
         let a = v.abs();
         *m = if a > 0.0 { a } else { 0.0 };
     }
-    let mut width = BLOCK_ROWS / 2;
-    while width > 0 {
-        for i in 0..width {
-            m[i] = if m[i + width] > m[i] {
-                m[i + width]
-            } else {
-                m[i]
-            };
-        }
-        width /= 2;
-    }
-    let max_abs = m[0];
+    let max_abs = fold_pairwise(m, |a, b| if b > a { b } else { a });
     if max_abs.is_nan() || max_abs <= 0.0 {
         *hi = [0; BLOCK_ROWS];
         *lo = [0; BLOCK_ROWS];
@@ -225,10 +214,22 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     for ((l, &x), &y) in lanes.iter_mut().zip(ca.remainder()).zip(cb.remainder()) {
         *l += x * y;
     }
-    let mut width = LANES / 2;
+    fold_pairwise(lanes, |a, b| a + b)
+}
+
+/// `f` folding `N` lanes pairwise, `lanes[i] = f(lanes[i], lanes[i + N/2])` and then
+/// halves again (`N` a power of two): log₂ N vector steps where a fold from left to
+/// right is a chain of N − 1 dependent scalar ones, in the same order on every ISA.
+#[inline(always)]
+pub(crate) fn fold_pairwise<const N: usize>(
+    mut lanes: [f32; N],
+    f: impl Fn(f32, f32) -> f32,
+) -> f32 {
+    debug_assert!(N.is_power_of_two());
+    let mut width = N / 2;
     while width > 0 {
         for i in 0..width {
-            lanes[i] += lanes[i + width];
+            lanes[i] = f(lanes[i], lanes[i + width]);
         }
         width /= 2;
     }
