@@ -21,8 +21,6 @@ pub fn pseudo_random_values(len: usize, seed: u32) -> Vec<f32> {
         .collect()
 }
 
-/// One of the tiny random-weight models committed under `tests/fixtures` (made by
-/// `tests/fixtures/make_fixtures.py`, with transformers' logits beside them).
 /// The transformers fixtures of `tests/fixtures` (see its README): one tiny random
 /// model per family and feature.
 pub const FIXTURES: [&str; 11] = [
@@ -39,6 +37,8 @@ pub const FIXTURES: [&str; 11] = [
     "smollm3-nope",
 ];
 
+/// One of the tiny random-weight models committed under `tests/fixtures` (made by
+/// `tests/fixtures/make_fixtures.py`, with transformers' logits beside them).
 pub fn fixture_dir(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../tests/fixtures")

@@ -10,6 +10,7 @@ use serde::Serialize;
 use tandem_model::bench::{BenchModel, ModelBench};
 use tandem_model::cpu::{bandwidth, pool::Pool, CpuModel};
 use tandem_model::formats::int8_cache::CacheOutcome;
+use tandem_model::formats::synthetic::SyntheticModel;
 use tandem_model::{memory, Llama, LoadOptions, Precision, TandemBackend};
 
 use super::BackendChoice;
@@ -17,8 +18,13 @@ use super::BackendChoice;
 #[derive(clap::Args)]
 pub struct Args {
     /// Model folder (Hugging Face layout) or GGUF file.
-    #[arg(long)]
-    model: PathBuf,
+    #[arg(long, required_unless_present = "synthetic")]
+    model: Option<PathBuf>,
+    /// Instead of --model, a model of these real shapes with seeded random weights made
+    /// in memory (nothing to download; speed does not depend on the values):
+    /// llama-3.2-1b, llama-3.1-8b, or tiny (a two-layer model for dry runs).
+    #[arg(long, conflicts_with_all = ["model", "suite"])]
+    synthetic: Option<SyntheticModel>,
     /// Tokens generated for the decode figure.
     #[arg(long, default_value_t = 64)]
     decode_tokens: usize,
@@ -70,17 +76,19 @@ struct Report {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(suite) = &args.suite {
-        return super::suite::run(
-            suite,
-            &args.model,
-            args.backend,
-            args.int8,
-            &args.suite_options,
-        );
+        let model = args.model.as_deref().context("--suite needs --model")?;
+        return super::suite::run(suite, model, args.backend, args.int8, &args.suite_options);
     }
     if args.backend == BackendChoice::Cpu {
         return measure(&args, |options| {
-            let model = CpuModel::load(&args.model, options)?;
+            let model = match (&args.model, args.synthetic) {
+                (_, Some(synthetic)) => {
+                    let (config, weights) = synthetic.open(SYNTHETIC_SEED)?;
+                    CpuModel::from_weights(config, &weights, options)?
+                }
+                (Some(dir), None) => CpuModel::load(dir, options)?,
+                (None, None) => unreachable!("clap requires --model or --synthetic"),
+            };
             let outcome = model.int8_cache().cloned();
             Ok((Box::new(model), outcome))
         });
@@ -88,13 +96,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     crate::with_backend!(args.backend, B => measure(&args, load_burn::<B>(&args)))
 }
 
+/// The seed of `--synthetic` weights (their values do not change a speed figure).
+const SYNTHETIC_SEED: u64 = 0;
+
 type Loaded = (Box<dyn BenchModel>, Option<CacheOutcome>);
 
 fn load_burn<B: TandemBackend>(
     args: &Args,
 ) -> impl FnOnce(&LoadOptions) -> anyhow::Result<Loaded> + '_ {
     move |options| {
-        let model = Llama::<B>::load(&args.model, options, &B::Device::default())?;
+        let device = B::Device::default();
+        let model = match (&args.model, args.synthetic) {
+            (_, Some(synthetic)) => {
+                let (config, weights) = synthetic.open(SYNTHETIC_SEED)?;
+                Llama::<B>::from_weights(config, &weights, options, &device)?
+            }
+            (Some(dir), None) => Llama::<B>::load(dir, options, &device)?,
+            (None, None) => unreachable!("clap requires --model or --synthetic"),
+        };
         let outcome = model.int8_cache().cloned();
         Ok((Box::new(model), outcome))
     }

@@ -273,6 +273,8 @@ pub struct WeightFiles {
     /// checkpoint (Gemma 3's `language_model.model.…` on the hub, `model.language_model.…`
     /// as transformers 5 saves it): the loaders ask for `model.…` and `lm_head.weight`.
     aliases: HashMap<String, String>,
+    /// Generated weights instead (then `files` is empty): see [`super::synthetic`].
+    synthetic: Option<super::synthetic::SyntheticWeights>,
 }
 
 /// Where multimodal checkpoints keep their language model's `model.` tensors.
@@ -321,6 +323,7 @@ impl WeightFiles {
                 owner: HashMap::new(),
                 gguf: Some(crate::formats::gguf_model::GgufWeights::new(file, &config)),
                 aliases: HashMap::new(),
+                synthetic: None,
             });
         }
         let single = dir.join("model.safetensors");
@@ -384,7 +387,19 @@ impl WeightFiles {
             owner,
             gguf: None,
             aliases,
+            synthetic: None,
         })
+    }
+
+    /// A synthetic model's weights, generated as they are read.
+    pub fn synthetic(weights: super::synthetic::SyntheticWeights) -> Self {
+        Self {
+            files: Vec::new(),
+            owner: HashMap::new(),
+            gguf: None,
+            aliases: HashMap::new(),
+            synthetic: Some(weights),
+        }
     }
 
     /// The name a checkpoint tensor is stored under (see [`Self::aliases`]).
@@ -419,6 +434,9 @@ impl WeightFiles {
     }
 
     pub fn contains(&self, name: &str) -> bool {
+        if self.synthetic.is_some() {
+            return true;
+        }
         match &self.gguf {
             Some(gguf) => gguf.contains(name),
             None => self.owner.contains_key(self.stored_name(name)),
@@ -435,6 +453,9 @@ impl WeightFiles {
 
     /// Reads a tensor as f32 and checks its shape.
     pub fn read(&self, name: &str, expected_shape: &[usize]) -> Result<Vec<f32>> {
+        if let Some(synthetic) = &self.synthetic {
+            return synthetic.read(name, expected_shape);
+        }
         if let Some(gguf) = &self.gguf {
             return gguf.read(name, expected_shape);
         }
