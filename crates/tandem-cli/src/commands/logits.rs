@@ -2,12 +2,12 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use serde::Serialize;
+use tandem_decode::{CausalLm, Logits};
 use tandem_model::cpu::CpuModel;
-use tandem_model::{LoadOptions, TandemBackend};
+use tandem_model::{Llama, LoadOptions, Precision};
 
-use super::{load_model, BackendChoice};
+use super::BackendChoice;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -25,6 +25,14 @@ pub struct Args {
     top: Option<usize>,
     #[arg(long, value_enum, default_value_t)]
     backend: BackendChoice,
+    /// Int8 weights for every linear layer (quantized in memory).
+    #[arg(long)]
+    int8: bool,
+    /// Feed the tokens one at a time, each row computed alone over the cache of the ones
+    /// before (a decode step), instead of in one forward: the two must agree bit for bit
+    /// (what greedy speculative decoding's exactness rests on).
+    #[arg(long)]
+    stepwise: bool,
 }
 
 #[derive(Serialize)]
@@ -48,34 +56,41 @@ struct TopEntry {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    let options = LoadOptions {
+        context_len: Some(args.tokens.len()),
+        precision: if args.int8 {
+            Precision::Int8
+        } else {
+            Precision::F32
+        },
+        ..Default::default()
+    };
     if args.backend == BackendChoice::Cpu {
-        let options = LoadOptions {
-            context_len: Some(args.tokens.len()),
-            ..Default::default()
-        };
         let mut model = CpuModel::load(&args.model, &options)?;
-        let vocab = model.config().vocab_size;
-        let values = model.forward_tail(&args.tokens, args.tokens.len())?;
-        return print(&args, vocab, &values);
+        return print(&args, &logits_of(&mut model, &args)?);
     }
-    crate::with_backend!(args.backend, B => run_on::<B>(&args))
+    crate::with_backend!(args.backend, B => {
+        let mut model = Llama::<B>::load(&args.model, &options, &Default::default())?;
+        print(&args, &logits_of(&mut model, &args)?)
+    })
 }
 
-fn run_on<B: TandemBackend>(args: &Args) -> anyhow::Result<()> {
-    let mut model = load_model::<B>(&args.model, Some(args.tokens.len()))?;
-    let vocab = model.config().vocab_size;
-    let logits = model.forward(&args.tokens)?;
-    let values = logits
-        .into_data()
-        .to_vec::<f32>()
-        .map_err(|e| anyhow::anyhow!("{e:?}"))
-        .context("reading logits")?;
-    print(args, vocab, &values)
+/// Every position's logits, from one forward or (`--stepwise`) one token at a time.
+fn logits_of(model: &mut dyn CausalLm, args: &Args) -> anyhow::Result<Logits> {
+    if !args.stepwise {
+        return Ok(model.forward(&args.tokens)?);
+    }
+    let vocab = model.vocab_size();
+    let mut data = Vec::with_capacity(args.tokens.len() * vocab);
+    for &t in &args.tokens {
+        data.extend_from_slice(&model.forward(&[t])?.data);
+    }
+    Ok(Logits::new(args.tokens.len(), vocab, data))
 }
 
-/// Prints the positions asked for from every position's logits, `[n, vocab]`.
-fn print(args: &Args, vocab: usize, values: &[f32]) -> anyhow::Result<()> {
-    let n = args.tokens.len();
+/// Prints the positions asked for from every position's logits.
+fn print(args: &Args, logits: &Logits) -> anyhow::Result<()> {
+    let (n, vocab, values) = (args.tokens.len(), logits.vocab, &logits.data);
     let first = if args.all_positions { 0 } else { n - 1 };
     let positions = (first..n)
         .map(|index| {
@@ -105,4 +120,38 @@ fn print(args: &Args, vocab: usize, values: &[f32]) -> anyhow::Result<()> {
         .collect();
     println!("{}", serde_json::to_string(&Output { positions })?);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tandem_model::test_models::fixture_dir;
+
+    fn args(stepwise: bool) -> Args {
+        Args {
+            model: fixture_dir("qwen2-bias"),
+            tokens: vec![3, 141, 59, 26, 5, 35, 8, 97, 9],
+            all_positions: true,
+            top: None,
+            backend: BackendChoice::Cpu,
+            int8: false,
+            stepwise,
+        }
+    }
+
+    #[test]
+    fn stepwise_rows_equal_the_rows_of_one_forward_on_the_cpu_engine() {
+        let options = LoadOptions {
+            context_len: Some(16),
+            ..Default::default()
+        };
+        let mut model = CpuModel::load(&fixture_dir("qwen2-bias"), &options).unwrap();
+        let one = logits_of(&mut model, &args(false)).unwrap();
+        model.reset();
+        let stepwise = logits_of(&mut model, &args(true)).unwrap();
+        assert_eq!((stepwise.rows, stepwise.vocab), (one.rows, one.vocab));
+        assert_eq!(stepwise.rows, 9);
+        // The CPU engine is batch invariant: the same bits, not merely close ones.
+        assert_eq!(stepwise.data, one.data);
+    }
 }

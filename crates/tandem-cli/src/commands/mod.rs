@@ -15,10 +15,6 @@ pub mod suite;
 mod table;
 mod terminal_text;
 
-use std::path::Path;
-
-use tandem_model::{Llama, LoadOptions, TandemBackend};
-
 /// What runs the model.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum BackendChoice {
@@ -56,19 +52,4 @@ macro_rules! with_backend {
             }
         }
     }};
-}
-
-pub fn load_model<B: TandemBackend>(
-    dir: &Path,
-    context_len: Option<usize>,
-) -> anyhow::Result<Llama<B>> {
-    let device = B::Device::default();
-    Ok(Llama::<B>::load(
-        dir,
-        &LoadOptions {
-            context_len,
-            ..Default::default()
-        },
-        &device,
-    )?)
 }
