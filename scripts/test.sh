@@ -31,6 +31,12 @@ if [[ " $parts " == *" rust "* ]]; then
   fi
   export TANDEM_HF_PYTHON="$hf_venv/bin/python"
   cargo test --release
+
+  step "GPU check: its dry run on the CPU (burn's flex backend, tiny shapes)"
+  # scripts/gpu-check.sh is what runs on a lent GPU machine: it must fail there only
+  # for GPU reasons.
+  OUT="$target/gpu-check-dry-run" bash scripts/gpu-check.sh --backend flex --tiny \
+    --tandem "$target/release/tandem"
 fi
 
 if [[ " $parts " == *" app "* ]]; then
