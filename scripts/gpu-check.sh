@@ -25,9 +25,11 @@
 #      α = 0.6/0.7/0.8; and the peer, transformers' `generate` at f16 on the same shapes
 #      (scripts/gpu_peer_transformers.py, which also measures the copy bandwidth).
 #
+#   4. A real speculative run of the 1B shape drafting for the 8B (int8), plain and at
+#      γ = 1..8: the time of a step (random weights: acceptance means nothing).
+#
 # Not covered yet (the note of the GPU issue says so): f16 weights (Tandem has f32 and
-# int8 only), fused against unfused CUDA (only burn's fused Cuda backend is built), a
-# real speculative run of synthetic 1B → 8B (`tandem compare` takes model folders).
+# int8 only), fused against unfused CUDA (only burn's fused Cuda backend is built).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -109,6 +111,13 @@ for s in "${SHAPES[@]}"; do
   done
 done
 
+log "speed: a real speculative run, the small shape drafting for the large (int8)"
+# Random weights: acceptance means nothing, so what counts is the time of a step at each γ.
+TARGET=${SHAPES[${#SHAPES[@]}-1]}; DRAFT=${SHAPES[0]}
+"$TANDEM" bench --synthetic "$TARGET" --synthetic-draft "$DRAFT" --backend "$BACKEND" --int8 \
+  --decode-tokens 32 --prefill-tokens 16 --verify-context "$CONTEXT" --repeats 1 --no-bandwidth \
+  > "$OUT/raw/speculative.json" 2> "$OUT/raw/speculative.err" || echo "speculative run failed: $OUT/raw/speculative.err"
+
 log "peer: transformers generate (f16) and the device's copy bandwidth"
 PY="${PYTHON:-python3}"   # here: PYTHON=.venv/bin/python, with torch and transformers
 if "$PY" -c "import torch, transformers" 2>/dev/null; then
@@ -157,6 +166,8 @@ for name in sorted(os.listdir(raw)):
         speed[name[6:-5]] = {k: b.get(k) for k in ("decode_tokens_per_sec", "prefill_tokens_per_sec",
                              "weight_bytes_per_token", "decode_gb_per_sec", "load_seconds", "verify")}
 peer = load("peer.json")
+spec = load("speculative.json")
+speculative = spec and spec.get("speculative")
 copy = peer and peer.get("copy_gb_per_sec")
 for v in speed.values():
     if copy and v["decode_gb_per_sec"]:
@@ -178,7 +189,8 @@ for p in ("f32", "int8"):
         prediction[p] = predicted(d, t)
 gpu = open(os.path.join(raw, "gpu.txt")).read().strip()
 report = {"backend": backend, "device": gpu, "correct": ok, "fixtures": fixtures, "greedy_identical": greedy,
-          "speed": speed, "predicted_speculative_speedup_1b_drafting_8b": prediction, "peer": peer}
+          "speed": speed, "predicted_speculative_speedup_1b_drafting_8b": prediction,
+          "speculative_step_times": speculative, "peer": peer}
 with open(os.path.join(out, "gpu-check.json"), "w") as f:
     json.dump(report, f, indent=1)
 print(f"device: {gpu}")
@@ -194,6 +206,8 @@ for k, v in speed.items():
           + (f" ({pct:.0f} % of copy)" if pct else "") + f", verify {ratios}")
 for p, best in prediction.items():
     print(f"predicted speedup, 1B drafting for 8B ({p}):", {a: round(b['speedup'], 2) for a, b in best.items()})
+for r in speculative or []:
+    print(f"speculative γ={r['gamma']}: {r['ms_per_step']:.2f} ms a step (draft {r['draft_ms_per_step']:.2f}, verify {r['verify_ms_per_step']:.2f})")
 if peer:
     print("peer:", json.dumps(peer))
 print(f"wrote {os.path.join(out, 'gpu-check.json')}")

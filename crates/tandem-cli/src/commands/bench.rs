@@ -2,11 +2,12 @@
 //! load time and resident memory of the loaded model (`--int8` to compare with f32: run
 //! each in its own process so the figures do not mix).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
 use serde::Serialize;
+use tandem_decode::{generate, CausalLm, GammaPolicy, GenerationConfig, Hooks, Mode};
 use tandem_model::bench::{BenchModel, ModelBench};
 use tandem_model::cpu::{bandwidth, pool::Pool, CpuModel};
 use tandem_model::formats::int8_cache::CacheOutcome;
@@ -25,6 +26,10 @@ pub struct Args {
     /// llama-3.2-1b, llama-3.1-8b, or tiny (a two-layer model for dry runs).
     #[arg(long, conflicts_with_all = ["model", "suite"])]
     synthetic: Option<SyntheticModel>,
+    /// With --synthetic: also run speculative decoding with this synthetic draft at
+    /// γ = 1..8 and report the time of a step (random weights: acceptance means nothing).
+    #[arg(long, requires = "synthetic")]
+    synthetic_draft: Option<SyntheticModel>,
     /// Tokens generated for the decode figure.
     #[arg(long, default_value_t = 64)]
     decode_tokens: usize,
@@ -72,6 +77,25 @@ struct Report {
     peak_rss_after_load_bytes: Option<u64>,
     #[serde(flatten)]
     model: ModelBench,
+    /// `--synthetic-draft`: plain decoding, then speculative at each γ.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    speculative: Option<Vec<StepTimes>>,
+}
+
+/// One decoding run of `--synthetic-draft`.
+#[derive(Serialize)]
+struct StepTimes {
+    /// 0: plain decoding.
+    gamma: usize,
+    steps: usize,
+    tokens: usize,
+    /// Wall time of a step: γ draft forwards, one verify pass, the decoder's work.
+    ms_per_step: f64,
+    draft_ms_per_step: f64,
+    verify_ms_per_step: f64,
+    tokens_per_sec: f64,
+    /// Meaningless with random weights; reported so a reader sees it was ~0.
+    accepted: usize,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -79,50 +103,64 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let model = args.model.as_deref().context("--suite needs --model")?;
         return super::suite::run(suite, model, args.backend, args.int8, &args.suite_options);
     }
-    if args.backend == BackendChoice::Cpu {
-        return measure(&args, |options| {
-            let model = match (&args.model, args.synthetic) {
-                (_, Some(synthetic)) => {
-                    let (config, weights) = synthetic.open(SYNTHETIC_SEED)?;
-                    CpuModel::from_weights(config, &weights, options)?
-                }
-                (Some(dir), None) => CpuModel::load(dir, options)?,
-                (None, None) => unreachable!("clap requires --model or --synthetic"),
-            };
-            let outcome = model.int8_cache().cloned();
-            Ok((Box::new(model), outcome))
-        });
+    if args.synthetic_draft.is_some() && args.synthetic.is_none() {
+        anyhow::bail!(
+            "--synthetic-draft needs --synthetic (a synthetic target of the same vocabulary)"
+        );
     }
-    crate::with_backend!(args.backend, B => measure(&args, load_burn::<B>(&args)))
+    if args.backend == BackendChoice::Cpu {
+        return measure(&args, &load_cpu);
+    }
+    crate::with_backend!(args.backend, B => measure(&args, &load_burn::<B>))
 }
 
 /// The seed of `--synthetic` weights (their values do not change a speed figure).
 const SYNTHETIC_SEED: u64 = 0;
 
-type Loaded = (Box<dyn BenchModel>, Option<CacheOutcome>);
-
-fn load_burn<B: TandemBackend>(
-    args: &Args,
-) -> impl FnOnce(&LoadOptions) -> anyhow::Result<Loaded> + '_ {
-    move |options| {
-        let device = B::Device::default();
-        let model = match (&args.model, args.synthetic) {
-            (_, Some(synthetic)) => {
-                let (config, weights) = synthetic.open(SYNTHETIC_SEED)?;
-                Llama::<B>::from_weights(config, &weights, options, &device)?
-            }
-            (Some(dir), None) => Llama::<B>::load(dir, options, &device)?,
-            (None, None) => unreachable!("clap requires --model or --synthetic"),
-        };
-        let outcome = model.int8_cache().cloned();
-        Ok((Box::new(model), outcome))
-    }
+/// Where a model comes from.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    Dir(&'a Path),
+    Synthetic(SyntheticModel),
 }
 
-fn measure(
-    args: &Args,
-    load: impl FnOnce(&LoadOptions) -> anyhow::Result<Loaded>,
-) -> anyhow::Result<()> {
+type Loaded = (Box<dyn BenchModel>, Option<CacheOutcome>);
+type Loader<'a> = &'a dyn Fn(Source<'_>, &LoadOptions) -> anyhow::Result<Loaded>;
+
+fn load_cpu(source: Source<'_>, options: &LoadOptions) -> anyhow::Result<Loaded> {
+    let model = match source {
+        Source::Dir(dir) => CpuModel::load(dir, options)?,
+        Source::Synthetic(synthetic) => {
+            let (config, weights) = synthetic.open(SYNTHETIC_SEED)?;
+            CpuModel::from_weights(config, &weights, options)?
+        }
+    };
+    let outcome = model.int8_cache().cloned();
+    Ok((Box::new(model), outcome))
+}
+
+fn load_burn<B: TandemBackend>(
+    source: Source<'_>,
+    options: &LoadOptions,
+) -> anyhow::Result<Loaded> {
+    let device = B::Device::default();
+    let model = match source {
+        Source::Dir(dir) => Llama::<B>::load(dir, options, &device)?,
+        Source::Synthetic(synthetic) => {
+            let (config, weights) = synthetic.open(SYNTHETIC_SEED)?;
+            Llama::<B>::from_weights(config, &weights, options, &device)?
+        }
+    };
+    let outcome = model.int8_cache().cloned();
+    Ok((Box::new(model), outcome))
+}
+
+fn measure(args: &Args, load: Loader<'_>) -> anyhow::Result<()> {
+    let source = match (&args.model, args.synthetic) {
+        (_, Some(synthetic)) => Source::Synthetic(synthetic),
+        (Some(dir), None) => Source::Dir(dir),
+        (None, None) => unreachable!("clap requires --model or --synthetic"),
+    };
     // Room for every measurement: the prefill, a verify pass of 16 on its context, and
     // the decode after its 16-token prompt.
     let context = args
@@ -130,6 +168,11 @@ fn measure(
         .max(args.verify_context + 16)
         .max(16 + args.decode_tokens)
         .max(64);
+    // --synthetic-draft: its prompt, the tokens, and a step's γ + 1 beyond them.
+    let context = match args.synthetic_draft {
+        Some(_) => context.max(args.verify_context.max(1) + args.decode_tokens + 9),
+        None => context,
+    };
     let precision = if args.int8 {
         Precision::Int8
     } else {
@@ -142,7 +185,7 @@ fn measure(
     };
     let rss_before_load_bytes = memory::resident_bytes();
     let start = Instant::now();
-    let (mut model, outcome) = load(&options)?;
+    let (mut model, outcome) = load(source, &options)?;
     let load_seconds = start.elapsed().as_secs_f64();
     let rss_after_load_bytes = memory::resident_bytes();
     let peak_rss_after_load_bytes = memory::peak_resident_bytes();
@@ -158,6 +201,19 @@ fn measure(
         args.repeats,
         bandwidth,
     )?;
+    let speculative = match args.synthetic_draft {
+        Some(draft) => {
+            let (mut draft, _) = load(Source::Synthetic(draft), &options)?;
+            let prompt_len = args.verify_context.max(1);
+            Some(step_times(
+                &mut *model,
+                &mut *draft,
+                prompt_len,
+                args.decode_tokens,
+            )?)
+        }
+        None => None,
+    };
     let report = Report {
         precision: precision.to_string(),
         load_seconds,
@@ -166,6 +222,7 @@ fn measure(
         rss_after_load_bytes,
         peak_rss_after_load_bytes,
         model: bench,
+        speculative,
     };
     let json = serde_json::to_string_pretty(&report)?;
     if let Some(path) = &args.output {
@@ -174,4 +231,40 @@ fn measure(
     }
     println!("{json}");
     Ok(())
+}
+
+/// Plain decoding, then speculative decoding of `target` with `draft` at γ = 1..8, each
+/// `tokens` tokens greedy after a synthetic prompt of `prompt_len`: the time of a step.
+fn step_times(
+    target: &mut dyn CausalLm,
+    draft: &mut dyn CausalLm,
+    prompt_len: usize,
+    tokens: usize,
+) -> anyhow::Result<Vec<StepTimes>> {
+    let prompt = tandem_model::bench::synthetic_tokens(prompt_len, target.vocab_size());
+    let mut runs = Vec::new();
+    for gamma in 0..=8 {
+        let config = GenerationConfig {
+            max_new_tokens: tokens,
+            gamma: GammaPolicy::Fixed(gamma.max(1)),
+            ..Default::default()
+        };
+        let mode = match gamma {
+            0 => Mode::Plain,
+            _ => Mode::Speculative { draft: &mut *draft },
+        };
+        let s = generate(&mut *target, mode, &prompt, &config, Hooks::new())?.summary;
+        let per_step = |ms: f64| ms / s.steps.max(1) as f64;
+        runs.push(StepTimes {
+            gamma,
+            steps: s.steps,
+            tokens: s.new_tokens,
+            ms_per_step: per_step(s.wall_ms),
+            draft_ms_per_step: per_step(s.draft_ms),
+            verify_ms_per_step: per_step(s.verify_ms),
+            tokens_per_sec: s.tokens_per_second,
+            accepted: s.accepted,
+        });
+    }
+    Ok(runs)
 }
