@@ -57,6 +57,13 @@ log "environment"
 if [[ $BACKEND == cuda ]]; then
   command -v nvidia-smi >/dev/null || fail "nvidia-smi not found: is this a GPU machine?"
   nvidia-smi | tee "$OUT/raw/nvidia-smi.txt"
+  # burn-cuda loads the driver and NVRTC at run time (cudarc): put every folder that
+  # holds an NVRTC (the CUDA toolkit's, the one PyTorch's wheels bring) on the path.
+  nvrtc_dirs=$( { find /usr/local/cuda*/ /usr/lib/x86_64-linux-gnu -maxdepth 4 -name 'libnvrtc.so*' 2>/dev/null
+                  python3 -c 'import nvidia, os; print(*nvidia.__path__)' 2>/dev/null |
+                    xargs -r -I{} find {} -name 'libnvrtc.so*' 2>/dev/null; } | xargs -r -n1 dirname | sort -u | paste -sd: )
+  echo "NVRTC found in: ${nvrtc_dirs:-nowhere on the usual paths}"
+  export LD_LIBRARY_PATH="${nvrtc_dirs}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader > "$OUT/raw/gpu.txt" || true
 else
   echo "backend $BACKEND: no GPU needed" | tee "$OUT/raw/gpu.txt"
