@@ -4,8 +4,9 @@
 #
 #   On the device (the `device` tool; no Rust there, so the binary is built here):
 #     CUDARC_CUDA_VERSION=13000 cargo build --release -p tandem-cli --features cuda
-#     strip -o bench-out/tandem-cuda target/release/tandem        # carried, < 64 MiB
-#     bash scripts/gpu-check.sh --tandem bench-out/tandem-cuda
+#     mkdir -p bench-out && strip -o bench-out/tandem-cuda target/release/tandem
+#     gzip -9f bench-out/tandem-cuda      # 82 MB stripped, 20 MB gzipped: the carry limit is 64 MiB
+#     bash scripts/gpu-check.sh --tandem bench-out/tandem-cuda.gz      # (carry bench-out)
 #   Dry run here, on the CPU (tiny shapes, burn's flex backend in place of cuda; the
 #   peer runs where PYTHON has torch and transformers, else it is skipped):
 #     PYTHON=.venv/bin/python bash scripts/gpu-check.sh --backend flex --tiny
@@ -51,6 +52,11 @@ T0=$(date +%s)
 log() { printf '\n== %s (%ss)\n' "$1" "$(( $(date +%s) - T0 ))"; }
 fail() { echo "gpu-check: $*" >&2; exit 1; }
 
+if [[ $TANDEM == *.gz ]]; then
+  [[ -f $TANDEM ]] || fail "no tandem binary at $TANDEM (build it: see the top of this script)"
+  gzip -dc "$TANDEM" > "$OUT/tandem" && chmod +x "$OUT/tandem"
+  TANDEM=$OUT/tandem
+fi
 [[ -x $TANDEM ]] || fail "no tandem binary at $TANDEM (build it: see the top of this script)"
 
 log "environment"
@@ -70,7 +76,7 @@ else
 fi
 if ! timeout 300 "$TANDEM" bench --synthetic tiny --backend "$BACKEND" --decode-tokens 4 \
     --prefill-tokens 8 --verify-context 16 --repeats 1 --no-bandwidth > "$OUT/raw/probe.json" 2> "$OUT/raw/probe.err"; then
-  tail -20 "$OUT/raw/probe.err" >&2
+  grep -m5 -i -E "unable|error|panicked" "$OUT/raw/probe.err" >&2 || tail -20 "$OUT/raw/probe.err" >&2
   fail "the $BACKEND backend could not run a tiny model (CUDA driver or NVRTC not loadable?): $OUT/raw/probe.err"
 fi
 echo "the $BACKEND backend runs a tiny model"
