@@ -9,6 +9,7 @@
 
 use std::time::Instant;
 
+use tandem_model::bench::{median, median_ratio};
 use tandem_model::cpu::isa::Isa;
 use tandem_model::cpu::kernels::{
     f32_matmul, int8_matmul, Epilogue, F32Rows, OutRows, PackedF32, QuantizedBuffers,
@@ -168,12 +169,8 @@ fn main() {
             times.push(start.elapsed().as_secs_f64());
         }
     }
-    let median = |mut xs: Vec<f64>| {
-        xs.sort_by(f64::total_cmp);
-        xs[xs.len() / 2]
-    };
     for (&rows, t) in counts.iter().zip(&times) {
-        let ratio = median(t.iter().zip(&times[0]).map(|(t, one)| t / one).collect());
+        let ratio = median_ratio(t, &times[0]);
         let t = median(t.clone());
         println!(
             "{rows:>2} rows: {:7.2} ms  {:5.1} GB/s  {ratio:.2}× one row",

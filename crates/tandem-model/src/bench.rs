@@ -92,9 +92,17 @@ fn argmax(values: &[f32]) -> u32 {
     best as u32
 }
 
-fn median(mut xs: Vec<f64>) -> f64 {
+/// The median of `xs` (the upper one of an even count).
+pub fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);
     xs[xs.len() / 2]
+}
+
+/// The median over rounds of `times[i] / reference[i]`, each pair timed in the same
+/// round: on a shared host the memory and clock speed drift between stretches of a run
+/// by more than the ratios being measured, so only times taken seconds apart compare.
+pub fn median_ratio(times: &[f64], reference: &[f64]) -> f64 {
+    median(times.iter().zip(reference).map(|(t, r)| t / r).collect())
 }
 
 /// Runs the model benchmark: decode, prefill, verify costs and KV append; with
@@ -162,7 +170,7 @@ pub fn run(
         .map(|(&n, ms)| VerifyCost {
             new_tokens: n,
             ms: median(ms.clone()),
-            relative_to_one: median(ms.iter().zip(&times[0]).map(|(t, one)| t / one).collect()),
+            relative_to_one: median_ratio(ms, &times[0]),
         })
         .collect();
 

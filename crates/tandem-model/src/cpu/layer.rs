@@ -8,7 +8,7 @@
 
 use super::attention::{attend, KvCache};
 use super::isa::Isa;
-use super::kernels::{Epilogue, F32Rows, OutRows, QuantizedBuffers, SharedQuantizedRows};
+use super::kernels::{Epilogue, F32Rows, OutRows, QuantizedBuffers, RowSink, SharedQuantizedRows};
 use super::linear::{Input, Linear, Weight};
 use super::ops::{
     gate_mul, gate_mul_quantize_block, quantize_row, rms_norm, rms_norm_add, rms_norm_quantized,
@@ -360,8 +360,7 @@ impl Run<'_> {
     }
 }
 
-/// Quantizes `rows` rows of `x` (`k` wide) for an int8 layer, the rows split over the
-/// pool.
+/// Quantizes `rows` rows of `x` (`k` wide) for an int8 layer, split over the pool.
 fn quantize_rows<'a>(
     isa: Isa,
     pool: &Pool,
@@ -370,10 +369,25 @@ fn quantize_rows<'a>(
     rows: usize,
     buffers: &'a mut QuantizedBuffers,
 ) -> Input<'a> {
+    quantize_split(pool, rows, k, buffers, &|r, out, blocks| {
+        quantize_row(isa, &x[r * k..(r + 1) * k], out, blocks)
+    })
+}
+
+/// Runs a row quantizer `quantize(row, sink, blocks)` over `rows` rows of `k` inputs
+/// into `buffers`, each part of the pool writing its own blocks of every row (see
+/// [`each_row_blocks`]), and returns the quantized rows as a layer's input.
+fn quantize_split<'a>(
+    pool: &Pool,
+    rows: usize,
+    k: usize,
+    buffers: &'a mut QuantizedBuffers,
+    quantize: &(dyn Fn(usize, RowSink<'_>, std::ops::Range<usize>) + Sync),
+) -> Input<'a> {
     let out = SharedQuantizedRows::new(buffers.rows(rows, k));
     each_row_blocks(pool, rows, scale_rows(k), &|r, blocks| {
         // SAFETY: each (row, block) is quantized by one part.
-        quantize_row(isa, &x[r * k..(r + 1) * k], unsafe { out.row(r) }, blocks);
+        quantize(r, unsafe { out.row(r) }, blocks)
     });
     Input::Int8(out.into_rows())
 }
@@ -491,14 +505,8 @@ pub(super) fn prepare_normed<'a>(
                 stride: k,
             })
         }
-        Weight::Int8(_) => {
-            let out = SharedQuantizedRows::new(buffers.quantized.rows(rows, k));
-            each_row_blocks(pool, rows, scale_rows(k), &|r, blocks| {
-                let x = &x[r * k..(r + 1) * k];
-                // SAFETY: each (row, block) is quantized by one part.
-                rms_norm_quantized(isa, x, gamma, eps, unsafe { out.row(r) }, blocks);
-            });
-            Input::Int8(out.into_rows())
-        }
+        Weight::Int8(_) => quantize_split(pool, rows, k, buffers.quantized, &|r, out, blocks| {
+            rms_norm_quantized(isa, &x[r * k..(r + 1) * k], gamma, eps, out, blocks)
+        }),
     }
 }
