@@ -12,7 +12,7 @@ use tandem_model::bench::{BenchModel, ModelBench};
 use tandem_model::cpu::{bandwidth, pool::Pool, CpuModel};
 use tandem_model::formats::int8_cache::CacheOutcome;
 use tandem_model::formats::synthetic::SyntheticModel;
-use tandem_model::{memory, Llama, LoadOptions, Precision, TandemBackend};
+use tandem_model::{memory, Llama, LoadOptions, TandemBackend};
 
 use super::BackendChoice;
 
@@ -173,11 +173,7 @@ fn measure(args: &Args, load: Loader<'_>) -> anyhow::Result<()> {
         Some(_) => context.max(args.verify_context.max(1) + args.decode_tokens + 9),
         None => context,
     };
-    let precision = if args.int8 {
-        Precision::Int8
-    } else {
-        Precision::F32
-    };
+    let precision = super::precision(args.int8);
     let options = LoadOptions {
         context_len: Some(context),
         precision,

@@ -12,8 +12,8 @@ use std::sync::Arc;
 use tandem_engine::compare::{gamma_label, SpeedupBasis};
 use tandem_engine::export::export_comparison;
 use tandem_engine::{
-    BackendKind, CompareRequest, Comparison, GenerateRequest, GreedyCheck, PairSpec, Precision,
-    RunEvent, RunHistory, RunMode, SamplingConfig, Session,
+    BackendKind, CompareRequest, Comparison, GenerateRequest, GreedyCheck, PairSpec, RunEvent,
+    RunHistory, RunMode, SamplingConfig, Session,
 };
 
 use super::generate::{
@@ -188,19 +188,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 /// The models to load, from the command line.
 pub fn pair_spec(target: &Path, backend: BackendChoice, int8: bool, pair: &PairArgs) -> PairSpec {
-    let precision = |int8: bool| {
-        if int8 {
-            Precision::Int8
-        } else {
-            Precision::F32
-        }
-    };
     PairSpec {
         target: target.to_path_buf(),
         draft: pair.draft.clone(),
         backend: backend.into(),
-        target_precision: precision(int8),
-        draft_precision: precision(int8 || pair.draft_int8),
+        target_precision: super::precision(int8),
+        draft_precision: super::precision(int8 || pair.draft_int8),
         draft_layers: pair.draft_layers,
         draft_vocab: pair.draft_vocab,
         context_len: pair.context,

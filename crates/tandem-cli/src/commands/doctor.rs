@@ -2,7 +2,7 @@
 //! from their configs and tokenizers only (no weights are downloaded).
 
 use anyhow::bail;
-use tandem_pairs::{doctor_models, DoctorOptions, Precision, Verdict, DEFAULT_CONTEXT_LEN};
+use tandem_pairs::{doctor_models, DoctorOptions, Verdict, DEFAULT_CONTEXT_LEN};
 
 use super::hub::{client, explain_pairs_error};
 
@@ -29,11 +29,7 @@ pub struct Args {
 /// Prints the verdict; exits with an error when the pair cannot work.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let options = DoctorOptions {
-        precision: if args.int8 {
-            Precision::Int8
-        } else {
-            Precision::F32
-        },
+        precision: super::precision(args.int8),
         context_len: args.context,
     };
     let client = client()?;

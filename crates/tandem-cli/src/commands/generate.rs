@@ -10,7 +10,7 @@ use anyhow::Context;
 use tandem_engine::compare::gamma_label;
 use tandem_engine::{
     run_generation, BackendKind, GammaPolicy, GenerateRequest, GenerationEvent, GenerationSummary,
-    LoadOptions, LoadedModel, ModelSpec, Precision, RunMode, SamplingConfig, StopReason, TextPiece,
+    LoadOptions, LoadedModel, ModelSpec, RunMode, SamplingConfig, StopReason, TextPiece,
     TokenOrigin,
 };
 
@@ -256,16 +256,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     // Bounds first: a request Tandem will refuse must not wait for two models to load.
     tandem_engine::limits::check_generate(&request)?;
-    let precision = |int8: bool| {
-        if int8 {
-            Precision::Int8
-        } else {
-            Precision::F32
-        }
-    };
     let options = LoadOptions {
         context_len: args.context,
-        precision: precision(args.int8),
+        precision: super::precision(args.int8),
         ..Default::default()
     };
     let spec = |dir: &PathBuf, options: LoadOptions| ModelSpec {
@@ -283,7 +276,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let draft_options = LoadOptions {
                 layer_limit: args.draft_layers,
                 vocab_limit: args.draft_vocab,
-                precision: precision(args.int8 || args.draft_int8),
+                precision: super::precision(args.int8 || args.draft_int8),
                 ..options.clone()
             };
             let draft = LoadedModel::load(&spec(dir, draft_options.clone()))?;

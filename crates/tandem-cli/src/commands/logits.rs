@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 use tandem_decode::{CausalLm, Logits};
 use tandem_model::cpu::CpuModel;
-use tandem_model::{Llama, LoadOptions, Precision};
+use tandem_model::{Llama, LoadOptions};
 
 use super::BackendChoice;
 
@@ -58,11 +58,7 @@ struct TopEntry {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let options = LoadOptions {
         context_len: Some(args.tokens.len()),
-        precision: if args.int8 {
-            Precision::Int8
-        } else {
-            Precision::F32
-        },
+        precision: super::precision(args.int8),
         ..Default::default()
     };
     if args.backend == BackendChoice::Cpu {

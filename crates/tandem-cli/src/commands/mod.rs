@@ -15,6 +15,15 @@ pub mod suite;
 mod table;
 mod terminal_text;
 
+/// The precision an `--int8` flag asks for.
+pub fn precision(int8: bool) -> tandem_model::Precision {
+    if int8 {
+        tandem_model::Precision::Int8
+    } else {
+        tandem_model::Precision::F32
+    }
+}
+
 /// What runs the model.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum BackendChoice {

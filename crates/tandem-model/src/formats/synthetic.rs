@@ -137,10 +137,6 @@ impl SyntheticWeights {
         Self { model, seed }
     }
 
-    pub fn model(&self) -> SyntheticModel {
-        self.model
-    }
-
     /// The tensor `name` of `shape`: ones for a norm's weight, else uniform values with
     /// standard deviation [`STD`] from a stream seeded by the seed and the name.
     pub(crate) fn read(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
