@@ -256,6 +256,7 @@ impl<B: TandemBackend> BenchModel for Llama<B> {
                 let (k, m) = (spec.in_features, spec.out_features());
                 match self.precision() {
                     Precision::F32 => 4 * k * m,
+                    Precision::F16 => 2 * k * m,
                     Precision::Int8 => k * m + 4 * scale_rows(k) * m,
                 }
             })

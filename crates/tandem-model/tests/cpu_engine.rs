@@ -356,3 +356,20 @@ fn a_rollback_past_the_sliding_ring_is_refused_until_reset() {
     model.reset();
     assert!(rows(&mut model, &tokens) == full);
 }
+
+/// f16 weights are a burn backend's (the GPU's half precision): the CPU engine refuses
+/// them by name instead of loading f32 under an f16 label.
+#[test]
+fn f16_is_refused_with_a_clear_error() {
+    let dir = test_models::fixture_dir("llama-gqa");
+    let options = LoadOptions {
+        precision: Precision::F16,
+        ..Default::default()
+    };
+    let error = CpuModel::load(&dir, &options).err().expect("f16 refused");
+    let text = error.to_string();
+    assert!(
+        text.contains("f16") && text.contains("flex or cuda"),
+        "{text}"
+    );
+}

@@ -17,6 +17,7 @@ use tandem_model::families::linears;
 use tandem_model::{quant, ModelConfig, Precision};
 
 const F32_BYTES: u64 = 4;
+const F16_BYTES: u64 = 2;
 
 /// `Precision` as "f32" / "int8" in JSON (the model crate's type has no
 /// serde, and needs none).
@@ -119,6 +120,7 @@ pub fn weight_bytes(config: &ModelConfig, precision: Precision) -> u64 {
     );
     let linear_bytes = match precision {
         Precision::F32 => linear_weights.saturating_mul(F32_BYTES),
+        Precision::F16 => linear_weights.saturating_mul(F16_BYTES),
         // The packed layout the CPU engine holds: a byte per weight, an f16 scale per
         // output column and block of 16 inputs, an f32 scale per column.
         Precision::Int8 => linear
@@ -199,6 +201,11 @@ mod tests {
         assert_eq!(config.parameter_count(), linear + other);
 
         assert_eq!(weight_bytes(&config, Precision::F32), 4 * 123_200);
+        // f16 halves the linear layers only.
+        assert_eq!(
+            weight_bytes(&config, Precision::F16),
+            (2 * linear + 4 * other) as u64
+        );
         // f16 block scales: blocks of 16 input rows × output columns. Per layer: qkv
         // 4·128, o 4·64, gate/up 4·256, down 8·64 = 2304; two layers plus the head's
         // 4·384. f32 column scales: per layer 128 + 64 + 256 + 64, plus the head's 384.

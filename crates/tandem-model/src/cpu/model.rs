@@ -120,6 +120,13 @@ impl CpuModel {
     ) -> Result<Self> {
         let mut model = match options.precision {
             Precision::F32 => Self::build(config, weights, None, options)?,
+            Precision::F16 => {
+                return Err(ModelError::InvalidArgument(
+                    "f16 weights run on a burn backend (flex or cuda); the CPU engine \
+                     holds f32 or int8 (int8 streams half the bytes of f16)"
+                        .into(),
+                ))
+            }
             Precision::Int8 => {
                 // The calibration runs the f32 model on burn's flex backend.
                 let device = Default::default();

@@ -1,9 +1,9 @@
-//! The building blocks of the decoder: a linear layer with `[in, out]` weights (f32 or
-//! int8) and RMSNorm.
+//! The building blocks of the decoder: a linear layer with `[in, out]` weights (f32,
+//! f16 or int8) and RMSNorm.
 
 use burn::tensor::backend::Backend;
 
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{DType, FloatDType, Tensor, TensorCreationOptions, TensorData};
 
 use crate::backends::TandemBackend;
 use crate::quant::QuantizedMatrix;
@@ -23,6 +23,10 @@ pub struct Linear<B: TandemBackend> {
 pub enum LinearWeight<B: TandemBackend> {
     /// `[in, out]` f32.
     F32(Tensor<B, 2>),
+    /// `[in, out]` f16 (dtype `F16`): half the bytes a token streams. The input is
+    /// rounded to f16 for the product and the output widened back, so everything around
+    /// the linear layers (norms, residuals, attention, the KV cache) stays f32.
+    F16(Tensor<B, 2>),
     /// `[in, out]` int8 with per-output-channel scales, in the backend's own storage.
     Int8 {
         weight: B::Int8Weight,
@@ -57,6 +61,10 @@ impl<B: TandemBackend> Linear<B> {
     pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
         let y = match &self.weight {
             LinearWeight::F32(weight) => B::project(x, weight),
+            LinearWeight::F16(weight) => x
+                .cast(FloatDType::F16)
+                .matmul(weight.clone())
+                .cast(FloatDType::F32),
             LinearWeight::Int8 { weight, .. } => B::project_int8(x, weight),
         };
         match &self.bias {
@@ -67,14 +75,14 @@ impl<B: TandemBackend> Linear<B> {
 
     pub fn in_features(&self) -> usize {
         match &self.weight {
-            LinearWeight::F32(weight) => weight.dims()[0],
+            LinearWeight::F32(weight) | LinearWeight::F16(weight) => weight.dims()[0],
             LinearWeight::Int8 { in_features, .. } => *in_features,
         }
     }
 
     pub fn out_features(&self) -> usize {
         match &self.weight {
-            LinearWeight::F32(weight) => weight.dims()[1],
+            LinearWeight::F32(weight) | LinearWeight::F16(weight) => weight.dims()[1],
             LinearWeight::Int8 { out_features, .. } => *out_features,
         }
     }
@@ -108,6 +116,20 @@ pub fn tensor2<B: Backend>(
     device: &B::Device,
 ) -> Tensor<B, 2> {
     Tensor::from_data(TensorData::new(values, [rows, cols]), device)
+}
+
+/// Builds a `[rows, cols]` tensor of dtype F16 from row-major f32 values (each rounded
+/// to the nearest f16).
+pub fn tensor2_f16<B: Backend>(
+    values: Vec<f32>,
+    rows: usize,
+    cols: usize,
+    device: &B::Device,
+) -> Tensor<B, 2> {
+    Tensor::from_data(
+        TensorData::new(values, [rows, cols]),
+        TensorCreationOptions::new(device.clone()).with_dtype(DType::F16),
+    )
 }
 
 pub fn tensor1<B: Backend>(values: Vec<f32>, device: &B::Device) -> Tensor<B, 1> {
@@ -174,6 +196,34 @@ mod tests {
             let got = int8.forward(tensor2(x, n, k, &device));
             let diff = (want - got).abs().max().into_scalar();
             assert!(diff < 1e-4, "n = {n}: {diff}");
+        }
+    }
+
+    #[test]
+    fn f16_linear_rounds_weights_and_input_to_f16_and_returns_f32() {
+        let device = Default::default();
+        let (k, m) = (3, 2);
+        // 1/3 is not an f16: the weight is held rounded, as is the input.
+        let w = vec![1.0 / 3.0, 2.0, -0.5, 0.25, 1.0e-3, 4.0];
+        let linear = Linear::<Flex> {
+            weight: LinearWeight::F16(tensor2_f16(w.clone(), k, m, &device)),
+            bias: Some(tensor1(vec![0.5, -0.5], &device)),
+        };
+        assert_eq!((linear.in_features(), linear.out_features()), (k, m));
+        let x = vec![0.1, -2.0, 3.0];
+        let y = linear.forward(tensor2(x.clone(), 1, k, &device));
+        assert_eq!(y.dtype(), DType::F32);
+        let y = y.into_data().to_vec::<f32>().unwrap();
+        let half = |v: f32| half::f16::from_f32(v).to_f32();
+        for (j, (&got, bias)) in y.iter().zip([0.5, -0.5]).enumerate() {
+            let dot: f32 = (0..k).map(|i| half(x[i]) * half(w[i * m + j])).sum();
+            // The product is rounded to f16 once more before the f32 bias is added.
+            let want = half(dot) + bias;
+            assert!(
+                (got - want).abs() <= 1e-3 * want.abs(),
+                "{j}: {got} vs {want}"
+            );
+            assert_ne!(got, dot + bias, "{j}: not rounded to f16");
         }
     }
 

@@ -18,7 +18,7 @@ use crate::backends::TandemBackend;
 use crate::config::{Activation, LayerRope, ModelConfig};
 use crate::error::{ModelError, Result};
 use crate::families::kv_cache::KvCache;
-use crate::families::layers::{tensor1, tensor2, Linear, LinearWeight, RmsNorm};
+use crate::families::layers::{tensor1, tensor2, tensor2_f16, Linear, LinearWeight, RmsNorm};
 use crate::families::linears::{self, LayerLinears, LinearSpec};
 use crate::families::norms::{norm_weights, LayerNorms};
 use crate::families::rope;
@@ -212,7 +212,7 @@ impl<B: TandemBackend> Llama<B> {
             ));
         }
         match options.precision {
-            Precision::F32 => Self::build(config, weights, None, options, device),
+            Precision::F32 | Precision::F16 => Self::build(config, weights, None, options, device),
             Precision::Int8 => {
                 let (mut quantized, outcome) = int8_weights::<B>(dir, &config, weights, device)?;
                 let mut model =
@@ -223,8 +223,9 @@ impl<B: TandemBackend> Llama<B> {
         }
     }
 
-    /// Builds the model; linears come from `quantized` when given, else f32 from the
-    /// checkpoint. Norms, embeddings and biases are always f32 from the checkpoint.
+    /// Builds the model; linears come from `quantized` when given, else from the
+    /// checkpoint at `options.precision` (f32 or f16). Norms, embeddings and biases are
+    /// always f32 from the checkpoint.
     fn build(
         config: ModelConfig,
         weights: &WeightFiles,
@@ -235,6 +236,7 @@ impl<B: TandemBackend> Llama<B> {
         let c = &config;
         let d = c.hidden_size;
         let (capacity, num_layers) = options.resolve(c)?;
+        let half = options.precision == Precision::F16;
 
         let mut layers = Vec::with_capacity(num_layers);
         for i in 0..num_layers {
@@ -243,12 +245,13 @@ impl<B: TandemBackend> Llama<B> {
                 i,
                 weights,
                 quantized.as_deref_mut(),
+                half,
                 device,
             )?);
         }
-        // Tied embeddings: the head is its own (transposed, maybe quantized) copy and
-        // the embedding table stays f32.
-        let lm_head = load_linear(&linears::lm_head(c), weights, quantized, device)?;
+        // Tied embeddings: the head is its own (transposed, maybe quantized or halved)
+        // copy and the embedding table stays f32.
+        let lm_head = load_linear(&linears::lm_head(c), weights, quantized, half, device)?;
         let embed = tensor2(
             weights.read("model.embed_tokens.weight", &[c.vocab_size, d])?,
             c.vocab_size,
@@ -619,37 +622,39 @@ fn rms_norm<B: TandemBackend>(c: &ModelConfig, gamma: Vec<f32>, device: &B::Devi
 
 /// One linear layer: int8 from `quantized`, else HF `[out, in]` parts fused into one f32
 /// `[in, Σ out]` weight. The bias, if any, is f32.
+/// One linear layer: int8 from `quantized` when given, else the checkpoint's values at
+/// f16 (`half`) or f32.
 fn load_linear<B: TandemBackend>(
     spec: &LinearSpec,
     weights: &WeightFiles,
     quantized: Option<&mut QuantizedWeights>,
+    half: bool,
     device: &B::Device,
 ) -> Result<Linear<B>> {
+    let (k, m) = (spec.in_features, spec.out_features());
     let weight = match quantized {
         Some(quantized) => LinearWeight::int8(quantized.take(spec)?.to_matrix(), device),
-        None => LinearWeight::F32(tensor2(
-            spec.read_f32(weights)?,
-            spec.in_features,
-            spec.out_features(),
-            device,
-        )),
+        None if half => LinearWeight::F16(tensor2_f16(spec.read_f32(weights)?, k, m, device)),
+        None => LinearWeight::F32(tensor2(spec.read_f32(weights)?, k, m, device)),
     };
     let bias = spec.read_bias(weights)?.map(|b| tensor1(b, device));
     Ok(Linear { weight, bias })
 }
 
 impl<B: TandemBackend> DecoderLayer<B> {
-    /// Loads decoder layer `index`; its linears come from `quantized` when given.
+    /// Loads decoder layer `index`; its linears come from `quantized` when given, else
+    /// from the checkpoint at f16 (`half`) or f32.
     pub(crate) fn load(
         c: &ModelConfig,
         index: usize,
         weights: &WeightFiles,
         mut quantized: Option<&mut QuantizedWeights>,
+        half: bool,
         device: &B::Device,
     ) -> Result<Self> {
         let specs = LayerLinears::of(c, index);
         let mut linear =
-            |spec: &LinearSpec| load_linear(spec, weights, quantized.as_deref_mut(), device);
+            |spec: &LinearSpec| load_linear(spec, weights, quantized.as_deref_mut(), half, device);
         let norms = LayerNorms::read(c, weights, index)?;
         let norm = |gamma| rms_norm(c, gamma, device);
         Ok(Self {

@@ -148,7 +148,7 @@ pub fn measure<B: TandemBackend>(
     let long = c.longrope_switch().is_some_and(|switch| n > switch);
     let mut positions = LayerPositions::new(0, n, long);
     for i in 0..c.num_layers {
-        let layer = DecoderLayer::<B>::load(c, i, weights, None, device)?;
+        let layer = DecoderLayer::<B>::load(c, i, weights, None, false, device)?;
         let names = LayerLinears::of(c, i);
         let mut cache = KvCache::new(1, n, c.num_kv_heads, c.head_dim, device);
         let mut probe = |site: LinearSite, input: &Tensor<B, 2>| {

@@ -56,6 +56,11 @@ pub enum Precision {
     /// Linear layers (including the LM head) in int8 with per-block scales; embeddings,
     /// norms and biases stay f32.
     Int8,
+    /// Linear layers (including the LM head) in f16, their inputs rounded to f16 for
+    /// the product; embeddings, norms, biases and the KV cache stay f32. Burn backends
+    /// only (flex, cuda): it is the GPU's half-precision path, and the CPU engine's int8
+    /// streams fewer bytes.
+    F16,
 }
 
 impl fmt::Display for Precision {
@@ -63,6 +68,7 @@ impl fmt::Display for Precision {
         f.write_str(match self {
             Self::F32 => "f32",
             Self::Int8 => "int8",
+            Self::F16 => "f16",
         })
     }
 }
@@ -74,8 +80,9 @@ impl FromStr for Precision {
         match s.to_ascii_lowercase().as_str() {
             "f32" => Ok(Self::F32),
             "int8" | "i8" => Ok(Self::Int8),
+            "f16" | "fp16" => Ok(Self::F16),
             other => Err(format!(
-                "unknown precision `{other}` (expected f32 or int8)"
+                "unknown precision `{other}` (expected f32, f16 or int8)"
             )),
         }
     }
@@ -210,6 +217,8 @@ mod tests {
         assert_eq!("F32".parse::<Precision>().unwrap(), Precision::F32);
         assert!("fp8".parse::<Precision>().unwrap_err().contains("fp8"));
         assert_eq!(Precision::Int8.to_string(), "int8");
+        assert_eq!("fp16".parse::<Precision>().unwrap(), Precision::F16);
+        assert_eq!(Precision::F16.to_string(), "f16");
         assert_eq!(Precision::default(), Precision::F32);
     }
 
