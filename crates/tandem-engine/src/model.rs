@@ -23,6 +23,10 @@ pub enum BackendKind {
     Flex,
     /// NVIDIA GPU (burn cuda).
     Cuda,
+    /// NVIDIA GPU through burn's CUDA backend without its fusion layer: the check of
+    /// the fused one.
+    #[serde(rename = "cuda-unfused")]
+    CudaUnfused,
 }
 
 impl BackendKind {
@@ -31,6 +35,7 @@ impl BackendKind {
             Self::Cpu => "cpu",
             Self::Flex => "flex",
             Self::Cuda => "cuda",
+            Self::CudaUnfused => "cuda-unfused",
         }
     }
 }
@@ -80,8 +85,16 @@ impl LoadedModel {
             BackendKind::Flex => load_on::<tandem_model::Flex>(&spec.dir, &spec.options)?,
             #[cfg(feature = "cuda")]
             BackendKind::Cuda => load_on::<tandem_model::backends::Cuda>(&spec.dir, &spec.options)?,
+            #[cfg(feature = "cuda")]
+            BackendKind::CudaUnfused => {
+                load_on::<tandem_model::backends::CudaUnfused>(&spec.dir, &spec.options)?
+            }
             #[cfg(not(feature = "cuda"))]
-            BackendKind::Cuda => return Err(crate::error::EngineError::BackendUnavailable("cuda")),
+            BackendKind::Cuda | BackendKind::CudaUnfused => {
+                return Err(crate::error::EngineError::BackendUnavailable(
+                    spec.backend.name(),
+                ))
+            }
         };
         Ok(Self {
             lm,

@@ -219,7 +219,7 @@ pub fn device_description(backend: BackendKind) -> String {
                 _ => format!("{cpu} ({threads} threads, burn flex)"),
             }
         }
-        BackendKind::Cuda => "cuda:0".to_string(),
+        BackendKind::Cuda | BackendKind::CudaUnfused => "cuda:0".to_string(),
     }
 }
 

@@ -54,6 +54,9 @@ pub struct Args {
     /// Int8 weights for every linear layer (quantized once, cached beside the model).
     #[arg(long)]
     int8: bool,
+    /// f16 weights for every linear layer (burn backends only: flex, cuda).
+    #[arg(long, conflicts_with_all = ["int8", "suite"])]
+    f16: bool,
     /// Race every prompt of this suite (JSONL) in each mode instead, --model being the
     /// target; writes the run logs, a CSV and an HTML report (see the options below).
     #[arg(long)]
@@ -173,7 +176,7 @@ fn measure(args: &Args, load: Loader<'_>) -> anyhow::Result<()> {
         Some(_) => context.max(args.verify_context.max(1) + args.decode_tokens + 9),
         None => context,
     };
-    let precision = super::precision(args.int8);
+    let precision = super::precision_or_f16(args.int8, args.f16);
     let options = LoadOptions {
         context_len: Some(context),
         precision,

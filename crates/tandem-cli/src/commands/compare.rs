@@ -12,8 +12,8 @@ use std::sync::Arc;
 use tandem_engine::compare::{gamma_label, SpeedupBasis};
 use tandem_engine::export::export_comparison;
 use tandem_engine::{
-    BackendKind, CompareRequest, Comparison, GenerateRequest, GreedyCheck, PairSpec, RunEvent,
-    RunHistory, RunMode, SamplingConfig, Session,
+    CompareRequest, Comparison, GenerateRequest, GreedyCheck, PairSpec, RunEvent, RunHistory,
+    RunMode, SamplingConfig, Session,
 };
 
 use super::generate::{
@@ -21,16 +21,6 @@ use super::generate::{
 };
 use super::table::render_table;
 use super::BackendChoice;
-
-impl From<BackendChoice> for BackendKind {
-    fn from(choice: BackendChoice) -> Self {
-        match choice {
-            BackendChoice::Cpu => BackendKind::Cpu,
-            BackendChoice::Flex => BackendKind::Flex,
-            BackendChoice::Cuda => BackendKind::Cuda,
-        }
-    }
-}
 
 /// Which draft, and how to load it.
 #[derive(clap::Args, Clone, Debug)]

@@ -9,9 +9,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use tandem_engine::compare::gamma_label;
 use tandem_engine::{
-    run_generation, BackendKind, GammaPolicy, GenerateRequest, GenerationEvent, GenerationSummary,
-    LoadOptions, LoadedModel, ModelSpec, RunMode, SamplingConfig, StopReason, TextPiece,
-    TokenOrigin,
+    run_generation, GammaPolicy, GenerateRequest, GenerationEvent, GenerationSummary, LoadOptions,
+    LoadedModel, ModelSpec, RunMode, SamplingConfig, StopReason, TextPiece, TokenOrigin,
 };
 
 use super::terminal_text::{printable, Lines};
@@ -182,14 +181,6 @@ fn parse_confident(rest: &str) -> anyhow::Result<GammaPolicy> {
     Ok(GammaPolicy::Confident { max, min_prob })
 }
 
-fn backend(choice: BackendChoice) -> BackendKind {
-    match choice {
-        BackendChoice::Cpu => BackendKind::Cpu,
-        BackendChoice::Flex => BackendKind::Flex,
-        BackendChoice::Cuda => BackendKind::Cuda,
-    }
-}
-
 /// ANSI colour of each token origin; `None` = the terminal's own colour.
 pub fn origin_color(origin: TokenOrigin) -> Option<&'static str> {
     match origin {
@@ -263,7 +254,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let spec = |dir: &PathBuf, options: LoadOptions| ModelSpec {
         dir: dir.clone(),
-        backend: backend(args.backend),
+        backend: args.backend.into(),
         options,
     };
     let mut target = LoadedModel::load(&spec(&args.model, options.clone()))?;

@@ -28,6 +28,9 @@ pub struct Args {
     /// Int8 weights for every linear layer (quantized in memory).
     #[arg(long)]
     int8: bool,
+    /// f16 weights for every linear layer (burn backends only: flex, cuda).
+    #[arg(long, conflicts_with = "int8")]
+    f16: bool,
     /// Feed the tokens one at a time, each row computed alone over the cache of the ones
     /// before (a decode step), instead of in one forward: the two must agree bit for bit
     /// (what greedy speculative decoding's exactness rests on).
@@ -58,7 +61,7 @@ struct TopEntry {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let options = LoadOptions {
         context_len: Some(args.tokens.len()),
-        precision: super::precision(args.int8),
+        precision: super::precision_or_f16(args.int8, args.f16),
         ..Default::default()
     };
     if args.backend == BackendChoice::Cpu {
@@ -131,6 +134,7 @@ mod tests {
             top: None,
             backend: BackendChoice::Cpu,
             int8: false,
+            f16: false,
             stepwise,
         }
     }

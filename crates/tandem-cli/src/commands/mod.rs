@@ -24,6 +24,15 @@ pub fn precision(int8: bool) -> tandem_model::Precision {
     }
 }
 
+/// The precision `--int8` or `--f16` ask for (clap lets only one be given).
+pub fn precision_or_f16(int8: bool, f16: bool) -> tandem_model::Precision {
+    if f16 {
+        tandem_model::Precision::F16
+    } else {
+        precision(int8)
+    }
+}
+
 /// What runs the model.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum BackendChoice {
@@ -35,9 +44,24 @@ pub enum BackendChoice {
     Flex,
     /// NVIDIA GPU (burn cuda; needs a build with `--features cuda`).
     Cuda,
+    /// NVIDIA GPU through burn's CUDA backend without its fusion layer (a check of
+    /// `cuda`; slower).
+    CudaUnfused,
 }
 
-/// Calls `$body` with the burn backend type `$B` chosen at run time (`flex` or `cuda`;
+impl From<BackendChoice> for tandem_engine::BackendKind {
+    fn from(choice: BackendChoice) -> Self {
+        match choice {
+            BackendChoice::Cpu => Self::Cpu,
+            BackendChoice::Flex => Self::Flex,
+            BackendChoice::Cuda => Self::Cuda,
+            BackendChoice::CudaUnfused => Self::CudaUnfused,
+        }
+    }
+}
+
+/// Calls `$body` with the burn backend type `$B` chosen at run time (`flex`, `cuda` or
+/// `cuda-unfused`;
 /// the CPU engine is not a burn backend and callers handle it before).
 #[macro_export]
 macro_rules! with_backend {
@@ -55,8 +79,13 @@ macro_rules! with_backend {
                 type $B = tandem_model::backends::Cuda;
                 $body
             }
+            #[cfg(feature = "cuda")]
+            $crate::commands::BackendChoice::CudaUnfused => {
+                type $B = tandem_model::backends::CudaUnfused;
+                $body
+            }
             #[cfg(not(feature = "cuda"))]
-            $crate::commands::BackendChoice::Cuda => {
+            $crate::commands::BackendChoice::Cuda | $crate::commands::BackendChoice::CudaUnfused => {
                 anyhow::bail!("this tandem was built without CUDA; rebuild with `cargo build --release --features cuda`")
             }
         }

@@ -4,9 +4,10 @@
 //! plus f32 scales, one per output column per block of 16 input rows. For the few-row
 //! products of decoding and verification a cubecl kernel reads each i8 weight, widens
 //! it in a register and accumulates `x · q` block by block, applying each block's scale
-//! once: the f32 matrix is never written anywhere. burn's `Cuda` backend is wrapped in `Fusion`, so the kernel is
-//! registered in the fusion stream as a custom operation (as burn-vision does for its
-//! kernels) and runs on the underlying `CubeBackend` tensors.
+//! once: the f32 matrix is never written anywhere. burn's `Cuda` backend is wrapped in
+//! `Fusion`, so there the kernel is registered in the fusion stream as a custom
+//! operation (as burn-vision does for its kernels) and runs on the underlying
+//! `CubeBackend` tensors; on the unfused backend it is launched directly.
 //!
 //! Prefill (more than [`SKINNY_MAX_ROWS`] rows) takes the simple path instead: the weight
 //! is dequantized into a temporary f32 matrix and multiplied with burn's tensor-core
@@ -15,6 +16,7 @@
 //!
 //! This module is compile-checked only: the machines it was written on have no GPU.
 
+use burn::tensor::backend::Backend;
 use burn::tensor::{
     DType, Device, Int, Shape, Tensor, TensorCreationOptions, TensorData, TensorPrimitive,
 };
@@ -32,52 +34,62 @@ use crate::backends::Cuda;
 use crate::quant::{scale_rows, QuantizedMatrix, BLOCK_ROWS};
 
 /// The backend under burn's `Cuda` fusion wrapper.
-type CubeCuda = burn_cubecl::CubeBackend<CudaRuntime, f32, i32, u8>;
+type CubeCuda = crate::backends::CudaUnfused;
 type FusionRuntime = <CubeCuda as FusionBackend>::FusionRuntime;
 
 /// Output columns per cube: one thread per output element.
 const COLUMNS_PER_CUBE: u32 = 256;
 
-/// An int8 weight matrix on the GPU.
+/// An int8 weight matrix on the GPU, for burn's fused `Cuda` backend or the unfused
+/// `CubeBackend` under it (see [`CudaUnfused`](crate::backends::CudaUnfused)).
 ///
 /// # Shapes
-/// - values: `[in, out]` (dtype I8), scales: `[in.div_ceil(32), out]`
-pub struct CudaInt8Weight {
-    values: Tensor<Cuda, 2, Int>,
-    scales: Tensor<Cuda, 2>,
+/// - values: `[in, out]` (dtype I8), scales: `[scale_rows(in), out]`
+pub struct CudaInt8Weight<B: Backend> {
+    values: Tensor<B, 2, Int>,
+    scales: Tensor<B, 2>,
 }
 
-impl CudaInt8Weight {
-    pub fn upload(matrix: QuantizedMatrix, device: &Device<Cuda>) -> Self {
+impl<B: Backend> CudaInt8Weight<B> {
+    pub fn upload(matrix: QuantizedMatrix, device: &Device<B>) -> Self {
         let (k, m) = (matrix.in_features, matrix.out_features);
-        let values = Tensor::<Cuda, 2, Int>::from_data(
+        let values = Tensor::<B, 2, Int>::from_data(
             TensorData::new(matrix.values, [k, m]),
             TensorCreationOptions::new(device.clone()).with_dtype(DType::I8),
         );
-        let scales = Tensor::<Cuda, 2>::from_data(
-            TensorData::new(matrix.scales, [scale_rows(k), m]),
-            device,
-        );
+        let scales =
+            Tensor::<B, 2>::from_data(TensorData::new(matrix.scales, [scale_rows(k), m]), device);
         Self { values, scales }
     }
 
-    /// `x · (q · diag(scale))`.
+    /// The prefill path (more than [`SKINNY_MAX_ROWS`] rows): dequantize to a temporary
+    /// f32 matrix, then burn's matmul.
+    ///
+    /// # Shapes
+    /// - x: `[n, in]` → `[n, out]`
+    fn project_dequantized(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
+        let k = x.dims()[1];
+        let [blocks, m] = self.scales.dims();
+        let scales = self
+            .scales
+            .clone()
+            .unsqueeze_dim::<3>(1)
+            .expand([blocks, BLOCK_ROWS, m])
+            .reshape([blocks * BLOCK_ROWS, m])
+            .slice([0..k]);
+        x.matmul(self.values.clone().float() * scales)
+    }
+}
+
+impl CudaInt8Weight<Cuda> {
+    /// `x · (q · diag(scale))`, the kernel registered in the fusion stream.
     ///
     /// # Shapes
     /// - x: `[n, in]` → `[n, out]`
     pub fn project(&self, x: Tensor<Cuda, 2>) -> Tensor<Cuda, 2> {
-        let [n, k] = x.dims();
+        let n = x.dims()[0];
         if n > SKINNY_MAX_ROWS {
-            // Fallback for prefill: dequantize to a temporary f32 matrix, then matmul.
-            let [blocks, m] = self.scales.dims();
-            let scales = self
-                .scales
-                .clone()
-                .unsqueeze_dim::<3>(1)
-                .expand([blocks, BLOCK_ROWS, m])
-                .reshape([blocks * BLOCK_ROWS, m])
-                .slice([0..k]);
-            return x.matmul(self.values.clone().float() * scales);
+            return self.project_dequantized(x);
         }
         let m = self.values.dims()[1];
         let x = x.into_primitive().tensor();
@@ -98,6 +110,24 @@ impl CudaInt8Weight {
                 Int8MatmulOp { desc },
             )
             .output();
+        Tensor::from_primitive(TensorPrimitive::Float(y))
+    }
+}
+
+impl CudaInt8Weight<CubeCuda> {
+    /// `x · (q · diag(scale))`, the kernel launched straight away (no fusion stream).
+    ///
+    /// # Shapes
+    /// - x: `[n, in]` → `[n, out]`
+    pub fn project(&self, x: Tensor<CubeCuda, 2>) -> Tensor<CubeCuda, 2> {
+        if x.dims()[0] > SKINNY_MAX_ROWS {
+            return self.project_dequantized(x);
+        }
+        let y = launch_int8_matmul(
+            x.into_primitive().tensor(),
+            self.values.clone().into_primitive(),
+            self.scales.clone().into_primitive().tensor(),
+        );
         Tensor::from_primitive(TensorPrimitive::Float(y))
     }
 }
@@ -124,7 +154,7 @@ impl Operation<FusionRuntime> for Int8MatmulOp {
 }
 
 /// # Shapes
-/// - x: `[n, k]` f32, values: `[k, m]` i8, scales: `[k.div_ceil(32), m]` f32 → `[n, m]` f32
+/// - x: `[n, k]` f32, values: `[k, m]` i8, scales: `[scale_rows(k), m]` f32 → `[n, m]` f32
 fn launch_int8_matmul(
     x: CubeTensor<CudaRuntime>,
     values: CubeTensor<CudaRuntime>,

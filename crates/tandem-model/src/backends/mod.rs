@@ -177,27 +177,48 @@ fn flex_int8_prefill(
 #[cfg(feature = "cuda")]
 pub type Cuda = burn::backend::Cuda;
 
+/// burn's CUDA backend without its fusion layer: each tensor operation is a kernel of
+/// its own. Slower; it is there to check the fused backend against, as burn 0.21's
+/// fusion has picked a wrong kernel for some layouts (burn#5264, #5122).
 #[cfg(feature = "cuda")]
-impl TandemBackend for Cuda {
-    fn write_rows(buffer: Tensor<Self, 3>, start: usize, rows: Tensor<Self, 3>) -> Tensor<Self, 3> {
-        let n = rows.dims()[0];
-        buffer.slice_assign([start..start + n], rows)
-    }
+pub type CudaUnfused = burn_cubecl::CubeBackend<cubecl::cuda::CudaRuntime, f32, i32, u8>;
 
-    type Int8Weight = crate::backends::cuda_int8::CudaInt8Weight;
+/// The same [`TandemBackend`] for the fused and the unfused CUDA backend: KV rows by
+/// `slice_assign` (an in-place kernel there), int8 weights as [`cuda_int8`] holds them.
+#[cfg(feature = "cuda")]
+macro_rules! cuda_tandem_backend {
+    ($backend:ty, $name:literal) => {
+        impl TandemBackend for $backend {
+            fn write_rows(
+                buffer: Tensor<Self, 3>,
+                start: usize,
+                rows: Tensor<Self, 3>,
+            ) -> Tensor<Self, 3> {
+                let n = rows.dims()[0];
+                buffer.slice_assign([start..start + n], rows)
+            }
 
-    fn int8_weight(matrix: QuantizedMatrix, device: &Self::Device) -> Self::Int8Weight {
-        crate::backends::cuda_int8::CudaInt8Weight::upload(matrix, device)
-    }
+            type Int8Weight = cuda_int8::CudaInt8Weight<$backend>;
 
-    fn project_int8(x: Tensor<Self, 2>, weight: &Self::Int8Weight) -> Tensor<Self, 2> {
-        weight.project(x)
-    }
+            fn int8_weight(matrix: QuantizedMatrix, device: &Self::Device) -> Self::Int8Weight {
+                cuda_int8::CudaInt8Weight::upload(matrix, device)
+            }
 
-    fn backend_name() -> &'static str {
-        "cuda"
-    }
+            fn project_int8(x: Tensor<Self, 2>, weight: &Self::Int8Weight) -> Tensor<Self, 2> {
+                weight.project(x)
+            }
+
+            fn backend_name() -> &'static str {
+                $name
+            }
+        }
+    };
 }
+
+#[cfg(feature = "cuda")]
+cuda_tandem_backend!(Cuda, "cuda");
+#[cfg(feature = "cuda")]
+cuda_tandem_backend!(CudaUnfused, "cuda-unfused");
 
 /// Address of a flex tensor's storage, for tests that the KV buffer is never copied.
 #[cfg(test)]
