@@ -1,10 +1,12 @@
 """Simulates int8 weight schemes in f32 with Hugging Face transformers and reports
 next-token top-1 agreement with the f32 model, the figures behind the scheme table in
-docs/benchmarks.md ("int8 accuracy").
+docs/benchmarks.md ("int8 accuracy"). A second table keeps Tandem's weights and varies
+how the activations are quantized (the CPU engine's kernels multiply int8 activations):
+the figures behind the verify pass's cost ("Why an 8-token pass costs more").
 
 It runs outside Tandem on purpose: an independent check of what each rounding choice
 costs. Texts are the ones `crates/tandem-model/tests/int8.rs` measures on; the
-calibration text is Tandem's (`crates/tandem-model/src/calibration.txt`).
+calibration text is Tandem's (`crates/tandem-model/src/quant/calibration.txt`).
 
     python3 -m venv .venv && .venv/bin/pip install torch transformers tokenizers
     .venv/bin/python scripts/int8_schemes.py ~/.cache/tandem-test-models/smollm2-135m
@@ -57,7 +59,7 @@ def main(model_dir):
     texts = [rust_str(tests, n) for n in ("TEXT", "TEXT2", "TEXT3")]
     tok = Tokenizer.from_file(str(Path(model_dir) / "tokenizer.json"))
     ids = [tok.encode(t).ids for t in texts]
-    calib = tok.encode((ROOT / "crates/tandem-model/src/calibration.txt").read_text()).ids
+    calib = tok.encode((ROOT / "crates/tandem-model/src/quant/calibration.txt").read_text()).ids
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
     if model.lm_head.weight is model.model.embed_tokens.weight:
         # Tandem quantizes a copy of a tied head; the embedding table stays f32.
@@ -87,7 +89,7 @@ def main(model_dir):
         agree = sum((r.argmax(-1) == o.argmax(-1)).sum().item() for r, o in zip(reference, rows))
         total = sum(r.shape[0] for r in reference)
         err = sum((r - o).abs().mean().item() for r, o in zip(reference, rows)) / len(rows)
-        print(f"{label:<45} top-1 {agree}/{total} = {100 * agree / total:.2f}%  mean |logit error| {err:.4f}")
+        print(f"{label:<52} top-1 {agree}/{total} = {100 * agree / total:.2f}%  mean |logit error| {err:.4f}")
 
     schemes = [
         ("blocks of 32, max/127", 32, False, False),
@@ -104,10 +106,62 @@ def main(model_dir):
             module.weight.copy_(quantize(module.weight, block, search, imp))
         report(label, logits())
 
+    # Activations: Tandem's weights (blocks of 16, importance-weighted search), and per
+    # linear input each row quantized per block of 16 inputs as the kernels take it.
+    print("activations (weights as Tandem quantizes them):")
+    for label, levels, grouped in ACTIVATION_SCHEMES:
+        for name, p in model.named_parameters():
+            p.copy_(original[name])
+        hooks = []
+        for name, module in linears:
+            imp = importance[name]
+            blocks = imp.numel() // 16
+            # Grouped: input channels sorted by calibrated mean square, so each block
+            # holds channels of like loudness (the weights' blocks follow).
+            order = torch.argsort(imp, descending=True) if grouped else torch.arange(imp.numel())
+            back = torch.argsort(order)
+            module.weight.copy_(quantize(module.weight[:, order], 16, True, imp[order])[:, back])
+            # Two levels on a share of the blocks: the loudest by calibrated mean square.
+            two = torch.zeros(blocks, dtype=torch.bool)
+            count = round(levels * blocks)
+            if count:
+                two[torch.topk(imp[order].reshape(blocks, 16).amax(-1), count).indices] = True
+
+            def pre(_, inputs, order=order, back=back, two=two):
+                return (quantize_activations(inputs[0][..., order], two)[..., back],)
+            hooks.append(module.register_forward_pre_hook(pre))
+        report(label, logits())
+        for h in hooks:
+            h.remove()
+
     for name, p in model.named_parameters():
         p.copy_(original[name])
     model.to(torch.bfloat16)
     report("the model in bf16 (no int8)", [r.float() for r in logits()])
+
+
+# (label, share of blocks with two levels, channels grouped by loudness)
+ACTIVATION_SCHEMES = [
+    ("two levels (15 bits), as Tandem's kernels", 1.0, False),
+    ("one level (8 bits), as llama.cpp's Q8 activations", 0.0, False),
+    ("one level, channels grouped by loudness", 0.0, True),
+    ("two levels, channels grouped by loudness", 1.0, True),
+    ("two levels on the loudest 1/16 of blocks", 1 / 16, False),
+    ("two levels on the loudest 1/4 of blocks", 1 / 4, False),
+]
+
+
+def quantize_activations(x, two):
+    """Per row and block of 16 inputs: `hi` = x / (max/127) rounded; where `two` marks the
+    block, also `lo`, the remainder at 128 times the resolution (within ±64)."""
+    k = x.shape[-1]
+    xb = x.reshape(-1, k // 16, 16)
+    mx = xb.abs().amax(-1, keepdim=True)
+    mx[mx == 0] = 1
+    s = mx / 127
+    y = (xb / s).round().clamp(-127, 127) * s
+    lo = ((xb - y) / (s / 128)).round().clamp(-64, 64) * s / 128
+    return torch.where(two.view(1, -1, 1), y + lo, y).reshape(x.shape)
 
 
 if __name__ == "__main__":
