@@ -45,6 +45,37 @@ pub fn fixture_dir(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// What `tests/fixtures/make_fixtures.py` recorded from transformers for a fixture
+/// (`reference.json`): a text, its tokens, the logits of one forward over them, and a
+/// greedy continuation of the first `greedy_prompt_len` tokens.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct FixtureReference {
+    pub text: String,
+    pub tokens: Vec<u32>,
+    pub logits: Vec<Vec<f32>>,
+    pub greedy_prompt_len: usize,
+    pub greedy: Vec<u32>,
+}
+
+/// The transformers reference of fixture `name`.
+pub fn fixture_reference(name: &str) -> FixtureReference {
+    let path = fixture_dir(name).join("reference.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The largest |a − b| over two sets of logit rows of the same shape.
+pub fn max_abs_diff(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
+    assert_eq!(a.len(), b.len(), "row counts");
+    a.iter()
+        .zip(b)
+        .flat_map(|(x, y)| {
+            assert_eq!(x.len(), y.len(), "row widths");
+            x.iter().zip(y).map(|(p, q)| (p - q).abs())
+        })
+        .fold(0.0, f32::max)
+}
+
 /// Logits of one forward over `tokens` on top of what `model` has cached, one row
 /// per position, on the host.
 pub fn logit_rows<B: crate::TandemBackend>(

@@ -5,29 +5,15 @@
 
 use std::path::Path;
 
-use serde::Deserialize;
+use tandem_decode::sampling::argmax;
 use tandem_decode::CausalLm;
 use tandem_model::cpu::isa::Isa;
 use tandem_model::cpu::CpuModel;
 use tandem_model::formats::safetensors::WeightFiles;
-use tandem_model::test_models::{self, logit_rows};
+use tandem_model::test_models::{self, fixture_reference, logit_rows, max_abs_diff};
 use tandem_model::{Flex, Llama, LoadOptions, ModelConfig, Precision};
 
 use tandem_model::test_models::FIXTURES;
-
-#[derive(Deserialize)]
-struct Reference {
-    tokens: Vec<u32>,
-    logits: Vec<Vec<f32>>,
-    greedy_prompt_len: usize,
-    greedy: Vec<u32>,
-}
-
-fn reference(name: &str) -> Reference {
-    let text =
-        std::fs::read_to_string(test_models::fixture_dir(name).join("reference.json")).unwrap();
-    serde_json::from_str(&text).unwrap()
-}
 
 fn load(dir: &Path, precision: Precision) -> CpuModel {
     let options = LoadOptions {
@@ -45,26 +31,12 @@ fn rows(model: &mut CpuModel, tokens: &[u32]) -> Vec<Vec<f32>> {
     (0..logits.rows).map(|r| logits.row(r).to_vec()).collect()
 }
 
-fn max_diff(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .flat_map(|(x, y)| x.iter().zip(y).map(|(p, q)| (p - q).abs()))
-        .fold(0.0, f32::max)
-}
-
-fn argmax(row: &[f32]) -> u32 {
-    (0..row.len())
-        .max_by(|&a, &b| row[a].total_cmp(&row[b]).then(b.cmp(&a)))
-        .unwrap() as u32
-}
-
 #[test]
 fn f32_logits_match_transformers() {
     for name in FIXTURES {
-        let reference = reference(name);
+        let reference = fixture_reference(name);
         let mut model = load(&test_models::fixture_dir(name), Precision::F32);
-        let diff = max_diff(&rows(&mut model, &reference.tokens), &reference.logits);
+        let diff = max_abs_diff(&rows(&mut model, &reference.tokens), &reference.logits);
         println!("{name}: max |logit difference| = {diff:e}");
         assert!(diff <= 1e-4, "{name}: {diff}");
     }
@@ -73,7 +45,7 @@ fn f32_logits_match_transformers() {
 #[test]
 fn f32_greedy_continuation_matches_transformers_generate() {
     for name in FIXTURES {
-        let reference = reference(name);
+        let reference = fixture_reference(name);
         let mut model = load(&test_models::fixture_dir(name), Precision::F32);
         let prompt = &reference.tokens[..reference.greedy_prompt_len];
         let mut last = rows(&mut model, prompt).pop().unwrap();
@@ -113,7 +85,7 @@ fn assert_batch_invariant(model: &mut CpuModel, tokens: &[u32], label: &str) {
 fn rows_are_bit_identical_to_the_row_alone_for_1_to_17_rows() {
     for name in FIXTURES {
         // 5 prefix tokens and 17 more: the fixture's 24 tokens.
-        let tokens = reference(name).tokens;
+        let tokens = fixture_reference(name).tokens;
         for precision in [Precision::F32, Precision::Int8] {
             let mut model = load(&test_models::fixture_dir(name), precision);
             for isa in Isa::available() {
@@ -127,7 +99,7 @@ fn rows_are_bit_identical_to_the_row_alone_for_1_to_17_rows() {
 #[test]
 fn every_isa_gives_the_portable_logits() {
     for name in FIXTURES {
-        let tokens = reference(name).tokens;
+        let tokens = fixture_reference(name).tokens;
         for precision in [Precision::F32, Precision::Int8] {
             let mut model = load(&test_models::fixture_dir(name), precision);
             model.set_isa(Isa::Portable);
@@ -164,7 +136,7 @@ fn long_prefill_in_chunks(name: &str) {
         let full = rows(&mut model, &tokens);
         assert_eq!(model.cached_len(), 70);
         if precision == Precision::F32 {
-            let diff = max_diff(&full, &reference);
+            let diff = max_abs_diff(&full, &reference);
             assert!(
                 diff <= 1e-4,
                 "{name}: CPU engine vs burn over 70 tokens: {diff}"
@@ -208,7 +180,7 @@ fn matches_the_burn_model_with_a_sliding_window_and_a_layer_limit() {
         .iter_mut()
         .for_each(|layer| layer.sliding = true);
     let weights = WeightFiles::open(&dir).unwrap();
-    let tokens = reference("mistral-linear").tokens;
+    let tokens = fixture_reference("mistral-linear").tokens;
     for layer_limit in [None, Some(1)] {
         let options = LoadOptions {
             layer_limit,
@@ -218,7 +190,7 @@ fn matches_the_burn_model_with_a_sliding_window_and_a_layer_limit() {
         let mut burn =
             Llama::<Flex>::from_weights(config.clone(), &weights, &options, &Default::default())
                 .unwrap();
-        let diff = max_diff(&rows(&mut cpu, &tokens), &logit_rows(&mut burn, &tokens));
+        let diff = max_abs_diff(&rows(&mut cpu, &tokens), &logit_rows(&mut burn, &tokens));
         assert!(diff <= 1e-4, "window 5, layers {layer_limit:?}: {diff}");
     }
 }
@@ -226,11 +198,11 @@ fn matches_the_burn_model_with_a_sliding_window_and_a_layer_limit() {
 #[test]
 fn int8_is_close_to_f32_on_the_fixtures() {
     for name in FIXTURES {
-        let tokens = reference(name).tokens;
+        let tokens = fixture_reference(name).tokens;
         let dir = test_models::fixture_dir(name);
         let f32_rows = rows(&mut load(&dir, Precision::F32), &tokens);
         let int8_rows = rows(&mut load(&dir, Precision::Int8), &tokens);
-        let diff = max_diff(&f32_rows, &int8_rows);
+        let diff = max_abs_diff(&f32_rows, &int8_rows);
         let agree = f32_rows
             .iter()
             .zip(&int8_rows)
@@ -269,7 +241,7 @@ fn bad_input_is_an_error_not_a_panic() {
 #[test]
 fn limited_logits_equal_the_full_heads_on_the_kept_ids() {
     for name in FIXTURES {
-        let tokens = reference(name).tokens;
+        let tokens = fixture_reference(name).tokens;
         let dir = test_models::fixture_dir(name);
         for precision in [Precision::F32, Precision::Int8] {
             let full = rows(&mut load(&dir, precision), &tokens);

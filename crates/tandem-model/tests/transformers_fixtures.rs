@@ -4,56 +4,24 @@
 
 use std::path::Path;
 
-use serde::Deserialize;
-use tandem_model::test_models::{self, logit_rows};
+use tandem_decode::sampling::argmax;
+use tandem_model::test_models::{self, fixture_reference, logit_rows, max_abs_diff};
 use tandem_model::{Flex, Llama, LoadOptions, Tokenizer};
 
 use tandem_model::test_models::FIXTURES;
 const TOLERANCE: f32 = 1e-4;
 
-#[derive(Deserialize)]
-struct Reference {
-    text: String,
-    tokens: Vec<u32>,
-    logits: Vec<Vec<f32>>,
-    greedy_prompt_len: usize,
-    greedy: Vec<u32>,
-}
-
-fn reference(name: &str) -> Reference {
-    let text =
-        std::fs::read_to_string(test_models::fixture_dir(name).join("reference.json")).unwrap();
-    serde_json::from_str(&text).unwrap()
-}
-
 fn load(dir: &Path) -> Llama<Flex> {
     Llama::load(dir, &LoadOptions::default(), &Default::default()).unwrap()
-}
-
-fn max_diff(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .flat_map(|(x, y)| {
-            assert_eq!(x.len(), y.len());
-            x.iter().zip(y).map(|(p, q)| (p - q).abs())
-        })
-        .fold(0.0, f32::max)
-}
-
-fn argmax(row: &[f32]) -> u32 {
-    (0..row.len())
-        .max_by(|&a, &b| row[a].total_cmp(&row[b]))
-        .unwrap() as u32
 }
 
 #[test]
 fn logits_match_transformers() {
     for name in FIXTURES {
-        let reference = reference(name);
+        let reference = fixture_reference(name);
         let mut model = load(&test_models::fixture_dir(name));
         let ours = logit_rows(&mut model, &reference.tokens);
-        let diff = max_diff(&ours, &reference.logits);
+        let diff = max_abs_diff(&ours, &reference.logits);
         println!("{name}: max |logit difference| = {diff:e}");
         assert!(
             diff <= TOLERANCE,
@@ -76,7 +44,7 @@ fn f16_logits_are_within_a_hundredth_of_the_logit_scale() {
         ..Default::default()
     };
     for name in FIXTURES {
-        let reference = reference(name);
+        let reference = fixture_reference(name);
         let mut model = Llama::<Flex>::load(
             &test_models::fixture_dir(name),
             &options,
@@ -84,7 +52,7 @@ fn f16_logits_are_within_a_hundredth_of_the_logit_scale() {
         )
         .unwrap();
         let ours = logit_rows(&mut model, &reference.tokens);
-        let diff = max_diff(&ours, &reference.logits);
+        let diff = max_abs_diff(&ours, &reference.logits);
         let scale = reference
             .logits
             .iter()
@@ -130,9 +98,9 @@ fn legacy_config_layout_gives_the_same_logits() {
         assert_eq!(legacy.rope_scaling, current.rope_scaling, "{name}");
         assert_eq!(legacy.local_rope, current.local_rope, "{name}");
         assert_eq!(legacy.rotary_dim, current.rotary_dim, "{name}");
-        let reference = reference(name);
+        let reference = fixture_reference(name);
         let mut model = load(&dir);
-        let diff = max_diff(
+        let diff = max_abs_diff(
             &logit_rows(&mut model, &reference.tokens),
             &reference.logits,
         );
@@ -145,7 +113,7 @@ fn legacy_config_layout_gives_the_same_logits() {
             .chunks(reference.logits[0].len())
             .map(<[f32]>::to_vec)
             .collect();
-        let diff = max_diff(&rows, &reference.logits);
+        let diff = max_abs_diff(&rows, &reference.logits);
         assert!(
             diff <= TOLERANCE,
             "{name} legacy config (CPU engine): {diff}"
@@ -160,7 +128,7 @@ fn legacy_config_layout_gives_the_same_logits() {
 #[test]
 fn prefill_then_single_tokens_equals_one_full_forward() {
     for name in FIXTURES {
-        let reference = reference(name);
+        let reference = fixture_reference(name);
         let tokens = &reference.tokens;
         let mut model = load(&test_models::fixture_dir(name));
         let full = logit_rows(&mut model, tokens);
@@ -171,7 +139,7 @@ fn prefill_then_single_tokens_equals_one_full_forward() {
             stepwise.extend(logit_rows(&mut model, &[t]));
         }
         assert_eq!(model.cached_len(), tokens.len());
-        let diff = max_diff(&stepwise, &full);
+        let diff = max_abs_diff(&stepwise, &full);
         assert!(diff <= 1e-5, "{name}: stepwise vs full {diff}");
     }
 }
@@ -179,7 +147,7 @@ fn prefill_then_single_tokens_equals_one_full_forward() {
 #[test]
 fn truncate_then_reforward_equals_a_fresh_run() {
     for name in FIXTURES {
-        let reference = reference(name);
+        let reference = fixture_reference(name);
         let tokens = &reference.tokens;
         let mut model = load(&test_models::fixture_dir(name));
         let fresh = logit_rows(&mut model, tokens);
@@ -191,7 +159,7 @@ fn truncate_then_reforward_equals_a_fresh_run() {
         model.truncate(10);
         assert_eq!(model.cached_len(), 10);
         let after = logit_rows(&mut model, &tokens[10..]);
-        let diff = max_diff(&after, &fresh[10..]);
+        let diff = max_abs_diff(&after, &fresh[10..]);
         assert!(
             diff <= 1e-5,
             "{name}: truncate + re-forward differs by {diff}"
@@ -202,7 +170,7 @@ fn truncate_then_reforward_equals_a_fresh_run() {
 #[test]
 fn greedy_continuation_matches_transformers_generate() {
     for name in FIXTURES {
-        let reference = reference(name);
+        let reference = fixture_reference(name);
         let mut model = load(&test_models::fixture_dir(name));
         let prompt = &reference.tokens[..reference.greedy_prompt_len];
         let mut last = logit_rows(&mut model, prompt).pop().unwrap();
@@ -219,7 +187,7 @@ fn greedy_continuation_matches_transformers_generate() {
 #[test]
 fn tokenizer_encodes_the_reference_text() {
     for name in FIXTURES {
-        let reference = reference(name);
+        let reference = fixture_reference(name);
         let tokenizer = Tokenizer::from_dir(&test_models::fixture_dir(name)).unwrap();
         assert_eq!(
             tokenizer.encode(&reference.text).unwrap(),
@@ -234,7 +202,7 @@ fn tokenizer_encodes_the_reference_text() {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(serde::Deserialize)]
 struct TemplateCase {
     name: String,
     template: String,
