@@ -265,8 +265,8 @@ export interface Verdict {
 // The app itself (src-tauri/src/*.rs)
 // ---------------------------------------------------------------------------------------
 
-/** `cpu`: Tandem's CPU engine; `flex`: burn's CPU backend (the reference; runs logged before the engine say it); `cuda`: NVIDIA GPU. */
-export type BackendKind = 'cpu' | 'flex' | 'cuda';
+/** `cpu`: Tandem's CPU engine; `flex`: burn's CPU backend (the reference; runs logged before the engine say it); `cuda`: NVIDIA GPU; `cuda-unfused`: the GPU without burn's fusion (runs of the command line's check). */
+export type BackendKind = 'cpu' | 'flex' | 'cuda' | 'cuda-unfused';
 
 export interface Gpu {
   name: string;
