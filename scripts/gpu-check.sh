@@ -71,6 +71,13 @@ if [[ $BACKEND == cuda ]]; then
   echo "NVRTC found in: ${nvrtc_dirs:-nowhere on the usual paths}"
   export LD_LIBRARY_PATH="${nvrtc_dirs}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader > "$OUT/raw/gpu.txt" || true
+  # cubecl compiles every kernel again in each process unless it keeps the PTX, and
+  # every `tandem` call below is a process: keep them in target/ for this run (its
+  # autotune results land there by default already). A cubecl.toml of one's own wins.
+  if [[ ! -e cubecl.toml ]]; then
+    printf '[compilation]\ncache = "target"\n' > cubecl.toml
+    trap 'rm -f cubecl.toml' EXIT
+  fi
 else
   echo "backend $BACKEND: no GPU needed" | tee "$OUT/raw/gpu.txt"
 fi
