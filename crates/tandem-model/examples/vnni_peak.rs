@@ -4,6 +4,12 @@
 //! weights held in L2) against it: the kernel multiplies each product twice (two
 //! activation levels), so its share of the peak is `2 · kernel GMAC/s ÷ peak GMAC/s`.
 //!
+//! Then which of the other operations of a kernel block share the pipes `vpdpbusd` runs
+//! on: each is issued twice beside 8 `vpdpbusd` (independent chains), and the extra time
+//! per operation is counted in `vpdpbusd` slots (0: it runs elsewhere, for free; 1: it takes the place
+//! of a product). A block of the int8 kernel issues, per row, 8 `vpdpbusd`, one shift,
+//! one int→float conversion, one multiply and one fused multiply-add.
+//!
 //! `cargo run --release -p tandem-model --example vnni_peak`
 
 use std::time::Instant;
@@ -26,6 +32,50 @@ unsafe fn products(iters: usize) -> i32 {
     _mm512_reduce_add_epi32(total)
 }
 
+/// The operation issued beside the products in [`beside`].
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy, Debug)]
+enum Beside {
+    Nothing,
+    FusedMultiplyAdd,
+    Multiply,
+    IntToFloat,
+    Shift,
+}
+
+/// `iters` rounds of 8 independent `vpdpbusd` and 2 of `op`, each on its own chain.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+unsafe fn beside(iters: usize, op: Beside) -> f32 {
+    use std::arch::x86_64::*;
+    let a = std::hint::black_box(_mm512_set1_epi32(0x0102_0304));
+    let b = std::hint::black_box(_mm512_set1_epi32(0x0101_0101));
+    let f = std::hint::black_box(_mm512_set1_ps(1.0001));
+    let mut acc = [_mm512_setzero_si512(); 8];
+    let mut other = [_mm512_setzero_si512(); 2];
+    for _ in 0..iters {
+        for sum in acc.iter_mut() {
+            *sum = _mm512_dpbusd_epi32(*sum, a, b);
+        }
+        for o in other.iter_mut() {
+            *o = match op {
+                Beside::Nothing => *o,
+                Beside::FusedMultiplyAdd => {
+                    _mm512_castps_si512(_mm512_fmadd_ps(_mm512_castsi512_ps(*o), f, f))
+                }
+                Beside::Multiply => _mm512_castps_si512(_mm512_mul_ps(_mm512_castsi512_ps(*o), f)),
+                Beside::IntToFloat => _mm512_castps_si512(_mm512_cvtepi32_ps(*o)),
+                Beside::Shift => _mm512_slli_epi32::<1>(*o),
+            };
+        }
+    }
+    let total = acc
+        .iter()
+        .chain(&other)
+        .fold(_mm512_setzero_si512(), |s, &v| _mm512_add_epi32(s, v));
+    _mm512_reduce_add_epi32(total) as f32
+}
+
 /// Multiply-adds per second (each `vpdpbusd` is 64) of `threads` threads.
 #[cfg(target_arch = "x86_64")]
 fn gmacs(threads: usize) -> f64 {
@@ -41,12 +91,36 @@ fn gmacs(threads: usize) -> f64 {
     (threads * ITERS * 16 * 64) as f64 / start.elapsed().as_secs_f64() / 1e9
 }
 
+/// Seconds of [`beside`] with `op`, the best of three.
+#[cfg(target_arch = "x86_64")]
+fn seconds_beside(op: Beside) -> f64 {
+    const ITERS: usize = 20_000_000;
+    (0..3)
+        .map(|_| {
+            let start = Instant::now();
+            // SAFETY: main checked that the CPU has AVX-512 VNNI.
+            std::hint::black_box(unsafe { beside(ITERS, op) });
+            start.elapsed().as_secs_f64()
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
 fn main() {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx512vnni") {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         println!("vpdpbusd zmm, one thread: {:.1} GMAC/s", gmacs(1));
         println!("vpdpbusd zmm, {cores} threads: {:.1} GMAC/s", gmacs(cores));
+        let alone = seconds_beside(Beside::Nothing);
+        for op in [
+            Beside::FusedMultiplyAdd,
+            Beside::Multiply,
+            Beside::IntToFloat,
+            Beside::Shift,
+        ] {
+            let slots = 8.0 * (seconds_beside(op) / alone - 1.0) / 2.0;
+            println!("{op:?} beside 8 vpdpbusd: {slots:.2} vpdpbusd slots");
+        }
         return;
     }
     println!("this CPU has no AVX-512 VNNI: nothing to measure");
