@@ -8,7 +8,7 @@
 
 use std::arch::x86_64::*;
 
-use super::{prefetch_block, tile_width, Epilogue, OutRows, QuantizedRows};
+use super::{prefetch_block, tile_width, Epilogue, Int8Tile, OutRows, QuantizedRows};
 use crate::quant::packed::{PackedInt8, BLOCK_BYTES, TILE};
 use crate::quant::BLOCK_ROWS;
 
@@ -25,17 +25,15 @@ unsafe fn tile_rows<const R: usize>(
     out: &OutRows,
     ep: &Epilogue,
 ) {
-    let blocks = w.blocks();
-    let weights = w
-        .weights
-        .as_slice()
-        .as_ptr()
-        .add(tile * blocks * BLOCK_BYTES);
-    let scales = w.scales.as_ptr().add(tile * blocks * TILE);
-    // Block b of row r0 + r is at `b · rows + r0 + r` (block-major activations).
-    let x_hi = x.hi.as_ptr().add(r0 * BLOCK_ROWS);
-    let x_lo = x.lo.as_ptr().add(r0 * BLOCK_ROWS);
-    let x_scales = x.scales.as_ptr().add(r0);
+    let Int8Tile {
+        blocks,
+        weights,
+        scales,
+        x_hi,
+        x_lo,
+        x_scales,
+        ..
+    } = Int8Tile::new(x, r0, w, tile);
     let flip = _mm256_set1_epi8(-128);
     let ones = _mm256_set1_epi16(1);
     let mut acc = [[_mm256_setzero_ps(); 2]; R];

@@ -6,7 +6,7 @@
 
 use std::arch::x86_64::*;
 
-use super::{prefetch_block, tile_width, Epilogue, OutRows, QuantizedRows};
+use super::{prefetch_block, tile_width, Epilogue, Int8Tile, OutRows, QuantizedRows};
 use crate::quant::packed::{PackedInt8, BLOCK_BYTES, TILE};
 use crate::quant::BLOCK_ROWS;
 
@@ -29,18 +29,15 @@ unsafe fn tile_rows<const R: usize>(
     out: &OutRows,
     ep: &Epilogue,
 ) {
-    let blocks = w.blocks();
-    let weights = w
-        .weights
-        .as_slice()
-        .as_ptr()
-        .add(tile * blocks * BLOCK_BYTES);
-    let scales = w.scales.as_ptr().add(tile * blocks * TILE);
-    // Block b of row r0 + r is at `b · rows + r0 + r` (block-major activations).
-    let x_hi = x.hi.as_ptr().add(r0 * BLOCK_ROWS);
-    let x_lo = x.lo.as_ptr().add(r0 * BLOCK_ROWS);
-    let x_scales = x.scales.as_ptr().add(r0);
-    let x_offsets = x.offsets.as_ptr().add(r0);
+    let Int8Tile {
+        blocks,
+        weights,
+        scales,
+        x_hi,
+        x_lo,
+        x_scales,
+        x_offsets,
+    } = Int8Tile::new(x, r0, w, tile);
     let mut acc = [_mm512_setzero_ps(); R];
     for b in 0..blocks {
         let block = weights.add(b * BLOCK_BYTES);

@@ -509,6 +509,43 @@ const PREFETCH_L2: usize = 16384;
 /// Bytes ahead that are prefetched from L2 into L1.
 const PREFETCH_L1: usize = 1024;
 
+/// Where an int8 SIMD kernel's pass over one tile starts: the tile's packed weights and
+/// block scales, and the activation blocks of the pass's first row `r0` (block `b` of
+/// row `r0 + r` lies `(b · rows + r) · 16` values on: block-major).
+#[cfg(target_arch = "x86_64")]
+struct Int8Tile {
+    blocks: usize,
+    weights: *const u8,
+    scales: *const u16,
+    x_hi: *const i8,
+    x_lo: *const i8,
+    x_scales: *const f32,
+    x_offsets: *const i32,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Int8Tile {
+    /// # Safety
+    /// `tile` is a tile of `w` and `r0` a row of `x` (the checks of [`int8_matmul`]).
+    #[inline(always)]
+    unsafe fn new(x: &QuantizedRows, r0: usize, w: &PackedInt8, tile: usize) -> Self {
+        let blocks = w.blocks();
+        Self {
+            blocks,
+            weights: w
+                .weights
+                .as_slice()
+                .as_ptr()
+                .add(tile * blocks * crate::quant::packed::BLOCK_BYTES),
+            scales: w.scales.as_ptr().add(tile * blocks * TILE),
+            x_hi: x.hi.as_ptr().add(r0 * BLOCK_ROWS),
+            x_lo: x.lo.as_ptr().add(r0 * BLOCK_ROWS),
+            x_scales: x.scales.as_ptr().add(r0),
+            x_offsets: x.offsets.as_ptr().add(r0),
+        }
+    }
+}
+
 /// Prefetches the weights and scales ahead of one block of a packed int8 matrix (the
 /// next tiles of a thread's share follow in memory; a prefetch past the end of the
 /// buffer is harmless, it never faults).
