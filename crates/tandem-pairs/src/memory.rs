@@ -19,7 +19,7 @@ use tandem_model::{quant, ModelConfig, Precision};
 const F32_BYTES: u64 = 4;
 const F16_BYTES: u64 = 2;
 
-/// `Precision` as "f32" / "int8" in JSON (the model crate's type has no
+/// `Precision` as "f32" / "f16" / "int8" in JSON (the model crate's type has no
 /// serde, and needs none).
 pub(crate) mod precision_name {
     use serde::{Deserialize, Deserializer, Serializer};

@@ -620,10 +620,8 @@ fn rms_norm<B: TandemBackend>(c: &ModelConfig, gamma: Vec<f32>, device: &B::Devi
     }
 }
 
-/// One linear layer: int8 from `quantized`, else HF `[out, in]` parts fused into one f32
-/// `[in, Σ out]` weight. The bias, if any, is f32.
-/// One linear layer: int8 from `quantized` when given, else the checkpoint's values at
-/// f16 (`half`) or f32.
+/// One linear layer: int8 from `quantized` when given, else HF `[out, in]` parts fused
+/// into one `[in, Σ out]` weight at f16 (`half`) or f32. The bias, if any, is f32.
 fn load_linear<B: TandemBackend>(
     spec: &LinearSpec,
     weights: &WeightFiles,

@@ -25,26 +25,18 @@ unsafe fn tile_rows<const R: usize>(
     out: &OutRows,
     ep: &Epilogue,
 ) {
-    let Int8Tile {
-        blocks,
-        weights,
-        scales,
-        x_hi,
-        x_lo,
-        x_scales,
-        ..
-    } = Int8Tile::new(x, r0, w, tile);
+    let t = Int8Tile::new(x, r0, w, tile);
     let flip = _mm256_set1_epi8(-128);
     let ones = _mm256_set1_epi16(1);
     let mut acc = [[_mm256_setzero_ps(); 2]; R];
-    for b in 0..blocks {
-        let block = weights.add(b * BLOCK_BYTES);
-        prefetch_block(block, scales.add(b * TILE));
-        let w_scale = block_scales(scales.add(b * TILE));
+    for b in 0..t.blocks {
+        let block = t.weights.add(b * BLOCK_BYTES);
+        prefetch_block(block, t.scales.add(b * TILE));
+        let w_scale = block_scales(t.scales.add(b * TILE));
         let at = b * x.rows;
         for (r, acc) in acc.iter_mut().enumerate() {
-            let hi = x_hi.add((at + r) * BLOCK_ROWS) as *const i32;
-            let lo = x_lo.add((at + r) * BLOCK_ROWS) as *const i32;
+            let hi = t.x_hi.add((at + r) * BLOCK_ROWS) as *const i32;
+            let lo = t.x_lo.add((at + r) * BLOCK_ROWS) as *const i32;
             let mut dot = [_mm256_setzero_si256(); 2];
             for (level, xs) in [hi, lo].into_iter().enumerate() {
                 if level == 1 {
@@ -64,7 +56,7 @@ unsafe fn tile_rows<const R: usize>(
                     }
                 }
             }
-            let x_scale = _mm256_set1_ps(*x_scales.add(at + r));
+            let x_scale = _mm256_set1_ps(*t.x_scales.add(at + r));
             for h in 0..2 {
                 let scale = _mm256_mul_ps(w_scale[h], x_scale);
                 acc[h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[h]), scale, acc[h]);

@@ -29,30 +29,22 @@ unsafe fn tile_rows<const R: usize>(
     out: &OutRows,
     ep: &Epilogue,
 ) {
-    let Int8Tile {
-        blocks,
-        weights,
-        scales,
-        x_hi,
-        x_lo,
-        x_scales,
-        x_offsets,
-    } = Int8Tile::new(x, r0, w, tile);
+    let t = Int8Tile::new(x, r0, w, tile);
     let mut acc = [_mm512_setzero_ps(); R];
-    for b in 0..blocks {
-        let block = weights.add(b * BLOCK_BYTES);
-        prefetch_block(block, scales.add(b * TILE));
+    for b in 0..t.blocks {
+        let block = t.weights.add(b * BLOCK_BYTES);
+        prefetch_block(block, t.scales.add(b * TILE));
         let w0 = _mm512_load_si512(block as *const __m512i);
         let w1 = _mm512_load_si512(block.add(64) as *const __m512i);
         let w2 = _mm512_load_si512(block.add(128) as *const __m512i);
         let w3 = _mm512_load_si512(block.add(192) as *const __m512i);
-        let w_scale = _mm512_cvtph_ps(_mm256_loadu_si256(scales.add(b * TILE) as *const __m256i));
+        let w_scale = _mm512_cvtph_ps(_mm256_loadu_si256(t.scales.add(b * TILE) as *const __m256i));
         let at = b * x.rows;
         for (r, acc) in acc.iter_mut().enumerate() {
-            let hi = x_hi.add((at + r) * BLOCK_ROWS) as *const i32;
-            let lo = x_lo.add((at + r) * BLOCK_ROWS) as *const i32;
+            let hi = t.x_hi.add((at + r) * BLOCK_ROWS) as *const i32;
+            let lo = t.x_lo.add((at + r) * BLOCK_ROWS) as *const i32;
             // The weights are stored as q + 128; the offset takes that out of both levels.
-            let mut dot = _mm512_set1_epi32(*x_offsets.add(at + r));
+            let mut dot = _mm512_set1_epi32(*t.x_offsets.add(at + r));
             dot = _mm512_dpbusd_epi32(dot, w0, _mm512_set1_epi32(hi.read_unaligned()));
             dot = _mm512_dpbusd_epi32(dot, w1, _mm512_set1_epi32(hi.add(1).read_unaligned()));
             dot = _mm512_dpbusd_epi32(dot, w2, _mm512_set1_epi32(hi.add(2).read_unaligned()));
@@ -62,7 +54,7 @@ unsafe fn tile_rows<const R: usize>(
             dot = _mm512_dpbusd_epi32(dot, w1, _mm512_set1_epi32(lo.add(1).read_unaligned()));
             dot = _mm512_dpbusd_epi32(dot, w2, _mm512_set1_epi32(lo.add(2).read_unaligned()));
             dot = _mm512_dpbusd_epi32(dot, w3, _mm512_set1_epi32(lo.add(3).read_unaligned()));
-            let scale = _mm512_mul_ps(w_scale, _mm512_set1_ps(*x_scales.add(at + r)));
+            let scale = _mm512_mul_ps(w_scale, _mm512_set1_ps(*t.x_scales.add(at + r)));
             *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, *acc);
         }
     }
